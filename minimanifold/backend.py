@@ -1,0 +1,63 @@
+"""Array backend: NumPy (default) or CuPy. The only module that imports CuPy.
+
+Pick with ``MINIMANIFOLD_BACKEND=cupy`` or ``get_backend("cupy")``. Everything else
+receives arrays and asks ``xp_of(array)`` for their module, so a model whose params live
+on the GPU runs there unchanged. Host randomness always stays in NumPy; ``to_device``
+moves the drawn numbers, so both backends start from bit-identical values.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+BACKENDS = ("numpy", "cupy")
+_cupy = None
+
+
+def _import_cupy():
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy  # noqa: PLC0415 -- the one place CuPy is imported
+        except ImportError as e:
+            raise RuntimeError(
+                "backend 'cupy' was requested but CuPy is not installed: "
+                "pip install 'minimanifold[gpu]' (cupy-cuda12x) or cupy-cuda13x") from e
+        _cupy = cupy
+    return _cupy
+
+
+def get_backend(name: str | None = None):
+    """The array module for ``name`` (default: $MINIMANIFOLD_BACKEND, else numpy)."""
+    name = name or os.environ.get("MINIMANIFOLD_BACKEND", "numpy")
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    return np if name == "numpy" else _import_cupy()
+
+
+def xp_of(x):
+    """The array module that ``x`` belongs to."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy
+    return np
+
+
+def to_device(x, xp):
+    return xp.asarray(x)
+
+
+def to_numpy(x):
+    """A host NumPy array (a no-op for NumPy input)."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return _cupy.asnumpy(x)
+    return np.asarray(x)
+
+
+def index_add(target, index, values):
+    """target[index[n]] += values[n], repeats accumulating (np.add.at semantics)."""
+    if xp_of(target) is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx  # noqa: PLC0415 -- ships with CuPy
+        cupyx.scatter_add(target, index, values)

@@ -1,0 +1,117 @@
+"""Configuration for the model (paper §3.2) and the task (paper §3.1).
+
+Two small frozen dataclasses; every field is validated on construction and a bad value
+raises ``ValueError`` naming the field. ``ModelConfig`` is everything needed to rebuild
+the parameter dict; it is recoverable from the parameter names and shapes alone
+(see ``io.config_from_params``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+
+def _check_positive(obj, *names):
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture, in TransformerLens's names.
+
+    ``attn_only=True`` is the paper's attention-only model; ``False`` adds a GELU
+    (tanh approximation, TransformerLens ``gelu_new``) MLP with ``d_mlp`` hidden units
+    after every attention layer.
+    """
+    d_vocab: int = 32
+    d_vocab_out: int = 8
+    n_ctx: int = 32
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    n_layers: int = 2
+    attn_only: bool = True
+    d_mlp: int = 512
+
+    def __post_init__(self):
+        _check_positive(self, "d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads",
+                        "d_head", "n_layers", "d_mlp")
+        if not isinstance(self.attn_only, bool):
+            raise ValueError(f"attn_only must be a bool, got {self.attn_only!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        return cls(**json.loads(text))
+
+
+OPS = ("add", "mul")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Marker-based modular arithmetic (paper §3.1).
+
+    Token layout (``d_vocab`` tokens in all):
+      values      0 .. C-1
+      markers     C .. C+n_markers-1      (the i-th marked position gets marker C+i)
+      query       C+n_markers             (always at position T-1, where the readout is)
+      distractors C+n_markers+1 .. d_vocab-1
+    The answer is the sum (op="add") or product (op="mul") of the m values mod C.
+    """
+    T: int = 32
+    C: int = 8
+    n_markers: int = 6
+    d_vocab: int = 32
+    op: str = "add"
+
+    def __post_init__(self):
+        _check_positive(self, "T", "n_markers", "d_vocab")
+        if not isinstance(self.C, int) or self.C < 2:
+            raise ValueError(f"C must be an integer >= 2, got {self.C!r}")
+        if self.op not in OPS:
+            raise ValueError(f"op must be one of {OPS}, got {self.op!r}")
+        if self.T < 4:
+            raise ValueError(f"T must be >= 4 to hold a marker, a value and the query, got {self.T}")
+        if self.n_distractors < 1:
+            raise ValueError(
+                f"d_vocab={self.d_vocab} leaves no room for distractors: it must exceed "
+                f"C + n_markers + 1 = {self.C + self.n_markers + 1}")
+        if self.n_markers > self.max_m:
+            raise ValueError(
+                f"n_markers={self.n_markers} exceeds the {self.max_m} non-adjacent "
+                f"marker/value pairs that fit in T-1={self.T - 1} positions")
+
+    @property
+    def query_token(self) -> int:
+        return self.C + self.n_markers
+
+    @property
+    def first_distractor(self) -> int:
+        return self.C + self.n_markers + 1
+
+    @property
+    def n_distractors(self) -> int:
+        return self.d_vocab - self.first_distractor
+
+    @property
+    def max_m(self) -> int:
+        """Largest m whose pairs fit, pairwise non-adjacent, in positions 0..T-2.
+
+        A pair occupies (p, p+1); non-adjacent markers need p_{i+1} >= p_i + 2, so pairs
+        may touch (marker right after a value). m pairs need 2m <= T-1 positions.
+        """
+        return (self.T - 1) // 2
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TaskConfig":
+        return cls(**json.loads(text))
