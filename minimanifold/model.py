@@ -103,12 +103,18 @@ class ModelCache(NamedTuple):
     x_shape: tuple   # [b,t,d]
 
 
-def forward(params: dict, tokens, cfg: ModelConfig, hooks=None):
+def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=False):
     """logits [b,c] and a ModelCache. ``tokens`` [b,t] ints on the params' device.
 
+    The readout reads only the last position, so by default the last layer computes its
+    queries (and everything after them) at that position alone: its
+    ``blocks.{L-1}.attn.hook_pattern`` is [b,h,1,s] and its ``hook_resid_post`` [b,1,d].
+    ``all_positions=True`` computes every position of every layer, giving the
+    TransformerLens shapes [b,h,t,s] and [b,t,d] throughout; the logits are identical.
+
     ``hooks`` (analyses only): {hook name: fn(activation) -> activation} applied at
-    ``blocks.{l}.attn.hook_pattern`` [b,h,t,s] and ``blocks.{l}.hook_resid_post``
-    [b,t,d]. The backward assumes no hooks changed anything.
+    ``blocks.{l}.attn.hook_pattern`` and ``blocks.{l}.hook_resid_post``. The backward
+    assumes no hook changed anything.
     """
     hooks = hooks or {}
     acts = {}
@@ -116,28 +122,27 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None):
     blocks = []
     for l in range(cfg.n_layers):
         p = f"blocks.{l}."
+        n_query = 1 if (l == cfg.n_layers - 1 and not all_positions) else None
+        W = [params[p + "attn." + n] for n in ("W_Q", "W_K", "W_V", "W_O")]
         a, ln1 = L.layernorm_forward(x, params[p + "ln1.w"], params[p + "ln1.b"])   # [b,t,d]
         name = p + "attn.hook_pattern"
         override = None
         if name in hooks:   # compute the pattern once, hand it to the hook, use its result
-            _, probe = L.attention_forward(a, params[p + "attn.W_Q"], params[p + "attn.W_K"],
-                                           params[p + "attn.W_V"], params[p + "attn.W_O"])
-            override = hooks[name](probe.pattern)
-        attn_out, attn = L.attention_forward(a, params[p + "attn.W_Q"], params[p + "attn.W_K"],
-                                             params[p + "attn.W_V"], params[p + "attn.W_O"],
-                                             pattern_override=override)         # [b,t,d]
-        acts[name] = attn.pattern                                                # [b,h,t,s]
-        x = x + attn_out
+            override = hooks[name](L.attention_forward(a, *W, n_query=n_query)[1].pattern)
+        attn_out, attn = L.attention_forward(a, *W, n_query=n_query,
+                                             pattern_override=override)         # [b,t',d]
+        acts[name] = attn.pattern                                                # [b,h,t',s]
+        x = x[:, x.shape[1] - attn_out.shape[1]:] + attn_out                     # [b,t',d]
         ln2 = mlp = None
         if not cfg.attn_only:
             a2, ln2 = L.layernorm_forward(x, params[p + "ln2.w"], params[p + "ln2.b"])
             mlp_out, mlp = L.mlp_forward(a2, params[p + "mlp.W_in"], params[p + "mlp.b_in"],
                                          params[p + "mlp.W_out"], params[p + "mlp.b_out"])
-            x = x + mlp_out                                                      # [b,t,d]
+            x = x + mlp_out                                                      # [b,t',d]
         name = p + "hook_resid_post"
         if name in hooks:
             x = hooks[name](x)
-        acts[name] = x                                                           # [b,t,d]
+        acts[name] = x                                                           # [b,t',d]
         blocks.append((ln1, attn, ln2, mlp))
     xf, lnf = L.layernorm_forward(x[:, -1], params["ln_final.w"], params["ln_final.b"])  # [b,d]
     logits, _ = L.unembed_forward(xf, params["unembed.W_U"], params["unembed.b_U"])     # [b,c]
@@ -153,7 +158,7 @@ def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict
     dxf, grads["unembed.W_U"], grads["unembed.b_U"] = L.unembed_backward(dlogits, xf, params["unembed.W_U"])
     # xf = LN(x[:, -1]; ln_final)
     dx_last, grads["ln_final.w"], grads["ln_final.b"] = L.layernorm_backward(dxf, cache.ln_final)
-    dx = xp.zeros(cache.x_shape, dtype=dlogits.dtype)                            # [b,t,d]
+    dx = xp.zeros(cache.x_shape, dtype=dlogits.dtype)                            # [b,t',d]
     dx[:, -1] = dx_last
     for l in reversed(range(cfg.n_layers)):
         p = f"blocks.{l}."
@@ -163,12 +168,13 @@ def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict
             da2, grads[p + "mlp.W_in"], grads[p + "mlp.b_in"], grads[p + "mlp.W_out"], \
                 grads[p + "mlp.b_out"] = L.mlp_backward(dx, mlp)
             dxa, grads[p + "ln2.w"], grads[p + "ln2.b"] = L.layernorm_backward(da2, ln2)
-            dx = dx + dxa
-        # x = x + attn(LN(x; ln1))
+            dx += dxa
+        # x[:, -t':] = x[:, -t':] + attn(LN(x; ln1))  (t' = T except in a last-position layer)
         da, grads[p + "attn.W_Q"], grads[p + "attn.W_K"], grads[p + "attn.W_V"], \
             grads[p + "attn.W_O"] = L.attention_backward(dx, attn)
-        dxa, grads[p + "ln1.w"], grads[p + "ln1.b"] = L.layernorm_backward(da, ln1)
-        dx = dx + dxa
+        dx_in, grads[p + "ln1.w"], grads[p + "ln1.b"] = L.layernorm_backward(da, ln1)  # [b,t,d]
+        dx_in[:, dx_in.shape[1] - dx.shape[1]:] += dx
+        dx = dx_in
     # x = W_E[tokens] + W_pos[:T]
     grads["embed.W_E"], grads["pos_embed.W_pos"] = L.embed_backward(dx, cache.embed)
     return {name: grads[name] for name in params}                                # params' order
