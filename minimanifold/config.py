@@ -25,7 +25,7 @@ class ModelConfig:
 
     ``attn_only=True`` is the paper's attention-only model; ``False`` adds a GELU
     (tanh approximation, TransformerLens ``gelu_new``) MLP with ``d_mlp`` hidden units
-    after every attention layer.
+    after every attention layer (default 4 * d_model).
     """
     d_vocab: int = 32
     d_vocab_out: int = 8
@@ -35,9 +35,11 @@ class ModelConfig:
     d_head: int = 32
     n_layers: int = 2
     attn_only: bool = True
-    d_mlp: int = 512
+    d_mlp: int | None = None        # default 4 * d_model
 
     def __post_init__(self):
+        if self.d_mlp is None:
+            object.__setattr__(self, "d_mlp", 4 * self.d_model)
         _check_positive(self, "d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads",
                         "d_head", "n_layers", "d_mlp")
         if not isinstance(self.attn_only, bool):

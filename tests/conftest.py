@@ -1,0 +1,21 @@
+import numpy as np
+import pytest
+
+from minimanifold import ModelConfig, TaskConfig, init_params, make_batch
+
+
+def small_setup(attn_only=True, n_layers=2, seed=0, batch=6, spread=0.3):
+    """A small float64 model with perturbed (non-initial) parameters, and a batch."""
+    cfg = ModelConfig(d_vocab=16, d_vocab_out=5, n_ctx=10, d_model=12, n_heads=3, d_head=4,
+                      n_layers=n_layers, attn_only=attn_only, d_mlp=16)
+    task = TaskConfig(T=8, C=5, n_markers=2, d_vocab=16)
+    rng = np.random.default_rng(seed)
+    params = {k: v + rng.normal(0, spread, v.shape)
+              for k, v in init_params(cfg, seed, np.float64).items()}
+    b = make_batch(rng, task, [1, 2], batch)
+    return cfg, params, b.tokens, b.targets
+
+
+@pytest.fixture
+def small_model():
+    return small_setup()

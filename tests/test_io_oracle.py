@@ -1,0 +1,142 @@
+"""Parameter files and the oracle CLI: round trips and every bad-input case."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minimanifold import ModelConfig, TaskConfig, init_params, make_batch
+from minimanifold.io import load_params, save_npz, save_params
+from minimanifold.model import cast_params, loss_grads_logits
+from tests.conftest import small_setup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("attn_only, n_layers", [(True, 2), (False, 3), (True, 5)])
+def test_save_load_round_trip(tmp_path, attn_only, n_layers):
+    cfg = ModelConfig(n_layers=n_layers, attn_only=attn_only, d_model=32, n_heads=2, d_head=16)
+    params = init_params(cfg, 1)
+    save_params(tmp_path / "p.npz", params, cfg)
+    back, cfg2 = load_params(tmp_path / "p.npz")
+    assert cfg2 == cfg and list(back) == list(params)
+    assert all(np.array_equal(back[k], params[k]) and back[k].dtype == params[k].dtype for k in params)
+
+
+def test_loads_a_bare_state_dict_with_transformerlens_extras(tmp_path):
+    """Names and shapes alone define the model; zero attention biases and TL buffers pass."""
+    cfg = ModelConfig(d_vocab=20, d_vocab_out=6, n_ctx=12, d_model=24, n_heads=3, d_head=8,
+                      n_layers=3, attn_only=False, d_mlp=40)
+    params = init_params(cfg, 2, np.float64)
+    extras = {"blocks.0.attn.b_Q": np.zeros((3, 8)), "blocks.0.attn.b_O": np.zeros(24),
+              "blocks.0.attn.IGNORE": np.array(-1e5)}
+    np.savez(tmp_path / "sd.npz", **params, **extras)
+    back, cfg2 = load_params(tmp_path / "sd.npz")
+    assert cfg2 == cfg
+    np.savez(tmp_path / "bias.npz", **params, **{"blocks.0.attn.b_Q": np.ones((3, 8))})
+    with pytest.raises(ValueError, match="b_Q.*nonzero"):
+        load_params(tmp_path / "bias.npz")
+
+
+def test_load_errors_name_the_key(tmp_path):
+    cfg = ModelConfig(d_model=16, n_heads=2, d_head=8)
+    params = init_params(cfg, 0)
+    missing = dict(params)
+    del missing["blocks.1.attn.W_K"]
+    np.savez(tmp_path / "m.npz", **missing)
+    with pytest.raises(ValueError, match=r"missing parameter 'blocks.1.attn.W_K'"):
+        load_params(tmp_path / "m.npz")
+    bad = dict(params, **{"ln_final.w": np.ones(5, np.float32)})
+    np.savez(tmp_path / "s.npz", **bad)
+    with pytest.raises(ValueError, match=r"'ln_final.w' has shape \(5,\)"):
+        load_params(tmp_path / "s.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.npz: not a readable"):
+        load_params(tmp_path / "junk.npz")
+    with pytest.raises(ValueError, match="no such file"):
+        load_params(tmp_path / "absent.npz")
+
+
+def oracle(*args):
+    return subprocess.run([sys.executable, "-m", "minimanifold.oracle", *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.fixture
+def oracle_files(tmp_path):
+    cfg, params, tokens, targets = small_setup(attn_only=False, seed=4)
+    save_params(tmp_path / "params.npz", cast_params(params, np.float32), cfg)
+    save_npz(tmp_path / "batch.npz", {"tokens": tokens, "targets": targets})
+    return tmp_path, cfg, tokens, targets
+
+
+def test_oracle_grads_round_trip(oracle_files):
+    d, cfg, tokens, targets = oracle_files
+    r = oracle("grads", d / "params.npz", d / "batch.npz", d / "out.npz")
+    assert r.returncode == 0, r.stderr
+    out = np.load(d / "out.npz")
+    params, _ = load_params(d / "params.npz")
+    loss, grads, logits = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg)
+    assert out["logits"].dtype == np.float64 and out["loss"].shape == ()
+    np.testing.assert_array_equal(out["logits"], logits)
+    assert float(out["loss"]) == float(loss)
+    assert sorted(k for k in out.files if k.startswith("grad.")) == sorted("grad." + k for k in params)
+    for k in params:
+        np.testing.assert_array_equal(out["grad." + k], grads[k])
+
+
+def _write_batch(path, **arrays):
+    save_npz(path, arrays)
+    return path
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("missing_params_file", "absent.npz: no such file"),
+    ("unreadable_params", "params.npz: not a readable"),
+    ("missing_param", "missing parameter 'blocks.0.attn.W_V'"),
+    ("wrong_shape", "'unembed.W_U' has shape (11, 5), but the architecture implies (12, 5)"),
+    ("token_outside_vocab", "'tokens' holds 16, outside the vocabulary 0..15"),
+    ("negative_token", "'tokens' holds -1"),
+    ("missing_tokens", "missing key 'tokens'"),
+    ("too_long", "more than n_ctx=10"),
+    ("float_tokens", "'tokens' must hold integers"),
+    ("target_outside", "'targets' holds 5"),
+    ("targets_shape", "'targets' must have shape"),
+])
+def test_oracle_bad_input(oracle_files, case, needle):
+    d, cfg, tokens, targets = oracle_files
+    params_path, batch_path = d / "params.npz", d / "batch.npz"
+    params, _ = load_params(params_path)
+    if case == "missing_params_file":
+        params_path = d / "absent.npz"
+    elif case == "unreadable_params":
+        params_path.write_bytes(b"\x00garbage")
+    elif case == "missing_param":
+        np.savez(params_path, **{k: v for k, v in params.items() if k != "blocks.0.attn.W_V"})
+    elif case == "wrong_shape":
+        np.savez(params_path, **dict(params, **{"unembed.W_U": np.zeros((11, 5), np.float32)}))
+    elif case == "token_outside_vocab":
+        t = tokens.copy(); t[1, 2] = 16
+        _write_batch(batch_path, tokens=t, targets=targets)
+    elif case == "negative_token":
+        t = tokens.copy(); t[0, 0] = -1
+        _write_batch(batch_path, tokens=t, targets=targets)
+    elif case == "missing_tokens":
+        _write_batch(batch_path, targets=targets)
+    elif case == "too_long":
+        _write_batch(batch_path, tokens=np.zeros((2, 11), np.int64), targets=np.zeros(2, np.int64))
+    elif case == "float_tokens":
+        _write_batch(batch_path, tokens=tokens.astype(np.float32), targets=targets)
+    elif case == "target_outside":
+        _write_batch(batch_path, tokens=tokens, targets=np.full_like(targets, 5))
+    elif case == "targets_shape":
+        _write_batch(batch_path, tokens=tokens, targets=targets[:-1])
+    out = d / "out.npz"
+    out.write_bytes(b"previous result")
+    r = oracle("grads", params_path, batch_path, out)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert out.read_bytes() == b"previous result"          # nothing on disk was lost
+    assert not [f for f in os.listdir(d) if f.endswith(".tmp")]

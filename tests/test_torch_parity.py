@@ -1,0 +1,52 @@
+"""Parity with an independent PyTorch implementation (skipped when torch is absent)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from minimanifold import optim  # noqa: E402
+from minimanifold import torch_reference as tr  # noqa: E402
+from minimanifold.model import loss_grads_logits  # noqa: E402
+from tests.conftest import small_setup  # noqa: E402
+
+
+@pytest.mark.parametrize("attn_only", [True, False])
+def test_logits_and_every_gradient_match_pytorch(attn_only):
+    cfg, params, tokens, targets = small_setup(attn_only=attn_only, n_layers=3, seed=11, batch=9)
+    loss, grads, logits = loss_grads_logits(params, tokens, targets, cfg)
+    tloss, tgrads, tlogits = tr.loss_grads_logits(params, tokens, targets, cfg)
+    np.testing.assert_allclose(logits, tlogits, rtol=1e-11, atol=1e-12)
+    assert abs(float(loss) - tloss) < 1e-12
+    for k in params:
+        np.testing.assert_allclose(grads[k], tgrads[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_default_size_float32_matches_pytorch():
+    """The benchmark's model at float32: agreement to float32 precision."""
+    from minimanifold import ModelConfig, TaskConfig, init_params, make_batch
+    cfg = ModelConfig()
+    params = init_params(cfg, 0)
+    b = make_batch(np.random.default_rng(0), TaskConfig(), [1, 2, 3], 16)
+    _, grads, logits = loss_grads_logits(params, b.tokens, b.targets, cfg)
+    _, tgrads, tlogits = tr.loss_grads_logits(params, b.tokens, b.targets, cfg, dtype=torch.float32)
+    np.testing.assert_allclose(logits, tlogits, rtol=1e-4, atol=1e-5)
+    for k in params:
+        scale = np.abs(tgrads[k]).max()
+        assert np.abs(grads[k] - tgrads[k]).max() <= 1e-4 * scale + 1e-9, k
+
+
+def test_adamw_matches_torch():
+    cfg, params, tokens, targets = small_setup(seed=2)
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    opt = torch.optim.AdamW(list(tp.values()), lr=3e-3, weight_decay=0.01)
+    state = optim.init_state("adamw", params)
+    ours = {k: v.copy() for k, v in params.items()}
+    for _ in range(5):
+        _, g, _ = loss_grads_logits(ours, tokens, targets, cfg)
+        optim.adamw_step(ours, g, state, 3e-3, 0.01)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(tr.forward(tp, torch.as_tensor(tokens), cfg),
+                                          torch.as_tensor(targets)).backward()
+        opt.step()
+    for k in ours:
+        np.testing.assert_allclose(ours[k], tp[k].detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
