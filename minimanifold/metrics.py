@@ -32,3 +32,13 @@ def evaluate(params: dict, probe: dict, cfg) -> dict:
                   for l in range(cfg.n_layers)]
     return {"acc": acc, "entropy": ent}
 
+
+
+def steps_to_learn(history, threshold: float = 0.95):
+    """First recorded step at which held-out accuracy is >= threshold for every m and
+    stays so at every later checkpoint; None if it never settles."""
+    ok = [all(a >= threshold for a in rec["acc"].values()) for rec in history]
+    for i in range(len(ok)):
+        if all(ok[i:]):
+            return history[i]["step"]
+    return None

@@ -24,7 +24,7 @@ from . import layers as L
 from .backend import to_device, xp_of
 from .config import ModelConfig
 
-INIT_STD = 0.02
+INIT_STD = 0.1   # measured: learns m in {1,2} on 5/5 seeds by step 800 (0.02: 4/5 by 2200)
 
 
 def param_shapes(cfg: ModelConfig) -> dict:
@@ -50,8 +50,9 @@ def attention_param_names(cfg: ModelConfig) -> list:
     return [f"blocks.{l}.attn.{W}" for l in range(cfg.n_layers) for W in ("W_Q", "W_K", "W_V", "W_O")]
 
 
-def init_params(cfg: ModelConfig, seed: int, dtype=np.float32, xp=np) -> dict:
-    """Normal(0, 0.02) for every matrix and embedding; LN gains 1; biases 0.
+def init_params(cfg: ModelConfig, seed: int, dtype=np.float32, xp=np, std: float = INIT_STD) -> dict:
+    """Normal(0, std) (default 0.1, see README) for every matrix and embedding; LN gains 1;
+    biases 0.
 
     Drawn on the host in float64 from ``default_rng([seed, 2])`` in ``param_shapes``
     order, then cast and moved to ``xp``: the same seed gives the same numbers on every
@@ -66,7 +67,7 @@ def init_params(cfg: ModelConfig, seed: int, dtype=np.float32, xp=np) -> dict:
         elif leaf.startswith("b"):
             value = np.zeros(shape)
         else:
-            value = rng.normal(0.0, INIT_STD, size=shape)
+            value = rng.normal(0.0, std, size=shape)
         params[name] = to_device(value.astype(dtype), xp)
     return params
 
@@ -180,16 +181,14 @@ def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict
     return {name: grads[name] for name in params}                                # params' order
 
 
-def loss_and_grads(params: dict, tokens, targets, cfg: ModelConfig):
-    """(mean cross-entropy, grads) with ``grads`` keyed and shaped exactly as ``params``."""
-    logits, cache = forward(params, tokens, cfg)
-    loss, ce = L.cross_entropy_forward(logits, targets)
-    grads = backward(params, cache, L.cross_entropy_backward(ce), cfg)
-    return loss, grads
-
-
 def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig):
-    """Like ``loss_and_grads`` but also returns the logits (the oracle writes them)."""
+    """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``."""
     logits, cache = forward(params, tokens, cfg)
     loss, ce = L.cross_entropy_forward(logits, targets)
     return loss, backward(params, cache, L.cross_entropy_backward(ce), cfg), logits
+
+
+def loss_and_grads(params: dict, tokens, targets, cfg: ModelConfig):
+    """(mean cross-entropy, grads) with ``grads`` keyed and shaped exactly as ``params``."""
+    loss, grads, _ = loss_grads_logits(params, tokens, targets, cfg)
+    return loss, grads

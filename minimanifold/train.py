@@ -33,7 +33,7 @@ from .backend import get_backend, to_device, to_numpy
 from .config import ModelConfig, TaskConfig
 from .io import read_npz, save_json, save_npz
 from .metrics import evaluate
-from .model import init_params, loss_and_grads, param_shapes
+from .model import INIT_STD, init_params, loss_and_grads, param_shapes
 from .task import Schedule, probe_set, train_batch
 
 
@@ -52,6 +52,7 @@ class TrainConfig:
     optimizer: str = "sgd"          # "adamw" is the authors' code, not the paper
     weight_decay: float = 0.01      # adamw only
     n_probe: int = 256              # held-out examples per m
+    init_std: float = INIT_STD      # std of the normal init of matrices and embeddings
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "ckpt_every", "n_probe"):
@@ -62,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if not (isinstance(self.init_std, (int, float)) and self.init_std > 0):
+            raise ValueError(f"init_std must be a positive number, got {self.init_std!r}")
         if self.optimizer not in optim.OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {optim.OPTIMIZERS}, got {self.optimizer!r}")
         Schedule.parse(self.schedule)
@@ -79,6 +82,16 @@ def check_compatible(model: ModelConfig, task: TaskConfig) -> None:
         raise ValueError(f"model d_vocab_out={model.d_vocab_out} must equal task C={task.C}")
     if model.n_ctx < task.T:
         raise ValueError(f"model n_ctx={model.n_ctx} is shorter than task T={task.T}")
+
+
+def blas_threads() -> int:
+    """BLAS threads this process uses (OpenBLAS's default is one per core). Results are
+    bit-identical only for the same machine and thread count: the GEMM kernels sum in a
+    thread-dependent order (measured: 1 vs 2 threads differ by 1 ulp after 20 steps)."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return os.cpu_count() or 1
 
 
 def _ckpt_path(run_dir, step):
@@ -130,7 +143,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
     history = []
     latest = _latest_checkpoint(run_dir)
     if latest is None:
-        params = init_params(model, train_cfg.seed, np.float32, xp)
+        params = init_params(model, train_cfg.seed, np.float32, xp, std=train_cfg.init_std)
         state = optim.init_state(train_cfg.optimizer, params)
         start = 0
     else:
@@ -201,7 +214,8 @@ def _finish(run_dir, names, history, cfg_dict) -> dict:
     final = history[-1]
     summary = {"config": cfg_dict, "final_step": final["step"], "final_loss": final["loss"],
                "final_acc": final["acc"], "n_checkpoints": len(paths),
-               "final_checkpoint": os.path.relpath(paths[-1], run_dir)}
+               "final_checkpoint": os.path.relpath(paths[-1], run_dir),
+               "blas_threads": blas_threads()}
     save_json(os.path.join(run_dir, "summary.json"), summary)
     return summary
 

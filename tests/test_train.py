@@ -142,3 +142,12 @@ def test_cli_reports_bad_input(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "C must be" in out.stderr
     assert json.loads  # the CLI prints JSON on success; see test_run_all for an end-to-end run
+
+
+def test_steps_to_learn():
+    from minimanifold.metrics import steps_to_learn
+    h = [{"step": s, "acc": {"1": a, "2": b}} for s, a, b in
+         [(0, .1, .1), (100, .96, .5), (200, .99, .97), (300, .97, .9), (400, 1., .96), (500, 1., 1.)]]
+    assert steps_to_learn(h) == 400          # 200 passed but did not stay
+    assert steps_to_learn(h[:4]) is None
+    assert steps_to_learn(h, threshold=0.05) == 0

@@ -1,0 +1,50 @@
+"""End to end: the smoke preset of run_all.py, its cache, and the sweep's executors."""
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from minimanifold.presets import SMOKE
+from minimanifold.sweep import run_dir, run_key, sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_smoke_preset_end_to_end_then_cached(tmp_path):
+    cmd = [sys.executable, "run_all.py", "--preset", "smoke", "--runs-dir", str(tmp_path / "runs"),
+           "--figures-dir", str(tmp_path / "fig")]
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "preset smoke" in first.stdout and "| run | seed |" in first.stdout
+    png = tmp_path / "fig" / "fig_training.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0
+    assert "2 cached, 0 to train" in second.stdout
+    assert first.stdout.split("| run | seed |")[1].split("total")[0] == \
+        second.stdout.split("| run | seed |")[1].split("total")[0]
+
+
+def test_bad_override_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--lr", "-1",
+                        "--runs-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: lr must be")
+
+
+def test_sweep_on_any_executor_matches_serial(tmp_path):
+    specs = SMOKE.specs(seeds=[0, 1], steps=50)
+    serial = sweep(specs, tmp_path / "a", log=lambda s: None)
+    with ThreadPoolExecutor(2) as ex:
+        threaded = sweep(specs, tmp_path / "b", executor=ex, log=lambda s: None)
+    assert [r["seed"] for r in threaded] == [0, 1]
+    for a, b in zip(serial, threaded):
+        assert a["summary"]["final_acc"] == b["summary"]["final_acc"]
+        assert a["summary"]["final_loss"] == b["summary"]["final_loss"]
+    assert run_key(specs[0]) == run_key(specs[1]) != run_key(SMOKE.specs(seeds=[0], lr=0.05)[0])
+    assert run_dir(tmp_path, specs[1]).endswith("seed_1")
+
+
+def test_sweep_local_process_pool(tmp_path):
+    specs = SMOKE.specs(seeds=[0, 1], steps=30)
+    out = sweep(specs, tmp_path, jobs=2, log=lambda s: None)
+    assert all(os.path.exists(os.path.join(r["dir"], "trajectory.npz")) for r in out)
