@@ -39,7 +39,7 @@ SMOKE = Preset(
     "smoke", "a tiny end-to-end check (under a minute)",
     ModelConfig(d_vocab=16, d_vocab_out=5, n_ctx=12, d_model=32, n_heads=2, d_head=16, n_layers=2),
     TaskConfig(T=12, C=5, n_markers=2, d_vocab=16),
-    TrainConfig(steps=400, ckpt_every=25, lr=0.1, init_std=0.1, schedule="mixed:1,2", n_probe=64),
+    TrainConfig(steps=800, ckpt_every=25, lr=0.1, init_std=0.1, schedule="mixed:1,2", n_probe=64),
     n_seeds=2)
 
 QUICK = Preset(

@@ -203,17 +203,25 @@ def _read_history(run_dir):
 
 
 def _finish(run_dir, names, history, cfg_dict) -> dict:
-    """Stack the checkpoints into trajectory.npz, drop all but the last, write summary."""
+    """Stack the checkpoints into trajectory.npz, drop all but the last, write summary.
+
+    Safe to re-enter after a kill at any point: a trajectory.npz that already ends at the
+    final step is complete (it was written atomically before any checkpoint was pruned)."""
     paths = sorted(glob.glob(os.path.join(run_dir, "ckpt", "step_*.npz")))
-    ckpts = [read_npz(p) for p in paths]
-    traj = {k: np.stack([c[k] for c in ckpts]) for k in names}
-    traj["steps"] = np.array([int(c["step"]) for c in ckpts])
-    save_npz(os.path.join(run_dir, "trajectory.npz"), traj)
+    final = history[-1]
+    traj_path = os.path.join(run_dir, "trajectory.npz")
+    if os.path.exists(traj_path) and int(read_npz(traj_path)["steps"][-1]) == final["step"]:
+        n_ckpt = len(read_npz(traj_path)["steps"])
+    else:
+        ckpts = [read_npz(p) for p in paths]
+        traj = {k: np.stack([c[k] for c in ckpts]) for k in names}
+        traj["steps"] = np.array([int(c["step"]) for c in ckpts])
+        save_npz(traj_path, traj)
+        n_ckpt = len(ckpts)
     for p in paths[:-1]:
         os.remove(p)
-    final = history[-1]
     summary = {"config": cfg_dict, "final_step": final["step"], "final_loss": final["loss"],
-               "final_acc": final["acc"], "n_checkpoints": len(paths),
+               "final_acc": final["acc"], "n_checkpoints": n_ckpt,
                "final_checkpoint": os.path.relpath(paths[-1], run_dir),
                "blas_threads": blas_threads()}
     save_json(os.path.join(run_dir, "summary.json"), summary)

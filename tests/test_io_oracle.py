@@ -16,10 +16,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.parametrize("attn_only, n_layers", [(True, 2), (False, 3), (True, 5)])
 def test_save_load_round_trip(tmp_path, attn_only, n_layers):
+    import minimanifold as mm
     cfg = ModelConfig(n_layers=n_layers, attn_only=attn_only, d_model=32, n_heads=2, d_head=16)
     params = init_params(cfg, 1)
-    save_params(tmp_path / "p.npz", params, cfg)
-    back, cfg2 = load_params(tmp_path / "p.npz")
+    mm.save_params(tmp_path / "p.npz", params, cfg)
+    back, cfg2 = mm.load_params(tmp_path / "p.npz")
     assert cfg2 == cfg and list(back) == list(params)
     assert all(np.array_equal(back[k], params[k]) and back[k].dtype == params[k].dtype for k in params)
 

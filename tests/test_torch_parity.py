@@ -50,3 +50,15 @@ def test_adamw_matches_torch():
         opt.step()
     for k in ours:
         np.testing.assert_allclose(ours[k], tp[k].detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_a_pytorch_state_dict_export_loads(tmp_path):
+    """What a PyTorch user writes: np.savez(path, **{k: v.numpy() for k in state_dict})."""
+    from minimanifold import load_params
+    cfg, params, tokens, targets = small_setup(attn_only=False, seed=6)
+    state_dict = {k: v.detach() for k, v in tr.to_torch(params).items()}
+    np.savez(tmp_path / "sd.npz", **{k: v.numpy() for k, v in state_dict.items()})
+    loaded, cfg2 = load_params(tmp_path / "sd.npz")
+    assert cfg2 == cfg
+    np.testing.assert_array_equal(loss_grads_logits(loaded, tokens, targets, cfg)[2],
+                                  loss_grads_logits(params, tokens, targets, cfg)[2])

@@ -151,3 +151,16 @@ def test_steps_to_learn():
     assert steps_to_learn(h) == 400          # 200 passed but did not stay
     assert steps_to_learn(h[:4]) is None
     assert steps_to_learn(h, threshold=0.05) == 0
+
+
+def test_kill_during_finish_keeps_the_whole_trajectory(tmp_path):
+    """A kill after trajectory.npz is written and checkpoints pruned, before summary.json:
+    rerunning must not rebuild the trajectory from the one checkpoint left."""
+    summary = run(tmp_path, "r")
+    before = load_trajectory(tmp_path / "r")
+    os.remove(tmp_path / "r" / "summary.json")
+    assert run(tmp_path, "r") == summary
+    after = load_trajectory(tmp_path / "r")
+    assert list(after["steps"]) == [0, 20, 40, 60]
+    for k in before:
+        assert np.array_equal(before[k], after[k]), k
