@@ -14,11 +14,34 @@ import sys
 import time
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
+from minimanifold import figures, ledger
+from minimanifold.analysis import cached_bubbling, cached_geometry, seed_orientation
 from minimanifold.presets import PRESETS
-from minimanifold.report import training_figure, summary_table
+from minimanifold.report import summary_table, training_figure
 from minimanifold.sweep import sweep
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def analyse(runs, preset, fig_dir) -> list:
+    """§4.1–4.2: geometry and bubbling of every run (cached per run), Figures 1, 2, top-k,
+    and the claims ledger. Returns the paths written."""
+    t0 = time.perf_counter()
+    geoms = [cached_geometry(r["dir"]) for r in runs]
+    bubbles = [cached_bubbling(r["dir"]) for r in runs]
+    orientation = seed_orientation(geoms)
+    print(f"analysed {len(runs)} runs in {time.perf_counter() - t0:.0f}s", flush=True)
+    n_layers, tr = preset.model.n_layers, preset.train
+    caption = (f"{preset.name} preset, {len(runs)} seeds: L={n_layers}, d_model={preset.model.d_model}, "
+               f"T={preset.task.T}, C={preset.task.C}, {tr.schedule}, {tr.optimizer} lr={tr.lr}, "
+               f"{tr.steps} steps, checkpoints every {tr.ckpt_every}")
+    claims = ledger.build(geoms, orientation, bubbles, n_layers)
+    ledger.write(claims, caption, os.path.join(fig_dir, "claims.md"), os.path.join(fig_dir, "claims.json"))
+    print("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))
+    return [figures.fig1_effective_rank(geoms, n_layers, caption, os.path.join(fig_dir, "fig1_effective_rank.png")),
+            figures.fig2_entropy_and_rank(bubbles, geoms, caption, os.path.join(fig_dir, "fig2_attention_entropy.png")),
+            figures.fig_topk(bubbles, caption, os.path.join(fig_dir, "fig_topk_attention.png")),
+            os.path.join(fig_dir, "claims.md"), os.path.join(fig_dir, "claims.json")]
 
 
 def main(argv=None) -> int:
@@ -42,14 +65,16 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    figures = a.figures_dir or os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
+    fig_dir = a.figures_dir or os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
     print(preset.describe(), flush=True)
     t0 = time.perf_counter()
     runs = sweep(preset.specs(), a.runs_dir, jobs=a.jobs, backend=a.backend,
                  log=lambda s: print(s, flush=True))
-    os.makedirs(figures, exist_ok=True)
-    path = training_figure(runs, preset, os.path.join(figures, "fig_training.png"))
-    print(f"wrote {os.path.relpath(path, ROOT)}")
+    os.makedirs(fig_dir, exist_ok=True)
+    written = [training_figure(runs, preset, os.path.join(fig_dir, "fig_training.png"))]
+    written += analyse(runs, preset, fig_dir)
+    for path in written:
+        print(f"wrote {os.path.relpath(path, ROOT)}")
     print()
     print(summary_table(runs))
     print(f"\ntotal {time.perf_counter() - t0:.0f}s")

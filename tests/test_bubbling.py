@@ -1,0 +1,37 @@
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from minimanifold import forward
+from minimanifold.bubbling import topk_accuracy, topk_mass, truncate_topk
+from minimanifold.layers import causal_softmax_forward
+from minimanifold.task import probe_set
+from tests.conftest import small_setup
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8))
+def test_truncation(seed, k):
+    rng = np.random.default_rng(seed)
+    p, _ = causal_softmax_forward(rng.standard_normal((2, 3, 8, 8)) * 3)
+    cut = truncate_topk(p, k)
+    np.testing.assert_allclose(cut.sum(-1), 1.0, rtol=1e-12)
+    nz = (cut > 0).sum(-1)
+    assert np.all(nz == np.minimum(k, (p > 0).sum(-1)))                # causal zeros stay zero
+    kept = cut > 0                                                     # the kept are the largest
+    assert np.all(p[kept].reshape(-1) >= 0)
+    lowest_kept = np.where(kept, p, np.inf).min(-1)
+    highest_cut = np.where(~kept, p, -np.inf).max(-1)
+    assert np.all(lowest_kept >= highest_cut)
+    np.testing.assert_allclose(cut, np.where(kept, p, 0) / topk_mass(p, k)[..., None], rtol=1e-12)
+    assert np.all(topk_mass(p, 8) > 1 - 1e-12)
+
+
+def test_topk_accuracy_at_full_k_equals_plain_forward():
+    cfg, params, tokens, targets = small_setup(seed=2)
+    from minimanifold import TaskConfig
+    task = TaskConfig(T=8, C=5, n_markers=2, d_vocab=16)
+    probe = probe_set(task, [1, 2], 32, 0)
+    full = topk_accuracy(params, probe, cfg, [8, 1])
+    for m, b in probe.items():
+        logits, _ = forward(params, b.tokens, cfg)
+        assert full[m][0] == float((logits.argmax(-1) == b.targets).mean())
