@@ -77,6 +77,10 @@ def main(argv=None) -> int:
         print(f"wrote {os.path.relpath(path, ROOT)}")
     print()
     print(summary_table(runs))
+    unlearned = [f"seed {r['seed']}" for r in runs
+                 if min(r["summary"]["final_acc"].values()) < 0.95]
+    print("every run reached held-out accuracy >= 0.95 on every m" if not unlearned else
+          f"NOT LEARNED (final accuracy < 0.95 on some m): {', '.join(unlearned)}")
     print(f"\ntotal {time.perf_counter() - t0:.0f}s")
     return 0
 

@@ -8,7 +8,7 @@ FLOPs are those of the matrix products this implementation performs (the last la
 computes queries at the last position only); backward counts twice the forward.
 PyTorch, when installed, runs the same model (``torch_reference``, all positions, the
 plain matmul formulation a PyTorch user writes) with the same thread count; NumPy and
-PyTorch steps are interleaved so both see the same machine state.
+PyTorch steps are timed in alternating blocks so both see the same machine state.
 """
 from __future__ import annotations
 
@@ -75,16 +75,24 @@ def _torch_stepper(params, tokens, targets, cfg, dtype, lr=0.01):
     return step
 
 
-def _median_ms(fn_list, reps):
-    for fn in fn_list:
-        for _ in range(3):
-            fn()
+def _median_ms(fn_list, reps, blocks=4):
+    """Median step time of each fn, timed in alternating blocks of reps/blocks steps.
+
+    Not step by step: PyTorch's OpenMP threads and OpenBLAS's threads spin-wait after
+    their parallel regions, so interleaving single steps makes each runtime steal the
+    cores from the other (measured: both ~2x slower). A short pause before each block
+    lets the other runtime's threads go idle."""
     times = [[] for _ in fn_list]
-    for _ in range(reps):
+    per_block = max(1, reps // blocks)
+    for _ in range(blocks):
         for i, fn in enumerate(fn_list):
-            t = time.perf_counter()
+            time.sleep(0.3)
             fn()
-            times[i].append(time.perf_counter() - t)
+            fn()
+            for _ in range(per_block):
+                t = time.perf_counter()
+                fn()
+                times[i].append(time.perf_counter() - t)
     return [1e3 * float(np.median(t)) for t in times]
 
 

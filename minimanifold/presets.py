@@ -46,12 +46,12 @@ QUICK = Preset(
     "quick", "the paper's model and task with m in {1,2}; every run learns",
     ModelConfig(), TaskConfig(),
     TrainConfig(steps=3000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2"),
-    n_seeds=3)
+    n_seeds=5)
 
 PAPER = Preset(
     "paper", "the paper's stated setup (T=32, C=8, m in {1..4} mixed, batch 64, 20 seeds)",
     ModelConfig(), TaskConfig(),
-    TrainConfig(steps=10000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4"),
+    TrainConfig(steps=30000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4"),
     n_seeds=20)
 
 PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER)}
