@@ -14,8 +14,9 @@ import sys
 import time
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
-from minimanifold import figures, ledger
+from minimanifold import figures, figures_commutator, ledger
 from minimanifold.analysis import cached_bubbling, cached_geometry, seed_orientation
+from minimanifold.commutator_runs import cached_projection
 from minimanifold.presets import PRESETS
 from minimanifold.report import summary_table, training_figure
 from minimanifold.sweep import sweep
@@ -30,17 +31,26 @@ def analyse(runs, preset, fig_dir) -> list:
     geoms = [cached_geometry(r["dir"]) for r in runs]
     bubbles = [cached_bubbling(r["dir"]) for r in runs]
     orientation = seed_orientation(geoms)
-    print(f"analysed {len(runs)} runs in {time.perf_counter() - t0:.0f}s", flush=True)
+    print(f"analysed geometry and bubbling of {len(runs)} runs in {time.perf_counter() - t0:.0f}s", flush=True)
+    t0 = time.perf_counter()
+    projs = [cached_projection(r["dir"]) for r in runs]
+    n_samples = sum(p["norm"].size for p in projs)
+    print(f"commutators: {n_samples} samples (4 gradient evaluations each, float64) measured and "
+          f"projected in {time.perf_counter() - t0:.0f}s", flush=True)
     n_layers, tr = preset.model.n_layers, preset.train
     caption = (f"{preset.name} preset, {len(runs)} seeds: L={n_layers}, d_model={preset.model.d_model}, "
                f"T={preset.task.T}, C={preset.task.C}, {tr.schedule}, {tr.optimizer} lr={tr.lr}, "
                f"{tr.steps} steps, checkpoints every {tr.ckpt_every}")
-    claims = ledger.build(geoms, orientation, bubbles, n_layers)
+    claims = ledger.build(geoms, orientation, bubbles, n_layers, projs)
     ledger.write(claims, caption, os.path.join(fig_dir, "claims.md"), os.path.join(fig_dir, "claims.json"))
     print("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))
     return [figures.fig1_effective_rank(geoms, n_layers, caption, os.path.join(fig_dir, "fig1_effective_rank.png")),
             figures.fig2_entropy_and_rank(bubbles, geoms, caption, os.path.join(fig_dir, "fig2_attention_entropy.png")),
             figures.fig_topk(bubbles, caption, os.path.join(fig_dir, "fig_topk_attention.png")),
+            figures_commutator.fig3_norm(projs, runs, caption, os.path.join(fig_dir, "fig3_commutator_norm.png")),
+            figures_commutator.fig4_rho(projs, caption, os.path.join(fig_dir, "fig4_commutator_rho.png")),
+            figures_commutator.fig5_decomposition(projs, caption,
+                                                  os.path.join(fig_dir, "fig5_commutator_decomposition.png")),
             os.path.join(fig_dir, "claims.md"), os.path.join(fig_dir, "claims.json")]
 
 

@@ -1,12 +1,14 @@
 """Reference values for faster implementations to check themselves against.
 
     python -m minimanifold.oracle grads PARAMS.npz BATCH.npz OUT.npz
+    python -m minimanifold.oracle commutator PARAMS.npz BATCH_A.npz BATCH_B.npz OUT.npz --lr ETA
 
 PARAMS.npz: parameters under their TransformerLens names (``io.load_params``).
 BATCH.npz:  ``tokens`` [b,t] integers in 0..d_vocab-1 (t <= n_ctx) and ``targets`` [b]
             integers in 0..d_vocab_out-1.
-OUT.npz:    ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every parameter, all
-            computed in float64.
+OUT.npz:    grads: ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every parameter;
+            commutator: ``delta.<name>`` = theta_AB - theta_BA (eq 3–5) for every
+            parameter, and ``lr``. All computed in float64.
 Bad input exits with status 2 and a one-line message naming the file or key; OUT is
 then not written (and an existing OUT is left as it was).
 """
@@ -18,6 +20,7 @@ import sys
 import numpy as np
 
 from .io import load_params, read_npz, save_npz
+from .commutator import commutator
 from .model import cast_params, loss_grads_logits
 
 
@@ -60,6 +63,17 @@ def grads_command(params_path, batch_path, out_path) -> None:
     save_npz(out_path, out)
 
 
+def commutator_command(params_path, batch_a_path, batch_b_path, out_path, lr) -> None:
+    import math  # noqa: PLC0415
+    if not (math.isfinite(lr) and lr > 0):
+        raise OracleError(f"--lr must be a positive finite number, got {lr}")
+    params, cfg = load_params(params_path)
+    A, B = load_batch(batch_a_path, cfg), load_batch(batch_b_path, cfg)
+    s = commutator(cast_params(params, np.float64), A, B, lr, cfg)
+    save_npz(out_path, {"lr": np.asarray(lr, dtype=np.float64),
+                        **{"delta." + k: v for k, v in s.delta.items()}})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m minimanifold.oracle", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,10 +82,18 @@ def main(argv=None) -> int:
     g.add_argument("params")
     g.add_argument("batch")
     g.add_argument("out")
+    c = sub.add_parser("commutator", help="theta_AB - theta_BA in float64 (eq 3–5)")
+    c.add_argument("params")
+    c.add_argument("batch_a")
+    c.add_argument("batch_b")
+    c.add_argument("out")
+    c.add_argument("--lr", type=float, required=True, help="the step size eta")
     a = ap.parse_args(argv)
     try:
         if a.command == "grads":
             grads_command(a.params, a.batch, a.out)
+        else:
+            commutator_command(a.params, a.batch_a, a.batch_b, a.out, a.lr)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -141,3 +141,32 @@ def test_oracle_bad_input(oracle_files, case, needle):
     assert len(lines) == 1 and needle in lines[0], r.stderr
     assert out.read_bytes() == b"previous result"          # nothing on disk was lost
     assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
+
+
+def test_oracle_commutator_equals_library(oracle_files):
+    from minimanifold.commutator import commutator
+    d, cfg, tokens, targets = oracle_files
+    save_npz(d / "batch_b.npz", {"tokens": tokens[::-1].copy(), "targets": targets[::-1].copy()})
+    r = oracle("commutator", d / "params.npz", d / "batch.npz", d / "batch_b.npz", d / "c.npz", "--lr", "0.05")
+    assert r.returncode == 0, r.stderr
+    out = np.load(d / "c.npz")
+    params, _ = load_params(d / "params.npz")
+    s = commutator(cast_params(params, np.float64), (tokens, targets), (tokens[::-1], targets[::-1]), 0.05, cfg)
+    assert sorted(k for k in out.files if k.startswith("delta.")) == sorted("delta." + k for k in params)
+    for k in params:
+        assert out["delta." + k].dtype == np.float64
+        np.testing.assert_array_equal(out["delta." + k], s.delta[k])
+    assert float(out["lr"]) == 0.05
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--lr", "0"], "--lr must be a positive"),
+    (["--lr", "0.1", "swap_b_missing"], "absent.npz: no such file"),
+])
+def test_oracle_commutator_bad_input(oracle_files, args, needle):
+    d, cfg, tokens, targets = oracle_files
+    b = d / ("absent.npz" if "swap_b_missing" in args else "batch.npz")
+    args = [a for a in args if a != "swap_b_missing"]
+    r = oracle("commutator", d / "params.npz", d / "batch.npz", b, d / "c.npz", *args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
+    assert not (d / "c.npz").exists()

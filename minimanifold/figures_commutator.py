@@ -1,0 +1,95 @@
+"""Figures 3–5 (§4.3) from ``commutator_runs.cached_projection`` of every seed."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .report import plt, save_figure
+from .train import load_metrics
+
+
+def _pool(projs, key, kind=0):
+    """[point, seed*sample] values of ``key`` for samples of one kind (0 = mixed pairs)."""
+    return np.concatenate([np.where(p["kind"] == kind, p[key], np.nan) for p in projs], axis=1)
+
+
+def _band(ax, x, vals, color, label, q=90):
+    with warnings.catch_warnings():          # the causal basis is undefined at step 0 (NaN)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med, hi = np.nanmedian(vals, axis=1), np.nanpercentile(vals, q, axis=1)
+    ax.plot(x, med, color=color, lw=2, marker="o", ms=3, label=f"{label}: median")
+    ax.fill_between(x, med, hi, color=color, alpha=0.2, label=f"{label}: median to {q}th percentile")
+
+
+def _loss_twin(ax, runs):
+    tw = ax.twinx()
+    hist = [load_metrics(r["dir"]) for r in runs]
+    steps = [h["step"] for h in hist[0] if h["loss"] is not None]
+    loss = np.mean([[h["loss"] for h in hh if h["loss"] is not None] for hh in hist], axis=0)
+    tw.plot(steps, loss, color="0.5", ls=":", lw=1.2, label="train loss (mean over seeds)")
+    tw.set_yscale("log")
+    tw.set_ylabel("train loss (nats)", color="0.4")
+    tw.legend(loc="upper center", fontsize=7)
+
+
+def fig3_norm(projs, runs, caption, path) -> str:
+    x = projs[0]["steps"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13.5, 4.5))
+    fig.subplots_adjust(wspace=0.5)
+    _band(a, x, _pool(projs, "norm"), "tab:purple", "‖δ‖")
+    a.set(yscale="log", xlabel="training step", ylabel="‖θ_AB − θ_BA‖ (all parameters)",
+          title="Commutator norm (eq 3)")
+    _band(b, x, _pool(projs, "defect"), "tab:green", "D")
+    b.set(yscale="log", xlabel="training step", ylabel="D = ‖δ‖ / (‖ηg_A‖·‖ηg_B‖)",
+          title="Normalised defect (the authors' corrected convention)")
+    for ax in (a, b):
+        ax.legend(fontsize=7, loc="lower left")
+        _loss_twin(ax, runs)
+    fig.suptitle(f"{caption}\nmixed-batch pairs, pooled over seeds (η = {float(projs[0]['lr'])})",
+                 fontsize=9, y=1.05)
+    return save_figure(fig, path)
+
+
+def fig4_rho(projs, caption, path) -> str:
+    x = projs[0]["steps"]
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for key, c, lab in (("rho_whole", "tab:blue", "ρ_exec, basis from the whole trajectory"),
+                        ("rho_causal", "tab:cyan", "ρ_exec, causal basis (checkpoints up to the step)")):
+        _band(ax, x, _pool(projs, key), c, lab)
+    for key, c, lab in (("rand_analytic", "k", "√(K/P), analytic"),
+                        ("rand_full", "tab:red", "random K-subspace of all P parameters"),
+                        ("rand_block", "tab:orange", "random subspace in the same attention blocks")):
+        ax.plot(x, np.nanmedian(_pool(projs, key), axis=1), color=c, ls="--", lw=1.5, label=lab)
+    ax.set(yscale="log", xlabel="training step", ylabel="ρ = ‖Pδ‖ / ‖δ‖ (eq 10)",
+           title="Share of the commutator inside the execution subspace, with random baselines")
+    ax.legend(fontsize=7.5)
+    fig.suptitle(caption, fontsize=9, y=1.0)
+    return save_figure(fig, path)
+
+
+def fig5_decomposition(projs, caption, path) -> str:
+    x = projs[0]["steps"]
+    rho, norm = _pool(projs, "rho_whole"), _pool(projs, "norm")
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(16, 4.5))
+    _band(a, x, rho * norm, "tab:blue", "‖δ_∥‖ = ‖Pδ‖")
+    _band(a, x, np.sqrt(np.clip(1 - rho ** 2, 0, None)) * norm, "tab:red", "‖δ_⊥‖ = ‖(I−P)δ‖")
+    a.set(yscale="log", xlabel="training step", ylabel="norm", title="Parallel and perpendicular parts (eq 6–7)")
+    a.legend(fontsize=7)
+    b.plot(x, np.nanmedian(np.sqrt(1 - rho ** 2), axis=1), "o-", color="tab:red", label="√(1−ρ²): share of ‖δ‖")
+    b.plot(x, np.nanmedian(1 - rho, axis=1), "s--", color="tab:gray", label="1 − ρ (the authors' figures' convention)")
+    b.axhline(0.92, color="k", ls=":", lw=0.8)
+    b.axhline(0.98, color="k", ls=":", lw=0.8)
+    b.set(xlabel="training step", ylabel="perpendicular share (median)", ylim=(0.85, 1.0),
+          title="Perpendicular share (dotted: the paper's 92% and 98%)")
+    b.legend(fontsize=7)
+    for key, base, col, lab in (("rho_whole", "rand_block", "tab:orange", "δ vs random in the same blocks"),
+                                ("rho_whole", "rand_full", "tab:red", "δ vs random in all parameters"),
+                                ("rho_g_whole", "rand_g_block", "tab:green", "g_A vs random in the same blocks")):
+        c.plot(x, np.nanmedian(_pool(projs, key) / _pool(projs, base), axis=1), "o-", color=col, label=lab)
+    c.axhline(1, color="k", lw=0.8)
+    c.set(yscale="log", xlabel="training step", ylabel="ρ_exec / ρ_random (median)",
+          title="Enrichment over random subspaces (1 = none)")
+    c.legend(fontsize=7)
+    fig.suptitle(f"{caption}\nbasis from the whole trajectory; mixed-batch pairs pooled over seeds", fontsize=9, y=1.05)
+    return save_figure(fig, path)

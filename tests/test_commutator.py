@@ -1,0 +1,84 @@
+"""Commutators (eq 3–5): antisymmetry, zero on equal batches, the difference-of-gradients
+form equals the direct one, and the second-order limit delta / eta^2 -> H_B g_A - H_A g_B."""
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from minimanifold.commutator import commutator, commutator_direct, second_order
+from minimanifold.gradcheck import rel_error
+from minimanifold.model import flatten
+from minimanifold import make_batch, TaskConfig
+from tests.conftest import small_setup
+
+TASK = TaskConfig(T=8, C=5, n_markers=2, d_vocab=16)
+
+
+def two_batches(seed, b=6):
+    rng = np.random.default_rng(seed)
+    A, B = make_batch(rng, TASK, [1, 2], b), make_batch(rng, TASK, [1, 2], b)
+    return (A.tokens, A.targets), (B.tokens, B.targets)
+
+
+@settings(deadline=None, max_examples=15)
+@given(st.integers(0, 2**32 - 1), st.floats(1e-3, 0.5))
+def test_antisymmetry_and_zero_on_equal_batches(seed, lr):
+    cfg, params, _, _ = small_setup(seed=seed % 1000)
+    A, B = two_batches(seed)
+    ab, ba = commutator(params, A, B, lr, cfg), commutator(params, B, A, lr, cfg)
+    np.testing.assert_allclose(flatten(ab.delta), -flatten(ba.delta), rtol=1e-12, atol=1e-18)
+    assert abs(ab.defect - ba.defect) <= 1e-12 * ab.defect
+    aa = commutator(params, A, A, lr, cfg)
+    assert aa.norm == 0.0 and aa.cosine > 1 - 1e-12
+
+
+def test_difference_form_equals_direct_form():
+    cfg, params, _, _ = small_setup(seed=4)
+    A, B = two_batches(1)
+    for lr in (0.3, 0.01):
+        fast = flatten(commutator(params, A, B, lr, cfg).delta)
+        direct = flatten(commutator_direct(params, A, B, lr, cfg))
+        assert rel_error(fast, direct) < 1e-8 * (0.3 / lr) ** 2     # direct form cancels digits
+
+
+def test_second_order_limit():
+    """||delta/eta^2 - (H_B g_A - H_A g_B)|| / ||.|| shrinks linearly with eta."""
+    cfg, params, _, _ = small_setup(seed=7, spread=0.2)
+    A, B = two_batches(3)
+    target = flatten(second_order(params, A, B, cfg))
+    errs = []
+    for lr in (1e-2, 1e-3, 1e-4):        # measured: 0.23, 0.024, 0.0024
+        d = flatten(commutator(params, A, B, lr, cfg).delta) / lr ** 2
+        errs.append(np.linalg.norm(d - target) / np.linalg.norm(target))
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 1e-2
+    for a, b in zip(errs, errs[1:]):
+        assert 5 < a / b < 20                                         # O(eta) convergence
+
+
+def test_basis_orthonormal_inside_attention_blocks():
+    from minimanifold import execution as E
+    from minimanifold.model import attention_param_names
+    cfg, params, _, _ = small_setup(seed=1)
+    rng = np.random.default_rng(0)
+    snaps = {n: rng.standard_normal((6, params[n].size)) for n in attention_param_names(cfg)}
+    basis = E.execution_basis(snaps, cfg, k=3)
+    M = E.embed(basis, cfg)
+    assert M.shape == (E.n_params(cfg), 3 * 4 * cfg.n_layers)
+    np.testing.assert_allclose(M.T @ M, np.eye(M.shape[1]), atol=1e-10)
+    off = E.offsets(cfg)
+    inside = np.zeros(M.shape[0], bool)
+    for n in attention_param_names(cfg):
+        inside[off[n][0]:off[n][1]] = True
+    assert np.all(M[~inside] == 0)
+    v = rng.standard_normal(M.shape[0])
+    assert abs(E.projected_norm(basis, v, cfg) - np.linalg.norm(M.T @ v)) < 1e-10
+    assert np.isclose(E.rho(basis, M[:, 2] * 5.0, cfg), 1.0)
+
+
+@settings(deadline=None, max_examples=10)
+@given(st.integers(0, 2**32 - 1))
+def test_random_projection_concentrates_at_sqrt_K_over_P(seed):
+    from minimanifold import execution as E
+    rng = np.random.default_rng(seed)
+    P, K = 20_000, 24
+    v = rng.standard_normal(P)
+    fracs = [np.linalg.norm(E.random_full_basis(P, K, rng).T @ v) / np.linalg.norm(v) for _ in range(20)]
+    assert abs(np.mean(fracs) - np.sqrt(K / P)) < 0.1 * np.sqrt(K / P)
