@@ -207,7 +207,7 @@ GELU_C = math.sqrt(2.0 / math.pi)
 def gelu_forward(x):
     """TransformerLens ``gelu_new``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     xp = xp_of(x)
-    th = xp.tanh(GELU_C * (x + 0.044715 * x ** 3))
+    th = xp.tanh(GELU_C * (x + 0.044715 * (x * x * x)))          # x*x*x: x**3 is ~250x slower
     return 0.5 * x * (1.0 + th), (x, th)
 
 
