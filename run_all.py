@@ -14,7 +14,10 @@ import sys
 import time
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
-from minimanifold import figures, figures_commutator, ledger
+from minimanifold import figures, figures_commutator, figures_extra, ledger, ledger_extra
+from minimanifold.experiments import comparison_specs, summarize_variant
+from minimanifold.probing import sae_experiment
+from minimanifold.train import load_metrics
 from minimanifold.analysis import cached_bubbling, cached_geometry, seed_orientation
 from minimanifold.commutator_runs import cached_projection
 from minimanifold.presets import PRESETS
@@ -24,7 +27,51 @@ from minimanifold.sweep import sweep
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-def analyse(runs, preset, fig_dir) -> list:
+def _learned_final_stage(run) -> bool:
+    """Accuracy >= 0.95 on every m of the schedule's final stage (all m for mixed)."""
+    from minimanifold.task import Schedule  # noqa: PLC0415
+    final = Schedule.parse(run["summary"]["config"]["train"]["schedule"]).stages[-1][0]
+    return all(run["summary"]["final_acc"][str(m)] >= 0.95 for m in final)
+
+
+def comparisons(runs, geoms, preset, a, caption, fig_dir):
+    """§4.4–4.6: SAE probing of the first main runs; curriculum, MLP and mul runs at the
+    same budget. Returns (claims, figure paths)."""
+    t0 = time.perf_counter()
+    saes = [sae_experiment(r["dir"], d_sae=4 * preset.model.d_model) for r in runs[:preset.n_extra_seeds]]
+    print(f"SAE probing of {len(saes)} runs (3 stages each) in {time.perf_counter() - t0:.0f}s", flush=True)
+    specs = comparison_specs(preset, preset.n_extra_seeds)
+    flat = [s for group in specs.values() for s in group]
+    done = sweep(flat, a.runs_dir, jobs=a.jobs, backend=a.backend, log=lambda s: print(s, flush=True))
+    by = {name: [r for r in done if r["name"] == name] for name in specs}
+    unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not _learned_final_stage(r)]
+    print("every comparison run learned its task (the curriculum: its final stage)" if not unlearned
+          else f"NOT LEARNED: {', '.join(unlearned)}", flush=True)
+    n_layers = preset.model.n_layers
+    var = {name: summarize_variant([cached_geometry(r["dir"]) for r in rs], rs, n_layers) for name, rs in by.items()}
+    main = summarize_variant(geoms[:], runs, n_layers)
+    cur_hist = [load_metrics(r["dir"]) for r in by["curriculum"]]
+    claims = [ledger_extra.claim_sae_correlated(saes), ledger_extra.claim_sae_ablation(saes),
+              ledger_extra.claim_mlp_rank(main, var["mlp"]), ledger_extra.claim_mlp_accuracy(main, var["mlp"]),
+              ledger_extra.claim_curriculum(runs, by["curriculum"], cur_hist),
+              ledger_extra.claim_multiplication(main, var["mul"]), ledger_extra.claim_m_scaling()]
+    from minimanifold.task import Schedule  # noqa: PLC0415
+    bounds = Schedule.parse(specs["curriculum"][0].train.schedule).boundaries()[1:]
+    paths = [figures_extra.fig6_sae_ablation(saes, caption, os.path.join(fig_dir, "fig6_sae_ablation.png")),
+             figures_extra.fig_compare({"mixed": main, "curriculum": var["curriculum"]},
+                                       {"mixed": runs, "curriculum": by["curriculum"]},
+                                       "Curriculum vs mixed", caption, os.path.join(fig_dir, "fig_curriculum.png"), bounds),
+             figures_extra.fig_compare({"attention-only": main, "attention + MLP": var["mlp"]},
+                                       {"attention-only": runs, "attention + MLP": by["mlp"]},
+                                       "MLP vs attention-only", caption, os.path.join(fig_dir, "fig_mlp.png")),
+             figures_extra.fig_compare({"addition": main, "multiplication": var["mul"]},
+                                       {"addition": runs, "multiplication": by["mul"]},
+                                       "Multiplication vs addition (mod C)", caption,
+                                       os.path.join(fig_dir, "fig_multiplication.png"))]
+    return claims, paths
+
+
+def analyse(runs, preset, fig_dir, a) -> list:
     """§4.1–4.2: geometry and bubbling of every run (cached per run), Figures 1, 2, top-k,
     and the claims ledger. Returns the paths written."""
     t0 = time.perf_counter()
@@ -42,9 +89,14 @@ def analyse(runs, preset, fig_dir) -> list:
                f"T={preset.task.T}, C={preset.task.C}, {tr.schedule}, {tr.optimizer} lr={tr.lr}, "
                f"{tr.steps} steps, checkpoints every {tr.ckpt_every}")
     claims = ledger.build(geoms, orientation, bubbles, n_layers, projs)
-    ledger.write(claims, caption, os.path.join(fig_dir, "claims.md"), os.path.join(fig_dir, "claims.json"))
+    extra_claims, extra_paths = comparisons(runs, geoms, preset, a, caption, fig_dir)
+    claims += extra_claims
+    ledger.write(claims, caption, os.path.join(fig_dir, "claims.md"), os.path.join(fig_dir, "claims.json"),
+                 extra_rules=ledger_extra.RULES)
+    if os.path.abspath(fig_dir) == os.path.join(ROOT, "figures"):      # the quick preset's ledger
+        ledger.update_readme(os.path.join(ROOT, "README.md"), claims)
     print("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))
-    return [figures.fig1_effective_rank(geoms, n_layers, caption, os.path.join(fig_dir, "fig1_effective_rank.png")),
+    return extra_paths + [figures.fig1_effective_rank(geoms, n_layers, caption, os.path.join(fig_dir, "fig1_effective_rank.png")),
             figures.fig2_entropy_and_rank(bubbles, geoms, caption, os.path.join(fig_dir, "fig2_attention_entropy.png")),
             figures.fig_topk(bubbles, caption, os.path.join(fig_dir, "fig_topk_attention.png")),
             figures_commutator.fig3_norm(projs, runs, caption, os.path.join(fig_dir, "fig3_commutator_norm.png")),
@@ -82,7 +134,7 @@ def main(argv=None) -> int:
                  log=lambda s: print(s, flush=True))
     os.makedirs(fig_dir, exist_ok=True)
     written = [training_figure(runs, preset, os.path.join(fig_dir, "fig_training.png"))]
-    written += analyse(runs, preset, fig_dir)
+    written += analyse(runs, preset, fig_dir, a)
     for path in written:
         print(f"wrote {os.path.relpath(path, ROOT)}")
     print()

@@ -62,3 +62,27 @@ def test_write(tmp_path):
     ledger.write(claims, "caption", tmp_path / "c.md", tmp_path / "c.json")
     text = (tmp_path / "c.md").read_text()
     assert "| 1 | attention trajectories collapse" in text and "Verdict rules" in text
+
+
+def test_readme_findings_match_the_committed_ledger():
+    """The README's findings table is generated from figures/claims.json: they must agree."""
+    import json
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "figures", "claims.json")) as f:
+        claims = json.load(f)["claims"]
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    block = readme.split(ledger.FINDINGS_START)[1].split(ledger.FINDINGS_END)[0].strip()
+    assert block == ledger.findings_markdown(claims)
+    assert len(claims) == 17
+
+
+def test_update_readme(tmp_path):
+    p = tmp_path / "R.md"
+    p.write_text(f"intro\n{ledger.FINDINGS_START}\nold\n{ledger.FINDINGS_END}\noutro\n")
+    claims = [ledger.claim_r90_range(fake_geoms([[3] * 4] * 3), 1)]
+    assert ledger.update_readme(p, claims)
+    text = p.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert ledger.findings_markdown(claims) in text

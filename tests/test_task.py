@@ -127,3 +127,13 @@ def test_schedules():
         Schedule.parse("curriculum:1x")
     with pytest.raises(ValueError, match="m=9"):
         Schedule.parse("mixed:1,9").validate(TaskConfig())
+
+
+def test_curriculum_boundaries_in_training_batches():
+    from minimanifold.experiments import curriculum_schedule
+    task = TaskConfig()
+    sched = Schedule.parse(curriculum_schedule("mixed:1,2,3", 90))
+    assert sched.spec() == "curriculum:1x30,2x30,3x30" and sched.boundaries() == [0, 30, 60]
+    for step, m in [(0, 1), (29, 1), (30, 2), (59, 2), (60, 3), (89, 3), (500, 3)]:
+        assert set(train_batch(task, sched, 64, 0, step).m) == {m}, step
+    assert curriculum_schedule("mixed:1,2", 1001) == "curriculum:1x500,2x501"
