@@ -57,6 +57,7 @@ def comparisons(runs, geoms, preset, a, caption, fig_dir):
               ledger_extra.claim_multiplication(main, var["mul"]), ledger_extra.claim_m_scaling()]
     from minimanifold.task import Schedule  # noqa: PLC0415
     bounds = Schedule.parse(specs["curriculum"][0].train.schedule).boundaries()[1:]
+    caption = caption.replace(f"{len(runs)} seeds", f"{len(runs)} seeds ({preset.n_extra_seeds} per comparison and for SAEs)")
     paths = [figures_extra.fig6_sae_ablation(saes, caption, os.path.join(fig_dir, "fig6_sae_ablation.png")),
              figures_extra.fig_compare({"mixed": main, "curriculum": var["curriculum"]},
                                        {"mixed": runs, "curriculum": by["curriculum"]},

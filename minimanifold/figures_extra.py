@@ -27,7 +27,7 @@ def fig6_sae_ablation(saes, caption, path) -> str:
     ax.set_xticks(x, [f"{st}\n(step ≈ {n})" for st, n in zip(STAGES, steps)])
     ax.set(ylabel="held-out accuracy", ylim=(0, 1.1),
            title=f"Accuracy before and after ablating SAE latents (mean ± sd over {len(saes)} seeds)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     for k, st in enumerate(STAGES):
         corr = [l["abs_corr"] for s in saes for l in s["stages"][st]["top_latents"]]
         count = [s["stages"][st]["n_correlated_0.5"] for s in saes]
@@ -60,7 +60,7 @@ def _r90_bars(ax, variants):
                         color="0.3", alpha=0.35, lw=0, label="matched random-walk null" if i == 0 else None)
     ax.set_xticks(range(len(variants)), list(variants))
     ax.set(ylabel="r90, mean over attention matrices", title="Effective rank (mean ± sd over seeds)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
 
 
 def fig_compare(variants, runs_by_variant, title, caption, path, boundaries=None) -> str:
