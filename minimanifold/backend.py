@@ -75,3 +75,14 @@ def keep_freed_memory() -> bool:
     ok = libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)        # glibc's maximum
     ok &= libc.mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024)
     return bool(ok)
+
+
+def matmul_into(a, b, out):
+    """out[...] = a @ b, where ``out`` may be a strided view. NumPy writes straight into
+    it; other backends compute then assign (CuPy's ``out=`` has not always honoured
+    non-contiguous outputs, and no GPU was available to check the current one)."""
+    if xp_of(out) is np:
+        np.matmul(a, b, out=out)
+    else:
+        out[...] = a @ b
+    return out

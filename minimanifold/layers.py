@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .backend import xp_of
+from .backend import matmul_into, xp_of
 
 LN_EPS = 1e-5
 
@@ -162,7 +162,7 @@ def attention_forward(a, W_Q, W_K, W_V, W_O, n_query=None, pattern_override=None
     if pattern_override is not None:
         pattern = xp.asarray(pattern_override, dtype=a.dtype)
     z = xp.empty((b, tq, h, e), dtype=a.dtype)
-    xp.matmul(pattern, v, out=z.transpose(0, 2, 1, 3))            # [b,h,t,e] into [b,t,h,e]
+    matmul_into(pattern, v, z.transpose(0, 2, 1, 3))              # [b,h,t,e] into [b,t,h,e]
     out = z.reshape(b * tq, h * e) @ W_O.reshape(h * e, d)        # [n,d]
     return out.reshape(b, tq, d), AttnCache(a, W_Qs, W_KV, W_O, q, k, v, pattern, z)
 
@@ -181,9 +181,9 @@ def attention_backward(dout, cache):
     # z = pattern @ v ; pattern = softmax(q k^T)
     dkv = xp.empty((b, T, 2, h, e), dtype=a.dtype)                # [b,s,2,h,e]
     dk, dv = dkv.transpose(2, 0, 3, 1, 4)                         # [b,h,s,e] views
-    xp.matmul(pattern.swapaxes(-1, -2), dz, out=dv)               # dv [b,h,s,e]
+    matmul_into(pattern.swapaxes(-1, -2), dz, dv)                 # dv [b,h,s,e]
     dscores = causal_softmax_backward(dz @ v.swapaxes(-1, -2), pattern)  # [b,h,t,s]
-    xp.matmul(dscores.swapaxes(-1, -2), q, out=dk)                # dk [b,h,s,e]
+    matmul_into(dscores.swapaxes(-1, -2), q, dk)                  # dk [b,h,s,e]
     dq = (dscores @ k).transpose(0, 2, 1, 3).reshape(b * tq, h * e)  # [n,he]
     # kv = a @ W_KV ; q = a[:, -t:] @ W_Qs
     dkv = dkv.reshape(b * T, 2 * h * e)

@@ -55,3 +55,12 @@ def test_cupy_matches_numpy():
     assert abs(float(closs) - float(loss)) < 1e-10
     for k in params:
         np.testing.assert_allclose(to_numpy(cgrads[k]), grads[k], rtol=1e-8, atol=1e-12)
+
+
+def test_matmul_into_strided_view():
+    from minimanifold.backend import matmul_into
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 5, 6))
+    buf = np.zeros((2, 4, 3, 6))
+    matmul_into(a, b, buf.transpose(0, 2, 1, 3))
+    np.testing.assert_allclose(buf.transpose(0, 2, 1, 3), a @ b, rtol=1e-13)
