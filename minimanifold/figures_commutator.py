@@ -35,19 +35,32 @@ def _loss_twin(ax, runs):
 
 def fig3_norm(projs, runs, caption, path) -> str:
     x = projs[0]["steps"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13.5, 4.5))
-    fig.subplots_adjust(wspace=0.5)
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(19, 4.5))
+    fig.subplots_adjust(wspace=0.55)
     _band(a, x, _pool(projs, "norm"), "tab:purple", "‖δ‖")
     a.set(yscale="log", xlabel="training step", ylabel="‖θ_AB − θ_BA‖ (all parameters)",
-          title="Commutator norm (eq 3)")
-    _band(b, x, _pool(projs, "defect"), "tab:green", "D")
+          title="Commutator norm (eq 3), mixed-batch pairs")
+    _band(b, x, _pool(projs, "defect"), "tab:green", "D, mixed pairs")
+    for kind, color, label in ((1, "tab:blue", "same-m pairs"), (2, "tab:red", "cross-m pairs")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            b.plot(x, np.nanmedian(_pool(projs, "defect", kind), axis=1), "s--", color=color, ms=3,
+                   label=f"D, {label} (median)")
     b.set(yscale="log", xlabel="training step", ylabel="D = ‖δ‖ / (‖ηg_A‖·‖ηg_B‖)",
           title="Normalised defect (the authors' corrected convention)")
+    for kind, color, label in ((0, "tab:green", "mixed pairs"), (1, "tab:blue", "same-m pairs"),
+                               (2, "tab:red", "cross-m pairs")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            c.plot(x, np.nanmedian(_pool(projs, "cosine", kind), axis=1), "o-", color=color, ms=3, label=label)
+    c.axhline(0, color="k", lw=0.8)
+    c.set(xlabel="training step", ylabel="cos(g_A, g_B) (median)", title="Gradient cosine of the two minibatches")
+    c.legend(fontsize=7)
     for ax in (a, b):
         ax.legend(fontsize=7, loc="lower left")
         _loss_twin(ax, runs)
-    fig.suptitle(f"{caption}\nmixed-batch pairs, pooled over seeds (η = {float(projs[0]['lr'])})",
-                 fontsize=9, y=1.05)
+    fig.suptitle(f"{caption}\npooled over seeds (η = {float(projs[0]['lr'])}); same-m / cross-m: one pair each "
+                 f"per checkpoint and seed, A and B each with a single m", fontsize=9, y=1.05)
     return save_figure(fig, path)
 
 

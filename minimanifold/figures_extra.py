@@ -32,9 +32,13 @@ def fig6_sae_ablation(saes, caption, path) -> str:
         corr = [l["abs_corr"] for s in saes for l in s["stages"][st]["top_latents"]]
         count = [s["stages"][st]["n_correlated_0.5"] for s in saes]
         ax2.bar(k, np.mean(count), 0.6, yerr=np.std(count), capsize=3, color="tab:purple")
-        ax2.text(k, np.mean(count) + np.std(count) + 0.5, f"top-5 |r| {np.mean(corr):.2f}", ha="center", fontsize=8)
+        fvu = np.mean([s["stages"][st]["sae"]["fvu"] for s in saes])
+        l0 = np.mean([s["stages"][st]["sae"]["l0"] for s in saes])
+        ax2.text(k, np.mean(count) + np.std(count) + 0.5, f"top-5 |r| {np.mean(corr):.2f}\nFVU {fvu:.3f}, L0 {l0:.0f}",
+                 ha="center", fontsize=8)
     d_sae = saes[0]["stages"]["late"]["sae"]["d_sae"]
     ax2.set_xticks(range(len(STAGES)), STAGES)
+    ax2.set_ylim(0, ax2.get_ylim()[1] * 1.2)
     ax2.set(ylabel=f"latents with |corr| > 0.5 with a task factor (of {d_sae})",
             title="Task-correlated latents (m, answer, marker positions)")
     fig.suptitle(f"{caption}\nSAE on the residual stream at the last position after layer {saes[0]['layer']}",

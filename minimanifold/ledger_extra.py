@@ -28,9 +28,15 @@ def claim_sae_correlated(saes):
                        for st in STAGES] for s in saes])
     ok = (counts >= 3).all() and (counts <= 0.1 * alive).all()
     per_stage = ", ".join(f"{st} {_ms(counts[:, i], '{:.0f}')}" for i, st in enumerate(STAGES))
+    m = {k: np.array([[s["stages"][st]["sae"][k] for st in STAGES] for s in saes]) for k in ("fvu", "l0", "dead_latents")}
+    quality = "; SAE per stage: FVU " + "/".join(f"{v:.3f}" for v in m["fvu"].mean(0)) + ", L0 " + \
+        "/".join(f"{v:.0f}" for v in m["l0"].mean(0)) + ", dead " + "/".join(f"{v:.0f}" for v in m["dead_latents"].mean(0))
+    factors = {st: sorted({l["factor"] for s in saes for l in s["stages"][st]["top_latents"]}) for st in STAGES}
+    top = "; top-5 latents track: " + "; ".join(f"{st}: {', '.join(f)}" for st, f in factors.items())
     return {"claim": "SAE latents correlate with task structure (a few of several hundred)", "section": "§4.4, Fig 6",
             "paper": "3–5 of several hundred latents",
-            "measured": f"latents with |corr| > 0.5 (of {saes[0]['stages']['late']['sae']['d_sae']}): {per_stage}",
+            "measured": f"latents with |corr| > 0.5 (of {saes[0]['stages']['late']['sae']['d_sae']}): {per_stage}"
+                        + quality + top,
             "null": "factors: m, answer = c, first/last marker position; Pearson |r| on 1,024 held-out examples",
             "verdict": SUPPORTED if ok else NOT_SUPPORTED, "value": counts.mean(0).tolist()}
 
