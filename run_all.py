@@ -54,7 +54,8 @@ def comparisons(runs, geoms, preset, a, caption, fig_dir):
     claims = [ledger_extra.claim_sae_correlated(saes), ledger_extra.claim_sae_ablation(saes),
               ledger_extra.claim_mlp_rank(main, var["mlp"]), ledger_extra.claim_mlp_accuracy(main, var["mlp"]),
               ledger_extra.claim_curriculum(runs, by["curriculum"], cur_hist),
-              ledger_extra.claim_multiplication(main, var["mul"]), ledger_extra.claim_m_scaling()]
+              ledger_extra.claim_multiplication(main, var["mul"]), ledger_extra.claim_m_scaling(),
+              ledger_extra.claim_compositional()]
     from minimanifold.task import Schedule  # noqa: PLC0415
     bounds = Schedule.parse(specs["curriculum"][0].train.schedule).boundaries()[1:]
     caption = caption.replace(f"{len(runs)} seeds", f"{len(runs)} seeds ({preset.n_extra_seeds} per comparison and for SAEs)")
@@ -90,6 +91,8 @@ def analyse(runs, preset, fig_dir, a) -> list:
                f"T={preset.task.T}, C={preset.task.C}, {tr.schedule}, {tr.optimizer} lr={tr.lr}, "
                f"{tr.steps} steps, checkpoints every {tr.ckpt_every}")
     claims = ledger.build(geoms, orientation, bubbles, n_layers, projs)
+    claims.insert(6, ledger_extra.claim_bubbling_with_collapse(bubbles, geoms))
+    claims.insert(8, ledger_extra.claim_norms_stay_large(projs))
     extra_claims, extra_paths = comparisons(runs, geoms, preset, a, caption, fig_dir)
     claims += extra_claims
     ledger.write(claims, caption, os.path.join(fig_dir, "claims.md"), os.path.join(fig_dir, "claims.json"),

@@ -75,7 +75,7 @@ def test_readme_findings_match_the_committed_ledger():
         readme = f.read()
     block = readme.split(ledger.FINDINGS_START)[1].split(ledger.FINDINGS_END)[0].strip()
     assert block == ledger.findings_markdown(claims)
-    assert len(claims) == 17
+    assert len(claims) == 20
 
 
 def test_update_readme(tmp_path):
@@ -86,3 +86,21 @@ def test_update_readme(tmp_path):
     text = p.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
     assert ledger.findings_markdown(claims) in text
+
+
+def test_norms_and_bubbling_rules():
+    from minimanifold import ledger_extra as LX
+
+    def proj(norms):
+        n = len(norms)
+        return {"steps": np.linspace(0, 1000, n), "kind": np.zeros((n, 2), int),
+                "norm": np.repeat(np.asarray(norms, float)[:, None], 2, 1)}
+    assert LX.claim_norms_stay_large([proj(np.full(11, 1.0))])["verdict"] == "supported"
+    assert LX.claim_norms_stay_large([proj(np.logspace(0, -5, 11))])["verdict"] == "not supported"
+    steps = list(range(0, 1001, 100))
+    ent = np.r_[3.4, np.linspace(3.0, 1.0, 10)]
+    b = [{"steps": steps, "entropy": {1: [[e] for e in ent]}}]
+    near = [{ALL: {"stabilization": 0.9}}]
+    far = [{ALL: {"stabilization": 0.1}}]
+    assert LX.claim_bubbling_with_collapse(b, near)["verdict"] == "supported"
+    assert LX.claim_bubbling_with_collapse(b, far)["verdict"] == "not supported"

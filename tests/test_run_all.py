@@ -22,7 +22,7 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
         assert (tmp_path / "fig" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     import json
     claims = json.loads((tmp_path / "fig" / "claims.json").read_text())["claims"]
-    assert len(claims) == 17 and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
+    assert len(claims) == 20 and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
     second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0
     assert "2 cached, 0 to train" in second.stdout and "3 cached, 0 to train" in second.stdout
