@@ -27,6 +27,14 @@ from minimanifold.sweep import sweep
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
+def _usable(runs) -> list:
+    """The runs that finished; diverged ones are named and left out of the analyses."""
+    bad = [f"{r['name']} seed {r['seed']}" for r in runs if r["summary"] is None]
+    if bad:
+        print(f"DIVERGED, left out of the analyses: {', '.join(bad)}", flush=True)
+    return [r for r in runs if r["summary"] is not None]
+
+
 def _learned_final_stage(run) -> bool:
     """Accuracy >= 0.95 on every m of the schedule's final stage (all m for mixed)."""
     from minimanifold.task import Schedule  # noqa: PLC0415
@@ -42,7 +50,7 @@ def comparisons(runs, geoms, preset, a, caption, fig_dir):
     print(f"SAE probing of {len(saes)} runs (3 stages each) in {time.perf_counter() - t0:.0f}s", flush=True)
     specs = comparison_specs(preset, preset.n_extra_seeds)
     flat = [s for group in specs.values() for s in group]
-    done = sweep(flat, a.runs_dir, jobs=a.jobs, backend=a.backend, log=lambda s: print(s, flush=True))
+    done = _usable(sweep(flat, a.runs_dir, jobs=a.jobs, backend=a.backend, log=lambda s: print(s, flush=True)))
     by = {name: [r for r in done if r["name"] == name] for name in specs}
     unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not _learned_final_stage(r)]
     print("every comparison run learned its task (the curriculum: its final stage)" if not unlearned
@@ -134,8 +142,11 @@ def main(argv=None) -> int:
     fig_dir = a.figures_dir or os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
     print(preset.describe(), flush=True)
     t0 = time.perf_counter()
-    runs = sweep(preset.specs(), a.runs_dir, jobs=a.jobs, backend=a.backend,
-                 log=lambda s: print(s, flush=True))
+    runs = _usable(sweep(preset.specs(), a.runs_dir, jobs=a.jobs, backend=a.backend,
+                         log=lambda s: print(s, flush=True)))
+    if len(runs) < 2:
+        print("error: fewer than 2 runs trained without diverging; nothing to analyse", file=sys.stderr)
+        return 2
     os.makedirs(fig_dir, exist_ok=True)
     written = [training_figure(runs, preset, os.path.join(fig_dir, "fig_training.png"))]
     written += analyse(runs, preset, fig_dir, a)

@@ -19,7 +19,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from .config import ModelConfig, TaskConfig
-from .train import TrainConfig, train
+from .train import TrainConfig, TrainingDiverged, train
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,14 @@ def _train_one(args):
     t0 = time.perf_counter()
     d = run_dir(runs_root, spec)
     cached = os.path.exists(os.path.join(d, "summary.json"))
-    summary = train(d, spec.model, spec.task, spec.train, backend=backend,
-                    tag=f"{spec.name} seed {spec.train.seed}")
-    return {"name": spec.name, "seed": spec.train.seed, "dir": d, "summary": summary,
-            "cached": cached, "seconds": time.perf_counter() - t0}
+    rec = {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": cached, "diverged": None}
+    try:
+        rec["summary"] = train(d, spec.model, spec.task, spec.train, backend=backend,
+                               tag=f"{spec.name} seed {spec.train.seed}")
+    except TrainingDiverged as e:          # one bad seed must not sink the sweep
+        rec["summary"], rec["diverged"] = None, str(e)
+    rec["seconds"] = time.perf_counter() - t0
+    return rec
 
 
 @contextlib.contextmanager
@@ -70,7 +74,8 @@ def _blas_threads(n):
 def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
           backend: str | None = None, log=print) -> list:
     """Train (or load) every spec; returns one record per spec, in order, with its
-    summary and run directory. Logs one line per finished run with an overall ETA."""
+    summary and run directory (a run whose loss became non-finite has ``summary`` None
+    and ``diverged`` set to the error). Logs one line per finished run with an ETA."""
     args = [(runs_root, s, backend) for s in specs]
     results, t0 = [None] * len(specs), time.perf_counter()
     todo = [i for i, s in enumerate(specs)
@@ -79,6 +84,9 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
 
     def report(i, rec, done):
         results[i] = rec
+        if rec["diverged"]:
+            log(f"  [{done}/{len(specs)}] {rec['name']} seed {rec['seed']}: DIVERGED: {rec['diverged']}")
+            return
         acc = " ".join(f"m{m}={a:.2f}" for m, a in sorted(rec["summary"]["final_acc"].items()))
         took = "cached" if rec["cached"] else f"{rec['seconds']:.0f}s"
         elapsed = time.perf_counter() - t0

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from minimanifold.presets import SMOKE
 from minimanifold.sweep import run_dir, run_key, sweep
 
@@ -53,3 +55,24 @@ def test_sweep_local_process_pool(tmp_path):
     specs = SMOKE.specs(seeds=[0, 1], steps=30)
     out = sweep(specs, tmp_path, jobs=2, log=lambda s: None)
     assert all(os.path.exists(os.path.join(r["dir"], "trajectory.npz")) for r in out)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverging_run_is_reported_not_fatal(tmp_path):
+    import dataclasses
+    specs = SMOKE.specs(seeds=[0], steps=30) + [dataclasses.replace(SMOKE.specs(seeds=[1], steps=30)[0],
+                                                                  train=dataclasses.replace(SMOKE.train, seed=1, steps=30, lr=1e30))]
+    lines = []
+    out = sweep(specs, tmp_path, log=lines.append)
+    assert out[0]["summary"] is not None and out[0]["diverged"] is None
+    assert out[1]["summary"] is None and "non-finite loss" in out[1]["diverged"]
+    assert any("DIVERGED" in line for line in lines)
+
+
+def test_run_all_when_every_run_diverges(tmp_path):
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--lr", "1e30", "--steps", "20",
+                        "--runs-dir", str(tmp_path / "r"), "--figures-dir", str(tmp_path / "f")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "DIVERGED, left out of the analyses: add seed 0, add seed 1" in r.stdout
+    assert r.stderr.strip().splitlines()[-1].startswith("error: fewer than 2 runs")
