@@ -89,7 +89,8 @@ def fig5_decomposition(projs, caption, path) -> str:
     _band(a, x, np.sqrt(np.clip(1 - rho ** 2, 0, None)) * norm, "tab:red", "‖δ_⊥‖ = ‖(I−P)δ‖")
     a.set(yscale="log", xlabel="training step", ylabel="norm", title="Parallel and perpendicular parts (eq 6–7)")
     a.legend(fontsize=7)
-    b.plot(x, np.nanmedian(np.sqrt(1 - rho ** 2), axis=1), "o-", color="tab:red", label="√(1−ρ²): share of ‖δ‖")
+    perp = np.sqrt(np.clip(1 - rho ** 2, 0, None))          # rho may exceed 1 by rounding
+    b.plot(x, np.nanmedian(perp, axis=1), "o-", color="tab:red", label="√(1−ρ²): share of ‖δ‖")
     b.plot(x, np.nanmedian(1 - rho, axis=1), "s--", color="tab:gray", label="1 − ρ (the authors' figures' convention)")
     b.axhline(0.92, color="k", ls=":", lw=0.8)
     b.axhline(0.98, color="k", ls=":", lw=0.8)
