@@ -20,6 +20,11 @@ def _ms(x, fmt="{:.2f}"):
     return (fmt + " ± " + fmt).format(x.mean(), x.std())
 
 
+def _cell(text) -> str:
+    """Text for a markdown table cell: a literal | would end the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def _mats(g, n_layers):
     return [f"blocks.{l}.attn.{W}" for l in range(n_layers) for W in MATS]
 
@@ -234,8 +239,8 @@ def write(claims, caption, md_path, json_path, extra_rules="") -> None:
              "| # | claim | section | paper | measured (mean ± sd over seeds) | null / control | verdict |",
              "|---|---|---|---|---|---|---|"]
     for i, c in enumerate(claims, 1):
-        lines.append(f"| {i} | {c['claim']} | {c['section']} | {c['paper']} | {c['measured']} | "
-                     f"{c['null']} | **{c['verdict']}** |")
+        lines.append(f"| {i} | {_cell(c['claim'])} | {c['section']} | {_cell(c['paper'])} | "
+                     f"{_cell(c['measured'])} | {_cell(c['null'])} | **{c['verdict']}** |")
     text = "\n".join(lines) + "\n\n" + RULES + ("\n" + extra_rules if extra_rules else "") + "\n"
     atomic_write(md_path, lambda f: f.write(text), mode="w")
     atomic_write(json_path, lambda f: f.write(json.dumps({"caption": caption, "claims": claims},
@@ -250,7 +255,8 @@ def findings_markdown(claims) -> str:
     """The README's findings table: one row per ledger claim."""
     lines = ["| # | claim (section) | paper | measured | verdict |", "|---|---|---|---|---|"]
     for i, c in enumerate(claims, 1):
-        lines.append(f"| {i} | {c['claim']} ({c['section']}) | {c['paper']} | {c['measured']} | **{c['verdict']}** |")
+        lines.append(f"| {i} | {_cell(c['claim'])} ({c['section']}) | {_cell(c['paper'])} | "
+                     f"{_cell(c['measured'])} | **{c['verdict']}** |")
     return "\n".join(lines)
 
 

@@ -104,3 +104,10 @@ def test_norms_and_bubbling_rules():
     far = [{ALL: {"stabilization": 0.1}}]
     assert LX.claim_bubbling_with_collapse(b, near)["verdict"] == "supported"
     assert LX.claim_bubbling_with_collapse(b, far)["verdict"] == "not supported"
+
+
+def test_pipes_in_cells_are_escaped():
+    claims = [{"claim": "c", "section": "s", "paper": "p", "measured": "|corr| > 0.5", "null": "n",
+               "verdict": "supported"}]
+    row = ledger.findings_markdown(claims).splitlines()[-1]
+    assert row.count("|") - row.count("\\|") == 6          # 5 columns: 6 unescaped bars
