@@ -5,8 +5,6 @@ Shape letters: b batch, h head, t query, s key, l layer.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .backend import to_device, to_numpy, xp_of
 from .model import forward
 

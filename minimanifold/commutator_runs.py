@@ -17,7 +17,7 @@ from . import execution as E
 from .analysis import attention_trajectories, run_configs
 from .commutator import commutator
 from .io import read_npz, save_npz
-from .model import attention_param_names, flatten
+from .model import attention_param_names, flatten, param_shapes
 from .task import Schedule, make_batch
 from .train import load_trajectory
 
@@ -37,7 +37,7 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
     ms = schedule.all_m()
     rows = {"delta": [], "g_A": [], "norm": [], "defect": [], "cosine": [], "kind": [], "m_A": [], "m_B": []}
     for i in idx:
-        params = {k: traj[k][i].astype(np.float64) for k in cfg_names(cfg)}
+        params = {k: traj[k][i].astype(np.float64) for k in param_shapes(cfg)}
         rng = np.random.default_rng([tr["seed"], 6, int(i)])
         pairs = [("mixed", schedule.m_set(int(steps[i])), schedule.m_set(int(steps[i])))] * n_mixed
         m = int(rng.choice(ms))
@@ -62,11 +62,6 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
     save_npz(path, {"steps": steps[idx], "index": idx, "lr": np.array(tr["lr"]),
                     **{k: np.array(v) for k, v in rows.items()}})
     return path
-
-
-def cfg_names(cfg):
-    from .model import param_shapes  # noqa: PLC0415
-    return list(param_shapes(cfg))
 
 
 def project(run_dir, k=3, n_random=4) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis import ALL
+from .analysis import ALL, FRACTIONS
 from .report import plt, save_figure
 
 MATS = ("W_Q", "W_K", "W_V", "W_O")
@@ -59,7 +59,6 @@ def fig2_entropy_and_rank(bubbles, geoms, caption, path) -> str:
              title="Attention entropy (mean over seeds, heads and probe examples)")
     ax_e.legend(fontsize=7, ncol=2, loc="center right")
     n = geoms[0][ALL]["n"]
-    from .analysis import FRACTIONS  # noqa: PLC0415
     xs = [steps[max(2, int(np.ceil(f * n))) - 1] for f in FRACTIONS]
     win = np.array([g[ALL]["windows"] for g in geoms], dtype=float)
     for w in win:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import optim
-from .backend import get_backend, to_device, to_numpy
+from .backend import get_backend, to_device
 from .config import ModelConfig, TaskConfig
 from .io import read_npz, save_json, save_npz
 from .metrics import evaluate

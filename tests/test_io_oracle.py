@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from minimanifold import ModelConfig, TaskConfig, init_params, make_batch
+from minimanifold import ModelConfig, init_params
 from minimanifold.io import load_params, save_npz, save_params
 from minimanifold.model import cast_params, loss_grads_logits
 from tests.conftest import small_setup
