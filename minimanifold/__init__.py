@@ -1,17 +1,26 @@
 """minimanifold: a from-scratch NumPy reference implementation of "Low-Dimensional
 Execution Manifolds in Transformer Learning Dynamics" (marker-based modular arithmetic).
+
+The folders draw the data flow:
+
+    model/         the transformer, its hand-written backward, optimizers, parameter files
+    trajectories/  the task, training (checkpoints = the trajectory), sweeps, presets
+    analysis/      pure functions over arrays, one per paper equation (no files, no plots)
+    experiments/   one module per paper section: its cached measurement, ledger rows, figures
+    report/        the ledger's table format and writer; the figures' common plotting
+    pipeline.py    what ``run_all.py`` runs
+    tools/         oracle, benchmark, gradient check, the independent PyTorch model
+
+``python -m minimanifold.train``, ``.oracle`` and ``.bench`` are the command-line entry points.
 """
-from .backend import keep_freed_memory as _keep_freed_memory
-from .config import ModelConfig, TaskConfig
-from .io import load_params, save_params
-from .model import (attention_param_names, backward, cast_params, flatten, forward,
-                    init_params, loss_and_grads, param_shapes, unflatten)
-from .task import Batch, Schedule, make_batch
+from .model.backend import keep_freed_memory as _keep_freed_memory
+from .model import (ModelConfig, TaskConfig, attention_param_names, backward, cast_params, flatten,
+                    forward, init_params, load_params, loss_and_grads, param_shapes, save_params, unflatten)
+from .trajectories.task import Batch, Schedule, make_batch
 
 _keep_freed_memory()
 
-# Training lives in minimanifold.train (not imported here, so that
-# `python -m minimanifold.train` runs it as a script without a double import).
+# Training lives in minimanifold.trajectories.train (run it as `python -m minimanifold.train`).
 __all__ = ["ModelConfig", "TaskConfig", "Schedule", "Batch", "make_batch", "init_params",
            "forward", "backward", "loss_and_grads", "param_shapes", "attention_param_names",
            "cast_params", "flatten", "unflatten", "save_params", "load_params"]

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from minimanifold.backend import get_backend, to_numpy, xp_of
+from minimanifold.model.backend import get_backend, to_numpy, xp_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAVE_CUPY = importlib.util.find_spec("cupy") is not None
@@ -58,7 +58,7 @@ def test_cupy_matches_numpy():
 
 
 def test_matmul_into_strided_view():
-    from minimanifold.backend import matmul_into
+    from minimanifold.model.backend import matmul_into
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 5, 6))
     buf = np.zeros((2, 4, 3, 6))

@@ -2,9 +2,9 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from minimanifold import forward
-from minimanifold.bubbling import topk_accuracy, topk_mass, truncate_topk
-from minimanifold.layers import causal_softmax_forward
-from minimanifold.task import probe_set
+from minimanifold.analysis.attention import topk_accuracy, topk_mass, truncate_topk
+from minimanifold.model.attention import causal_softmax_forward
+from minimanifold.trajectories.task import probe_set
 from tests.conftest import small_setup
 
 

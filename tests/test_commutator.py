@@ -3,8 +3,8 @@ form equals the direct one, and the second-order limit delta / eta^2 -> H_B g_A 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from minimanifold.commutator import commutator, commutator_direct, second_order
-from minimanifold.gradcheck import rel_error
+from minimanifold.analysis.commutator import commutator, commutator_direct, second_order
+from minimanifold.tools.gradcheck import rel_error
 from minimanifold.model import flatten
 from minimanifold import make_batch, TaskConfig
 from tests.conftest import small_setup
@@ -54,7 +54,7 @@ def test_second_order_limit():
 
 
 def test_basis_orthonormal_inside_attention_blocks():
-    from minimanifold import execution as E
+    from minimanifold.analysis import execution as E
     from minimanifold.model import attention_param_names
     cfg, params, _, _ = small_setup(seed=1)
     rng = np.random.default_rng(0)
@@ -76,7 +76,7 @@ def test_basis_orthonormal_inside_attention_blocks():
 @settings(deadline=None, max_examples=10)
 @given(st.integers(0, 2**32 - 1))
 def test_random_projection_concentrates_at_sqrt_K_over_P(seed):
-    from minimanifold import execution as E
+    from minimanifold.analysis import execution as E
     rng = np.random.default_rng(seed)
     P, K = 20_000, 24
     v = rng.standard_normal(P)

@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from minimanifold import geometry as G
+from minimanifold.analysis import pca as G
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -109,7 +109,7 @@ def test_expanding_window_and_chunked_gram():
 
 def test_bench_command_runs(capsys):
     """The benchmark command prints its table (timings are reported, never asserted)."""
-    from minimanifold import bench
+    from minimanifold.tools import bench
     rows = bench.run(layers=(1,), reps=1, use_torch=False)
     assert {r["dtype"] for r in rows} == {"float32", "float64"} and all(r["numpy_ms"] > 0 for r in rows)
     assert "| 1 | float32 |" in bench.format_table(rows)

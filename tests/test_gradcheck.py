@@ -7,8 +7,9 @@ mistake (a dropped term gives errors of order 1e-2..1).
 import numpy as np
 import pytest
 
-from minimanifold import layers as L
-from minimanifold.gradcheck import max_elementwise_rel_error, numerical_grad, rel_error
+from minimanifold.model import attention as A
+from minimanifold.model import layers as L
+from minimanifold.tools.gradcheck import max_elementwise_rel_error, numerical_grad, rel_error
 from minimanifold.model import flatten, forward, loss_and_grads, backward, unflatten
 from tests.conftest import small_setup
 
@@ -39,14 +40,14 @@ def test_layernorm():
 
 def test_causal_softmax():
     r = rng0(2)
-    check_op(lambda s: L.causal_softmax_forward(s.copy()),
-             lambda d, p: L.causal_softmax_backward(d, p), [r.standard_normal((2, 3, 5, 5))])
+    check_op(lambda s: A.causal_softmax_forward(s.copy()),
+             lambda d, p: A.causal_softmax_backward(d, p), [r.standard_normal((2, 3, 5, 5))])
 
 
 def test_causal_softmax_last_rows():
     r = rng0(3)
-    check_op(lambda s: L.causal_softmax_forward(s.copy()),
-             lambda d, p: L.causal_softmax_backward(d, p), [r.standard_normal((2, 3, 2, 6))])
+    check_op(lambda s: A.causal_softmax_forward(s.copy()),
+             lambda d, p: A.causal_softmax_backward(d, p), [r.standard_normal((2, 3, 2, 6))])
 
 
 @pytest.mark.parametrize("n_query", [None, 1, 3])
@@ -55,7 +56,7 @@ def test_attention(n_query):
     b, T, d, h, e = 2, 5, 6, 3, 4
     inputs = [r.standard_normal((b, T, d)), r.standard_normal((h, d, e)), r.standard_normal((h, d, e)),
               r.standard_normal((h, d, e)), r.standard_normal((h, e, d))]
-    check_op(lambda *a: L.attention_forward(*a, n_query=n_query), L.attention_backward, inputs)
+    check_op(lambda *a: A.attention_forward(*a, n_query=n_query), A.attention_backward, inputs)
 
 
 def test_gelu_and_mlp():

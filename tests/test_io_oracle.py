@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from minimanifold import ModelConfig, init_params
-from minimanifold.io import load_params, save_npz, save_params
+from minimanifold.model.io import load_params, save_npz, save_params
 from minimanifold.model import cast_params, loss_grads_logits
 from tests.conftest import small_setup
 
@@ -144,7 +144,7 @@ def test_oracle_bad_input(oracle_files, case, needle):
 
 
 def test_oracle_commutator_equals_library(oracle_files):
-    from minimanifold.commutator import commutator
+    from minimanifold.analysis.commutator import commutator
     d, cfg, tokens, targets = oracle_files
     save_npz(d / "batch_b.npz", {"tokens": tokens[::-1].copy(), "targets": targets[::-1].copy()})
     r = oracle("commutator", d / "params.npz", d / "batch.npz", d / "batch_b.npz", d / "c.npz", "--lr", "0.05")

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from minimanifold import ModelConfig, flatten, init_params, param_shapes, unflatten
-from minimanifold.layers import causal_softmax_forward
+from minimanifold.model.attention import causal_softmax_forward
 
 seeds = st.integers(0, 2**32 - 1)
 

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from minimanifold.presets import SMOKE
-from minimanifold.sweep import run_dir, run_key, sweep
+from minimanifold.trajectories.presets import SMOKE
+from minimanifold.trajectories.sweep import run_dir, run_key, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

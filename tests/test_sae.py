@@ -1,7 +1,7 @@
 import numpy as np
 
-from minimanifold import sae as S
-from minimanifold.gradcheck import numerical_grad, rel_error
+from minimanifold.analysis import sae as S
+from minimanifold.tools.gradcheck import numerical_grad, rel_error
 
 
 def test_sae_gradient_check():
@@ -45,7 +45,7 @@ def test_training_reduces_loss_and_keeps_unit_decoder_rows():
 def test_splice_into_the_model_reproduces_logits_exactly():
     """No latent ablated: the model's logits are bit-identical; ablating changes them."""
     from minimanifold import forward
-    from minimanifold.probing import _resid
+    from minimanifold.experiments.sae_probing import _resid
     from tests.conftest import small_setup
     cfg, params, tokens, targets = small_setup(seed=3)
     params = {k: v.astype(np.float32) for k, v in params.items()}
@@ -68,6 +68,6 @@ def test_splice_into_the_model_reproduces_logits_exactly():
 
 
 def test_stage_picking():
-    from minimanifold.probing import pick_stages
+    from minimanifold.experiments.sae_probing import pick_stages
     hist = [{"acc": {"1": a, "2": b}} for a, b in [(.1, .1), (.6, .5), (.9, .95), (1, 1)]]
     assert pick_stages(hist) == {"early": 1, "mid": 2, "late": 3}

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from minimanifold import Schedule, TaskConfig, make_batch
-from minimanifold.task import probe_set, train_batch
+from minimanifold.trajectories.task import probe_set, train_batch
 
 
 @st.composite
@@ -130,7 +130,7 @@ def test_schedules():
 
 
 def test_curriculum_boundaries_in_training_batches():
-    from minimanifold.experiments import curriculum_schedule
+    from minimanifold.experiments.architecture import curriculum_schedule
     task = TaskConfig()
     sched = Schedule.parse(curriculum_schedule("mixed:1,2,3", 90))
     assert sched.spec() == "curriculum:1x30,2x30,3x30" and sched.boundaries() == [0, 30, 60]

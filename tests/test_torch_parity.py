@@ -4,8 +4,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from minimanifold import optim  # noqa: E402
-from minimanifold import torch_reference as tr  # noqa: E402
+from minimanifold.model import optim  # noqa: E402
+from minimanifold.tools import torch_reference as tr  # noqa: E402
 from minimanifold.model import loss_grads_logits  # noqa: E402
 from tests.conftest import small_setup  # noqa: E402
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from minimanifold import ModelConfig, TaskConfig
-from minimanifold.io import atomic_write, load_params
-from minimanifold.train import TrainConfig, TrainingDiverged, load_metrics, load_trajectory, train
+from minimanifold.model.io import atomic_write, load_params
+from minimanifold.trajectories.train import TrainConfig, TrainingDiverged, load_metrics, load_trajectory, train
 
 TASK = TaskConfig(T=10, C=5, n_markers=2, d_vocab=12)
 MODEL = ModelConfig(d_vocab=12, d_vocab_out=5, n_ctx=10, d_model=16, n_heads=2, d_head=8, n_layers=2)
@@ -118,7 +118,7 @@ def test_incompatible_model_and_task(tmp_path):
 def test_adamw_trains_and_resumes_state(tmp_path):
     summary = run(tmp_path, "adam", optimizer="adamw", lr=3e-3, steps=40)
     assert summary["config"]["train"]["optimizer"] == "adamw"
-    from minimanifold.io import read_npz
+    from minimanifold.model.io import read_npz
     z = read_npz(tmp_path / "adam" / "ckpt" / "step_00000040.npz")
     assert int(z["opt.t"]) == 40 and "opt.m.embed.W_E" in z
 
@@ -145,7 +145,7 @@ def test_cli_reports_bad_input(tmp_path):
 
 
 def test_steps_to_learn():
-    from minimanifold.metrics import steps_to_learn
+    from minimanifold.trajectories.metrics import steps_to_learn
     h = [{"step": s, "acc": {"1": a, "2": b}} for s, a, b in
          [(0, .1, .1), (100, .96, .5), (200, .99, .97), (300, .97, .9), (400, 1., .96), (500, 1., 1.)]]
     assert steps_to_learn(h) == 400          # 200 passed but did not stay

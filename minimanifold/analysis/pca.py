@@ -1,0 +1,136 @@
+"""Trajectory PCA (paper §3.3.1 eq 1–2, §4.1): PCA of parameter snapshots, effective rank
+(eq 2) and its relatives, random-walk nulls, and principal angles between seeds.
+
+Shape letters: n snapshots (checkpoints), D flattened parameters, k kept directions.
+
+PCA goes through the n x n Gram matrix of the centred snapshots, never the D x D
+covariance of eq 1: Sigma = Xc^T Xc / n and G = Xc Xc^T / n share their nonzero
+eigenvalues, and D is 16,384 for one matrix and hundreds of thousands for all of them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+CHUNK = 1 << 16   # columns per Gram block: bounds the float64 working copy to n x 65,536
+FRACTIONS = tuple(np.round(np.arange(0.1, 1.01, 0.1), 2))   # expanding windows: first 10%, 20%, ...
+
+
+def gram(X) -> np.ndarray:
+    """G = Xc Xc^T / n in float64 for snapshots X [n,D] (any float dtype), centred over
+    snapshots, accumulated over column blocks so no float64 copy of X is made."""
+    n, D = X.shape
+    G = np.zeros((n, n))
+    for j in range(0, D, CHUNK):
+        block = np.asarray(X[:, j:j + CHUNK], dtype=np.float64)           # [n,c]
+        block = block - block.mean(axis=0)
+        G += block @ block.T
+    return G / n
+
+
+def pca_spectrum(X) -> np.ndarray:
+    """Eigenvalues of the covariance of eq 1 (the nonzero ones; n of them), descending,
+    clipped at 0."""
+    w = np.linalg.eigh(gram(X))[0]
+    return np.clip(w[::-1], 0.0, None)
+
+
+def pca_directions(X, k: int) -> np.ndarray:
+    """Top-k principal directions [D,k] (orthonormal columns) of snapshots X [n,D]:
+    v_i = Xc^T u_i / sqrt(n lambda_i) from the Gram eigenvectors u_i (column blocks)."""
+    n, D = X.shape
+    w, U = np.linalg.eigh(gram(X))
+    order = np.argsort(w)[::-1][:k]
+    scale = np.sqrt(n * np.clip(w[order], 1e-300, None))                  # [k]
+    U = U[:, order]                                                        # [n,k]
+    V = np.empty((D, len(order)))
+    for j in range(0, D, CHUNK):
+        block = np.asarray(X[:, j:j + CHUNK], dtype=np.float64)
+        V[j:j + CHUNK] = (block - block.mean(axis=0)).T @ U / scale
+    return V
+
+
+def expanding_window(X, fractions, threshold=0.90) -> list:
+    """r_threshold of the first ceil(f * n) snapshots (at least 2) for each fraction f."""
+    n = X.shape[0]
+    return [rank_at(pca_spectrum(X[:max(2, int(np.ceil(f * n)))]), threshold) for f in fractions]
+
+
+def stabilization_fraction(window_ranks, fractions=FRACTIONS):
+    """First fraction of training from which the expanding-window r90 equals its final
+    value at every later window."""
+    final = window_ranks[-1]
+    for i in range(len(window_ranks)):
+        if all(r == final for r in window_ranks[i:]):
+            return float(fractions[i])
+    return 1.0
+
+
+def explained_variance_ratio(lam) -> np.ndarray:
+    lam = np.asarray(lam, dtype=np.float64)
+    total = lam.sum()
+    return lam / total if total > 0 else np.zeros_like(lam)
+
+
+def rank_at(lam, threshold: float) -> int:
+    """min{k : sum_{i<=k} lambda_i / sum lambda >= threshold} (eq 2 with 0.90)."""
+    cum = np.cumsum(explained_variance_ratio(lam))
+    return int(np.searchsorted(cum, threshold - 1e-12) + 1)
+
+
+def participation_ratio(lam) -> float:
+    """(sum lambda)^2 / sum lambda^2."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return float(lam.sum() ** 2 / (lam ** 2).sum())
+
+
+def entropy_rank(lam) -> float:
+    """exp of the Shannon entropy of the explained-variance ratios."""
+    p = explained_variance_ratio(lam)
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def summarize(lam) -> dict:
+    return {"r90": rank_at(lam, 0.90), "r95": rank_at(lam, 0.95),
+            "participation_ratio": participation_ratio(lam), "entropy_rank": entropy_rank(lam)}
+
+
+def step_norms(X) -> np.ndarray:
+    """||x_{i+1} - x_i|| of consecutive snapshots [n-1]."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.linalg.norm(np.diff(X, axis=0), axis=1)
+
+
+def random_walk(norms, D: int, rng) -> np.ndarray:
+    """A walk from the origin in R^D whose i-th step has length norms[i] and a uniformly
+    random direction: snapshots [len(norms)+1, D]."""
+    steps = rng.standard_normal((len(norms), D))
+    steps *= (np.asarray(norms) / np.linalg.norm(steps, axis=1))[:, None]
+    return np.concatenate([np.zeros((1, D)), np.cumsum(steps, axis=0)])
+
+
+def random_walk_null(norms, D: int, n_draws: int = 5, seed: int = 0, threshold=0.90) -> dict:
+    """r_threshold of random walks with the given step norms ("matched") and with every
+    step the mean norm ("constant"): mean and sd over ``n_draws`` walks."""
+    rng = np.random.default_rng([seed, 3])
+    norms = np.asarray(norms, dtype=np.float64)
+    out = {}
+    for kind, ns in (("matched", norms), ("constant", np.full_like(norms, norms.mean()))):
+        r = [rank_at(pca_spectrum(random_walk(ns, D, rng)), threshold) for _ in range(n_draws)]
+        out[kind] = {"mean": float(np.mean(r)), "sd": float(np.std(r)), "draws": r}
+    return out
+
+
+def principal_angles(A, B) -> np.ndarray:
+    """Principal angles (radians, ascending) between span(A) and span(B), A [D,k], B [D,k']."""
+    Qa, _ = np.linalg.qr(A)
+    Qb, _ = np.linalg.qr(B)
+    s = np.linalg.svd(Qa.T @ Qb, compute_uv=False)
+    return np.arccos(np.clip(s, -1.0, 1.0))
+
+
+def random_subspace_angles(D: int, k: int, n_draws: int = 5, seed: int = 0) -> np.ndarray:
+    """Principal angles between pairs of uniformly random k-subspaces of R^D [n_draws,k]."""
+    rng = np.random.default_rng([seed, 4])
+    return np.stack([principal_angles(rng.standard_normal((D, k)), rng.standard_normal((D, k)))
+                     for _ in range(n_draws)])

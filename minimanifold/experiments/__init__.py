@@ -1,0 +1,20 @@
+"""One module per paper section. Each owns its cached per-run measurement, its ledger rows
+(keyed by claim number) with their verdict rules, and its figures, and exposes
+
+    RULES               {claim number: rule function}; the docstring is the rule's text
+    report(ctx)         -> ({claim number: ledger row}, [figure paths])
+    variants(preset)    (optional) {name: [RunSpec]}: extra runs it needs beyond the main ones
+
+Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
+"""
+from . import architecture, bubbling, collapse, commutators, multiplication, sae_probing, training
+
+EXPERIMENTS = (
+    training,        # §3.2   the runs: training curves
+    collapse,        # §4.1   Fig 1, claims 1–5, 19
+    bubbling,        # §4.2   Fig 2 and top-k, claims 6–7
+    commutators,     # §4.3   Figs 3–5, claims 8–12
+    sae_probing,     # §4.4   Fig 6, claims 13–14
+    architecture,    # §4.5   curriculum and MLP figures, claims 15–17, 20
+    multiplication,  # §4.6   multiplication figure, claim 18
+)

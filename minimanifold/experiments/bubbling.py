@@ -1,0 +1,178 @@
+"""§4.2, Figure 2: attention "bubbling" — the last position's attention concentrating on a
+few keys (entropy, eq 9) — and whether that coincides with the collapse of §4.1.
+
+Measured per run (cached): the entropy and accuracy curves training recorded, and at the
+final checkpoint the accuracy with every pattern cut to its top k keys and the last
+position's top-k mass. Claims 6 and 7; Figure 2 and the top-k figure.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis.attention import last_position_topk_mass, topk_accuracy
+from ..analysis.pca import FRACTIONS
+from ..report.ledger import NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..report.plotting import plt, save_figure
+from ..trajectories.task import Schedule, probe_set
+from ..trajectories.train import load_metrics
+from .collapse import ANALYSIS_VERSION, cached_geometry
+from .rundir import ALL, MATS, cached_json, final_params, run_configs
+
+LINESTYLES = ("-", "--", ":", "-.", (0, (1, 3)))
+
+
+def bubbling_of_run(run_dir, n_probe=256) -> dict:
+    """Entropy curves (from the run's metrics), and at the final checkpoint: accuracy with
+    every pattern cut to its top k (k = T..1) and the last position's top-k mass."""
+    cfg, task, train_cfg = run_configs(run_dir)
+    hist = load_metrics(run_dir)
+    params = final_params(run_dir)
+    ms = Schedule.parse(train_cfg["schedule"]).all_m()
+    probe = probe_set(task, ms, n_probe, train_cfg["seed"])
+    ks = list(range(task.T, 0, -1))
+    return {"steps": [r["step"] for r in hist],
+            "entropy": {m: [r["entropy"][str(m)] for r in hist] for m in ms},   # [n][layer]
+            "acc": {m: [r["acc"][str(m)] for r in hist] for m in ms},
+            "ks": ks, "topk_acc": topk_accuracy(params, probe, cfg, ks),
+            "topk_mass": last_position_topk_mass(params, probe, cfg, ks), "T": task.T}
+
+
+def _int_keys(b) -> dict:
+    for key in ("entropy", "acc", "topk_acc", "topk_mass"):
+        b[key] = {int(m): v for m, v in b[key].items()}
+    return b
+
+
+def cached_bubbling(run_dir) -> dict:
+    return cached_json(run_dir, f"bubbling_v{ANALYSIS_VERSION}.json", bubbling_of_run, _int_keys)
+
+
+def mean_entropy(b) -> np.ndarray:
+    """[checkpoint] last-position entropy averaged over layers, then over m."""
+    return np.array([np.mean(b["entropy"][m], axis=1) for m in sorted(b["entropy"])]).mean(0)
+
+
+# ---- verdict rules: the docstring is the rule the ledger prints ----
+
+def entropy_smooth_rule(rel_drop: float, largest_jump: float) -> str:
+    """entropy falls smoothly: last-position entropy averaged over layers and m; *supported* if it
+    falls by ≥ 10% of its initial value and no single checkpoint interval carries more than half
+    of the fall; *not supported* otherwise."""
+    if rel_drop < 0.10:
+        return NOT_SUPPORTED
+    return SUPPORTED if largest_jump <= 0.5 else NOT_SUPPORTED
+
+
+def bubbling_with_collapse_rule(mean_gap: float) -> str:
+    """bubbling coincides with collapse: the step by which the last position's entropy has made
+    90% of its fall against the step from which the expanding-window r90 stays at its final
+    value; *supported* if they are within 20% of training of each other (mean over seeds);
+    *not supported* otherwise."""
+    return SUPPORTED if mean_gap <= 0.2 else NOT_SUPPORTED
+
+
+RULES = {6: entropy_smooth_rule, 7: bubbling_with_collapse_rule}
+
+
+# ---- ledger rows ----
+
+def claim_entropy_smooth(bubbles):
+    curves = np.array([mean_entropy(b) for b in bubbles])                 # [seed, n]
+    drop = curves[:, 0] - curves[:, -1]
+    steps = -np.diff(curves, axis=1)
+    jump = steps.max(1) / np.maximum(drop, 1e-12)
+    rel = drop / curves[:, 0]
+    return {"claim": "attention entropy falls smoothly as training proceeds", "section": "§4.2, Fig 2",
+            "paper": "drops sharply yet smoothly (no number given)",
+            "measured": f"entropy falls by {mean_sd(100 * rel, '{:.0f}')}% of its initial value; the largest "
+                        f"single-checkpoint fall is {mean_sd(100 * jump, '{:.0f}')}% of the total",
+            "null": f"uniform attention: ln T = {np.log(bubbles[0]['T']):.2f} nats; "
+                    f"at step 0: {mean_sd(curves[:, 0])} nats",
+            "verdict": entropy_smooth_rule(rel.mean(), jump.mean()), "value": float(rel.mean())}
+
+
+def claim_bubbling_with_collapse(bubbles, geoms):
+    gaps, t_ent, t_col = [], [], []
+    for b, g in zip(bubbles, geoms):
+        steps = np.asarray(b["steps"], dtype=float)
+        ent = mean_entropy(b)
+        done = (ent[0] - ent) / max(ent[0] - ent[-1], 1e-12)
+        t_e = steps[np.argmax(done >= 0.9)] / steps[-1]
+        t_c = g[ALL]["stabilization"]
+        t_ent.append(t_e)
+        t_col.append(t_c)
+        gaps.append(abs(t_e - t_c))
+    return {"claim": "bubbling coincides with the collapse", "section": "§4.2, Fig 2",
+            "paper": "bubble formation correlates with the stabilization of the manifold",
+            "measured": f"entropy 90% fallen at {mean_sd(100 * np.array(t_ent), '{:.0f}')}% of training; "
+                        f"r90 settled from {mean_sd(100 * np.array(t_col), '{:.0f}')}%",
+            "null": "expanding windows step by 10% of training",
+            "verdict": bubbling_with_collapse_rule(np.mean(gaps)), "value": float(np.mean(gaps))}
+
+
+# ---- figures ----
+
+def fig2_entropy_and_rank(bubbles, geoms, caption, path) -> str:
+    steps = np.array(bubbles[0]["steps"])
+    ms = sorted(bubbles[0]["entropy"])
+    n_layers = len(bubbles[0]["entropy"][ms[0]][0])
+    fig, (ax_e, ax_r) = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
+    for c, m in zip(colors, ms):
+        ent = np.array([b["entropy"][m] for b in bubbles])                  # [seed, n, layer]
+        for l, ls in zip(range(n_layers), LINESTYLES):
+            ax_e.plot(steps, ent[:, :, l].mean(0), color=c, ls=ls, lw=1.8,
+                      label=f"m = {m}, layer {l}")
+    ax_e.axhline(np.log(bubbles[0]["T"]), color="0.5", lw=0.8, ls=":")
+    ax_e.text(steps[0], np.log(bubbles[0]["T"]), "uniform attention (ln T)", va="bottom", ha="left", fontsize=8)
+    ax_e.set(xlabel="training step", ylabel="entropy of the last position's attention (nats, eq 9)",
+             title="Attention entropy (mean over seeds, heads and probe examples)")
+    ax_e.legend(fontsize=7, ncol=2, loc="center right")
+    n = geoms[0][ALL]["n"]
+    xs = [steps[max(2, int(np.ceil(f * n))) - 1] for f in FRACTIONS]
+    win = np.array([g[ALL]["windows"] for g in geoms], dtype=float)
+    for w in win:
+        ax_r.plot(xs, w, color="tab:blue", lw=0.7, alpha=0.4)
+    ax_r.plot(xs, win.mean(0), color="tab:blue", lw=2.2, marker="o",
+              label="all attention weights, mean over seeds")
+    for W, c in zip(MATS, plt.cm.tab10(np.arange(4))):
+        per = np.array([[g[f"blocks.{l}.attn.{W}"]["windows"] for l in range(n_layers)] for g in geoms])
+        ax_r.plot(xs, per.mean((0, 1)), color=c, lw=1, ls="--", label=f"{W}, mean over layers and seeds")
+    ax_r.set(xlabel="training step (end of the expanding window)",
+             ylabel="r90 of the checkpoints up to that step",
+             title="r90 over expanding windows (first x% of the checkpoints)")
+    ax_r.legend(fontsize=7)
+    fig.suptitle(caption, fontsize=9, y=1.03)
+    return save_figure(fig, path)
+
+
+def fig_topk(bubbles, caption, path) -> str:
+    ks = bubbles[0]["ks"]
+    ms = sorted(bubbles[0]["topk_acc"])
+    fig, (ax_a, ax_m) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
+    for c, m in zip(colors, ms):
+        acc = np.array([b["topk_acc"][m] for b in bubbles])
+        ax_a.errorbar(ks, acc.mean(0), yerr=acc.std(0), color=c, marker="o", ms=3, capsize=2,
+                      label=f"m = {m}")
+        mass = np.array([b["topk_mass"][m] for b in bubbles])             # [seed, layer, k]
+        for l, ls in zip(range(mass.shape[1]), LINESTYLES):
+            ax_m.plot(ks, mass[:, l].mean(0), color=c, ls=ls, label=f"m = {m}, layer {l}")
+    for ax in (ax_a, ax_m):
+        ax.set_xlim(ks[0] + 0.5, 0.5)
+        ax.set_xlabel("k (keys kept per attention row)")
+    ax_a.set(ylabel="held-out accuracy", ylim=(0, 1.02),
+             title="Accuracy with every attention pattern cut to its top k\n(mean ± sd over seeds)")
+    ax_m.set(ylabel="attention mass in the top k keys", ylim=(0, 1.02),
+             title="Top-k mass of the last position's attention (final checkpoint)")
+    ax_a.legend(fontsize=8)
+    ax_m.legend(fontsize=7, ncol=2)
+    fig.suptitle(caption, fontsize=9, y=1.03)
+    return save_figure(fig, path)
+
+
+def report(ctx):
+    bubbles, geoms = ctx.per_run(cached_bubbling), ctx.per_run(cached_geometry)
+    claims = {6: claim_entropy_smooth(bubbles), 7: claim_bubbling_with_collapse(bubbles, geoms)}
+    return claims, [fig2_entropy_and_rank(bubbles, geoms, ctx.caption, ctx.path("fig2_attention_entropy.png")),
+                    fig_topk(bubbles, ctx.caption, ctx.path("fig_topk_attention.png"))]

@@ -1,0 +1,24 @@
+"""§4.3, Figures 3–5: SGD commutators along a run (eq 3–5) and their share inside the
+execution subspace (eq 6–7, 10), beside three random baselines. Claims 8–12.
+
+    measure.py  the per-run measurement (commutators stored; projections cached)
+    claims.py   the verdict rules and ledger rows
+    figures.py  Figures 3, 4 and 5
+"""
+from __future__ import annotations
+
+from . import claims as C
+from . import figures as F
+from .claims import RULES
+from .measure import cached_projection
+
+__all__ = ["RULES", "report", "cached_projection"]
+
+
+def report(ctx):
+    projs = ctx.per_run(cached_projection)
+    claims = {8: C.claim_perpendicular(projs), 9: C.claim_norms_stay_large(projs), 10: C.claim_enrichment(projs),
+              11: C.claim_defect_grows(projs), 12: C.claim_negligible_inside(projs)}
+    return claims, [F.fig3_norm(projs, ctx.runs, ctx.caption, ctx.path("fig3_commutator_norm.png")),
+                    F.fig4_rho(projs, ctx.caption, ctx.path("fig4_commutator_rho.png")),
+                    F.fig5_decomposition(projs, ctx.caption, ctx.path("fig5_commutator_decomposition.png"))]

@@ -1,0 +1,102 @@
+"""§4.3's figures: the commutator norm and defect (Fig 3), its share inside the execution
+subspace with baselines (Fig 4), and the parallel/perpendicular decomposition (Fig 5)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ...report.plotting import band, plt, save_figure
+from ...trajectories.train import load_metrics
+
+
+def _pool(projs, key, kind=0):
+    """[point, seed*sample] values of ``key`` for samples of one kind (0 = mixed pairs)."""
+    return np.concatenate([np.where(np.asarray(p["kind"]) == kind, p[key], np.nan) for p in projs], axis=1)
+
+
+def _loss_twin(ax, runs):
+    tw = ax.twinx()
+    hist = [load_metrics(r["dir"]) for r in runs]
+    steps = [h["step"] for h in hist[0] if h["loss"] is not None]
+    loss = np.mean([[h["loss"] for h in hh if h["loss"] is not None] for hh in hist], axis=0)
+    tw.plot(steps, loss, color="0.5", ls=":", lw=1.2, label="train loss (mean over seeds)")
+    tw.set_yscale("log")
+    tw.set_ylabel("train loss (nats)", color="0.4")
+    tw.legend(loc="upper center", fontsize=7)
+
+
+def fig3_norm(projs, runs, caption, path) -> str:
+    x = projs[0]["steps"]
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(19, 4.5))
+    fig.subplots_adjust(wspace=0.55)
+    band(a, x, _pool(projs, "norm"), "tab:purple", "‖δ‖")
+    a.set(yscale="log", xlabel="training step", ylabel="‖θ_AB − θ_BA‖ (all parameters)",
+          title="Commutator norm (eq 3), mixed-batch pairs")
+    band(b, x, _pool(projs, "defect"), "tab:green", "D, mixed pairs")
+    for kind, color, label in ((1, "tab:blue", "same-m pairs"), (2, "tab:red", "cross-m pairs")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            b.plot(x, np.nanmedian(_pool(projs, "defect", kind), axis=1), "s--", color=color, ms=3,
+                   label=f"D, {label} (median)")
+    b.set(yscale="log", xlabel="training step", ylabel="D = ‖δ‖ / (‖ηg_A‖·‖ηg_B‖)",
+          title="Normalised defect (the authors' corrected convention)")
+    for kind, color, label in ((0, "tab:green", "mixed pairs"), (1, "tab:blue", "same-m pairs"),
+                               (2, "tab:red", "cross-m pairs")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            c.plot(x, np.nanmedian(_pool(projs, "cosine", kind), axis=1), "o-", color=color, ms=3, label=label)
+    c.axhline(0, color="k", lw=0.8)
+    c.set(xlabel="training step", ylabel="cos(g_A, g_B) (median)", title="Gradient cosine of the two minibatches")
+    c.legend(fontsize=7)
+    for ax in (a, b):
+        ax.legend(fontsize=7, loc="lower left")
+        _loss_twin(ax, runs)
+    fig.suptitle(f"{caption}\npooled over seeds (η = {float(projs[0]['lr'])}); same-m / cross-m: one pair each "
+                 f"per checkpoint and seed, A and B each with a single m", fontsize=9, y=1.05)
+    return save_figure(fig, path)
+
+
+def fig4_rho(projs, caption, path) -> str:
+    x = projs[0]["steps"]
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for key, c, lab in (("rho_whole", "tab:blue", "ρ_exec, basis from the whole trajectory"),
+                        ("rho_causal", "tab:cyan", "ρ_exec, causal basis (checkpoints up to the step)")):
+        band(ax, x, _pool(projs, key), c, lab)
+    for key, c, lab in (("rand_analytic", "k", "√(K/P), analytic"),
+                        ("rand_full", "tab:red", "random K-subspace of all P parameters"),
+                        ("rand_block", "tab:orange", "random subspace in the same attention blocks")):
+        ax.plot(x, np.nanmedian(_pool(projs, key), axis=1), color=c, ls="--", lw=1.5, label=lab)
+    ax.set(yscale="log", xlabel="training step", ylabel="ρ = ‖Pδ‖ / ‖δ‖ (eq 10)",
+           title="Share of the commutator inside the execution subspace, with random baselines")
+    ax.legend(fontsize=7.5)
+    fig.suptitle(caption, fontsize=9, y=1.0)
+    return save_figure(fig, path)
+
+
+def fig5_decomposition(projs, caption, path) -> str:
+    x = projs[0]["steps"]
+    rho, norm = _pool(projs, "rho_whole"), _pool(projs, "norm")
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(16, 4.5))
+    band(a, x, rho * norm, "tab:blue", "‖δ_∥‖ = ‖Pδ‖")
+    band(a, x, np.sqrt(np.clip(1 - rho ** 2, 0, None)) * norm, "tab:red", "‖δ_⊥‖ = ‖(I−P)δ‖")
+    a.set(yscale="log", xlabel="training step", ylabel="norm", title="Parallel and perpendicular parts (eq 6–7)")
+    a.legend(fontsize=7)
+    perp = np.sqrt(np.clip(1 - rho ** 2, 0, None))          # rho may exceed 1 by rounding
+    b.plot(x, np.nanmedian(perp, axis=1), "o-", color="tab:red", label="√(1−ρ²): share of ‖δ‖")
+    b.plot(x, np.nanmedian(1 - rho, axis=1), "s--", color="tab:gray", label="1 − ρ (the authors' figures' convention)")
+    b.axhline(0.92, color="k", ls=":", lw=0.8)
+    b.axhline(0.98, color="k", ls=":", lw=0.8)
+    b.set(xlabel="training step", ylabel="perpendicular share (median)", ylim=(0.85, 1.0),
+          title="Perpendicular share (dotted: the paper's 92% and 98%)")
+    b.legend(fontsize=7)
+    for key, base, col, lab in (("rho_whole", "rand_block", "tab:orange", "δ vs random in the same blocks"),
+                                ("rho_whole", "rand_full", "tab:red", "δ vs random in all parameters"),
+                                ("rho_g_whole", "rand_g_block", "tab:green", "g_A vs random in the same blocks")):
+        c.plot(x, np.nanmedian(_pool(projs, key) / _pool(projs, base), axis=1), "o-", color=col, label=lab)
+    c.axhline(1, color="k", lw=0.8)
+    c.set(yscale="log", xlabel="training step", ylabel="ρ_exec / ρ_random (median)",
+          title="Enrichment over random subspaces (1 = none)")
+    c.legend(fontsize=7)
+    fig.suptitle(f"{caption}\nbasis from the whole trajectory; mixed-batch pairs pooled over seeds", fontsize=9, y=1.05)
+    return save_figure(fig, path)

@@ -1,0 +1,73 @@
+"""§3.2: the trained runs themselves — the training figure, the summary table, and which
+runs learned their task."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..report.plotting import plt, save_figure
+from ..trajectories.metrics import steps_to_learn
+from ..trajectories.task import Schedule
+from ..trajectories.train import load_metrics
+
+RULES = {}   # no ledger rows: the runs themselves
+
+
+def learned(run) -> bool:
+    """Held-out accuracy >= 0.95 on every m at the end of training."""
+    return min(run["summary"]["final_acc"].values()) >= 0.95
+
+
+def learned_final_stage(run) -> bool:
+    """Accuracy >= 0.95 on every m of the schedule's final stage (all m for mixed)."""
+    final = Schedule.parse(run["summary"]["config"]["train"]["schedule"]).stages[-1][0]
+    return all(run["summary"]["final_acc"][str(m)] >= 0.95 for m in final)
+
+
+def training_figure(runs, preset, path) -> str:
+    """Train loss and held-out accuracy per m against step, every seed (faint) and the
+    mean over seeds (bold)."""
+    hist = [load_metrics(r["dir"]) for r in runs]
+    ms = sorted({m for h in hist for m in h[-1]["acc"]}, key=int)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
+    for h in hist:
+        steps = [r["step"] for r in h if r["loss"] is not None]
+        ax_loss.plot(steps, [r["loss"] for r in h if r["loss"] is not None], color="0.4", lw=0.8, alpha=0.6)
+        for c, m in zip(colors, ms):
+            ax_acc.plot([r["step"] for r in h], [r["acc"][m] for r in h], color=c, lw=0.7, alpha=0.35)
+    steps = [r["step"] for r in hist[0]]
+    for c, m in zip(colors, ms):
+        mean = np.mean([[r["acc"][m] for r in h] for h in hist], axis=0)
+        ax_acc.plot(steps, mean, color=c, lw=2.2, label=f"m = {m} (mean of {len(hist)} seeds)")
+    ax_loss.set(xlabel="training step",
+                ylabel=f"train cross-entropy (nats, mean over {preset.train.ckpt_every} steps)",
+                title="Training loss, each seed", yscale="log")
+    ax_acc.axhline(0.95, color="k", ls=":", lw=0.8)
+    ax_acc.set(xlabel="training step", ylabel="held-out accuracy", ylim=(0, 1.02),
+               title="Held-out accuracy per number of markers m")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    tr = preset.train
+    fig.suptitle(f"{preset.name} preset: {len(hist)} seeds, {tr.optimizer} lr={tr.lr}, "
+                 f"batch {tr.batch_size}, schedule {tr.schedule}", fontsize=10)
+    return save_figure(fig, path)
+
+
+def summary_table(runs) -> str:
+    """One markdown row per run: seed, steps, final loss, accuracy per m, and the step
+    from which every m stays >= 0.95 ("-" if it never does)."""
+    ms = sorted({m for r in runs for m in r["summary"]["final_acc"]}, key=int)
+    lines = ["| run | seed | steps | final loss | " + " | ".join(f"acc m={m}" for m in ms)
+             + " | learned (all m >= 0.95) from step |",
+             "|---|---|---|---|" + "---|" * len(ms) + "---|"]
+    for r in runs:
+        s = r["summary"]
+        acc = [s["final_acc"].get(m) for m in ms]
+        learned = steps_to_learn(load_metrics(r["dir"]))
+        lines.append(f"| {r['name']} | {r['seed']} | {s['final_step']} | {s['final_loss']:.4f} | "
+                     + " | ".join("" if a is None else f"{a:.3f}" for a in acc)
+                     + f" | {'-' if learned is None else learned} |")
+    return "\n".join(lines)
+
+
+def report(ctx):
+    return {}, [training_figure(ctx.runs, ctx.preset, ctx.path("fig_training.png"))]

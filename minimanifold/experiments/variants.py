@@ -1,0 +1,72 @@
+"""What the §4.5–4.6 comparisons share: a variant is the main runs' configuration with one
+thing changed (schedule, architecture, operation), trained at the same budget, summarised
+like the main runs and drawn beside them."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..report.plotting import plt, save_figure
+from ..trajectories.sweep import RunSpec
+from ..trajectories.train import load_metrics
+from .collapse import cached_geometry, matched_null, mean_r90
+from .rundir import ALL
+
+
+def variant_specs(name, preset, n_seeds, model=None, task=None, train=None) -> list:
+    """One RunSpec per seed: the preset's main configuration with ``model``, ``task`` or
+    ``train`` replaced."""
+    return [RunSpec(name, model or preset.model, task or preset.task,
+                    dataclasses.replace(train or preset.train, seed=s)) for s in range(n_seeds)]
+
+
+def summarize(ctx, runs) -> dict:
+    """Per seed: mean r90 over the attention matrices, its matched null, the all-attention
+    r90, and the final accuracy per m."""
+    geoms = ctx.per_run(cached_geometry, runs)
+    return {"r90": [mean_r90(g, ctx.n_layers) for g in geoms],
+            "null": [mean_r90(g, ctx.n_layers, matched_null) for g in geoms],
+            "r90_all": [g[ALL]["r90"] for g in geoms],
+            "final_acc": [{int(m): a for m, a in r["summary"]["final_acc"].items()} for r in runs]}
+
+
+def mean_final_accuracy(v) -> np.ndarray:
+    """[seed] final accuracy averaged over m."""
+    return np.array([np.mean(list(a.values())) for a in v["final_acc"]])
+
+
+def _acc_curves(ax, runs, ls, label):
+    hist = [load_metrics(r["dir"]) for r in runs]
+    ms = sorted(hist[0][-1]["acc"], key=int)
+    colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
+    steps = [r["step"] for r in hist[0]]
+    for c, m in zip(colors, ms):
+        ax.plot(steps, np.mean([[r["acc"][m] for r in h] for h in hist], axis=0), color=c, ls=ls,
+                lw=2, label=f"{label}, m = {m}")
+
+
+def _r90_bars(ax, variants):
+    for i, (name, v) in enumerate(variants.items()):
+        r, n = np.array(v["r90"]), np.array(v["null"])
+        ax.bar(i, r.mean(), 0.6, yerr=r.std(), capsize=4, color=f"C{i}", label=name)
+        ax.fill_between([i - 0.3, i + 0.3], n.mean() - n.std() - 0.05, n.mean() + n.std() + 0.05,
+                        color="0.3", alpha=0.35, lw=0, label="matched random-walk null" if i == 0 else None)
+    ax.set_xticks(range(len(variants)), list(variants))
+    ax.set(ylabel="r90, mean over attention matrices", title="Effective rank (mean ± sd over seeds)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+
+
+def fig_compare(variants, runs_by_variant, title, caption, path, boundaries=None) -> str:
+    """Accuracy per m against step for each variant (line styles), and r90 with nulls."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    for (name, runs), ls in zip(runs_by_variant.items(), ("-", "--", ":")):
+        _acc_curves(a, runs, ls, name)
+    for s in boundaries or []:
+        a.axvline(s, color="k", lw=0.8, ls=":")
+    a.set(xlabel="training step", ylabel="held-out accuracy (mean over seeds)", ylim=(0, 1.03),
+          title=title + (" (dotted: curriculum stage boundaries)" if boundaries else ""))
+    a.legend(fontsize=7, ncol=2, loc="lower right")
+    _r90_bars(b, variants)
+    fig.suptitle(caption, fontsize=9, y=1.02)
+    return save_figure(fig, path)

@@ -1,0 +1,17 @@
+"""The model machinery (paper §3.2), knowing nothing of the paper's experiments.
+
+    backend.py      NumPy or CuPy (the only module that imports CuPy)
+    config.py       ModelConfig, TaskConfig: validated, frozen
+    layers.py       one forward/backward pair per op
+    transformer.py  parameters (TransformerLens names), forward, backward, loss
+    optim.py        plain SGD and AdamW, in place
+    io.py           atomic writes; parameter files (.npz keyed by TransformerLens names)
+"""
+from .config import ModelConfig, TaskConfig
+from .io import load_params, save_params
+from .transformer import (INIT_STD, ModelCache, attention_param_names, backward, cast_params, flatten,
+                          forward, init_params, loss_and_grads, loss_grads_logits, param_shapes, unflatten)
+
+__all__ = ["ModelConfig", "TaskConfig", "load_params", "save_params", "INIT_STD", "ModelCache",
+           "attention_param_names", "backward", "cast_params", "flatten", "forward", "init_params",
+           "loss_and_grads", "loss_grads_logits", "param_shapes", "unflatten"]

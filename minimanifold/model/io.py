@@ -1,0 +1,117 @@
+"""Parameter files and atomic writes.
+
+A parameter file is an .npz whose parameter entries are keyed by exactly the
+TransformerLens names of ``model.param_shapes``. The architecture is recovered from those
+names and shapes alone, so a file exported from a PyTorch state dict (with nothing else
+in it) loads too. Other entries (a checkpoint's optimizer state, its step) are ignored by
+``load_params``; TransformerLens's attention biases are accepted when they are all zero.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend import to_numpy
+from .config import ModelConfig
+from .transformer import param_shapes
+
+_BLOCK = re.compile(r"^blocks\.(\d+)\.")
+_ZERO_ONLY = ("attn.b_Q", "attn.b_K", "attn.b_V", "attn.b_O")   # TransformerLens extras
+
+
+def atomic_write(path, write_fn, mode="wb") -> None:
+    """Write ``path`` by ``write_fn(fileobj)`` into a temp file beside it, fsync, then
+    rename over ``path``: a reader sees the old file or the new one, never a torn one."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp creates 0600; use normal perms
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_npz(path, arrays: dict) -> None:
+    """np.savez of host copies of ``arrays``, written atomically."""
+    host = {k: to_numpy(v) for k, v in arrays.items()}
+    atomic_write(path, lambda f: np.savez(f, **host))
+
+
+def save_json(path, obj) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1, sort_keys=True)), mode="w")
+
+
+def read_npz(path) -> dict:
+    """Every array of an .npz, loaded. Raises ValueError naming the file if it is missing
+    or not a readable .npz."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def config_from_params(arrays: dict, source: str = "params") -> ModelConfig:
+    """The ModelConfig implied by parameter names and shapes; ValueError names a missing
+    or mis-shaped parameter."""
+    def need(name):
+        if name not in arrays:
+            raise ValueError(f"{source}: missing parameter {name!r}")
+        return arrays[name].shape
+
+    d_vocab, d_model = need("embed.W_E")
+    n_ctx = need("pos_embed.W_pos")[0]
+    layers = {int(m.group(1)) for k in arrays if (m := _BLOCK.match(k))}
+    n_layers = max(layers) + 1 if layers else 0
+    if n_layers == 0:
+        raise ValueError(f"{source}: missing parameter 'blocks.0.attn.W_Q' (no layers found)")
+    n_heads, _, d_head = need("blocks.0.attn.W_Q")
+    attn_only = "blocks.0.mlp.W_in" not in arrays
+    d_mlp = 4 * d_model if attn_only else need("blocks.0.mlp.W_in")[1]
+    d_vocab_out = need("unembed.W_U")[1]
+    cfg = ModelConfig(d_vocab=int(d_vocab), d_vocab_out=int(d_vocab_out), n_ctx=int(n_ctx),
+                      d_model=int(d_model), n_heads=int(n_heads), d_head=int(d_head),
+                      n_layers=n_layers, attn_only=attn_only, d_mlp=int(d_mlp))
+    for name, shape in param_shapes(cfg).items():
+        if tuple(need(name)) != tuple(shape):
+            raise ValueError(f"{source}: parameter {name!r} has shape {tuple(arrays[name].shape)}, "
+                             f"but the architecture implies {tuple(shape)}")
+    for name, value in arrays.items():
+        if name.endswith(_ZERO_ONLY) and np.any(value != 0):
+            raise ValueError(f"{source}: {name!r} is nonzero, but this model has no attention biases")
+    return cfg
+
+
+def save_params(path, params: dict, cfg: ModelConfig, extra: dict | None = None) -> None:
+    """Write ``params`` (keyed by TransformerLens names) to ``path`` atomically.
+    ``extra`` arrays (e.g. optimizer state) are stored beside them under their own keys."""
+    missing = set(param_shapes(cfg)) ^ set(params)
+    if missing:
+        raise ValueError(f"params do not match the config: {sorted(missing)[:3]}")
+    save_npz(path, {**params, **(extra or {})})
+
+
+def load_params(path):
+    """(params, cfg) from an .npz written by ``save_params`` or exported from a PyTorch
+    state dict with the same names. Arrays keep their stored dtype."""
+    arrays = read_npz(path)
+    cfg = config_from_params(arrays, source=os.fspath(path))
+    return {name: arrays[name] for name in param_shapes(cfg)}, cfg

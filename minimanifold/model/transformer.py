@@ -1,0 +1,195 @@
+"""The transformer of paper §3.2: parameters, forward, hand-written backward, loss.
+
+Shape legend: b batch, t/s query/key position, d d_model, h head, e d_head, f d_mlp,
+v d_vocab, c d_vocab_out.
+
+    x = W_E[tokens] + W_pos[:T]
+    for each layer l:
+        a = LN(x; ln1.w, ln1.b)
+        q, k, v = a W_Q, a W_K, a W_V                  # (h,d,e) per head, no biases
+        pattern = softmax(q k^T / sqrt(e), causal)
+        x = x + (pattern v) W_O                         # W_O (h,e,d)
+        [standard variant] x = x + gelu_tanh(LN(x; ln2) W_in + b_in) W_out + b_out
+    logits = LN(x[:, -1]; ln_final) W_U + b_U ;  loss = mean cross-entropy
+
+Parameters are a flat dict with TransformerLens names; ``grads`` has the same keys.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import attention as A
+from . import layers as L
+from .backend import to_device, xp_of
+from .config import ModelConfig
+
+INIT_STD = 0.1   # measured: learns m in {1,2} on 5/5 seeds by step 800 (0.02: 4/5 by 2200)
+
+
+def param_shapes(cfg: ModelConfig) -> dict:
+    """Name -> shape for every parameter, in the fixed order used by ``flatten``."""
+    d, h, e, f = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
+    shapes = {"embed.W_E": (cfg.d_vocab, d), "pos_embed.W_pos": (cfg.n_ctx, d)}
+    for l in range(cfg.n_layers):
+        p = f"blocks.{l}."
+        shapes.update({p + "ln1.w": (d,), p + "ln1.b": (d,),
+                       p + "attn.W_Q": (h, d, e), p + "attn.W_K": (h, d, e),
+                       p + "attn.W_V": (h, d, e), p + "attn.W_O": (h, e, d)})
+        if not cfg.attn_only:
+            shapes.update({p + "ln2.w": (d,), p + "ln2.b": (d,),
+                           p + "mlp.W_in": (d, f), p + "mlp.b_in": (f,),
+                           p + "mlp.W_out": (f, d), p + "mlp.b_out": (d,)})
+    shapes.update({"ln_final.w": (d,), "ln_final.b": (d,),
+                   "unembed.W_U": (d, cfg.d_vocab_out), "unembed.b_U": (cfg.d_vocab_out,)})
+    return shapes
+
+
+def attention_param_names(cfg: ModelConfig) -> list:
+    """The paper's "four attention weight matrices" of every layer."""
+    return [f"blocks.{l}.attn.{W}" for l in range(cfg.n_layers) for W in ("W_Q", "W_K", "W_V", "W_O")]
+
+
+def init_params(cfg: ModelConfig, seed: int, dtype=np.float32, xp=np, std: float = INIT_STD) -> dict:
+    """Normal(0, std) (default 0.1, see README) for every matrix and embedding; LN gains 1;
+    biases 0.
+
+    Drawn on the host in float64 from ``default_rng([seed, 2])`` in ``param_shapes``
+    order, then cast and moved to ``xp``: the same seed gives the same numbers on every
+    backend.
+    """
+    rng = np.random.default_rng([seed, 2])
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        leaf = name.rsplit(".", 1)[1]
+        if leaf == "w":
+            value = np.ones(shape)
+        elif leaf.startswith("b"):
+            value = np.zeros(shape)
+        else:
+            value = rng.normal(0.0, std, size=shape)
+        params[name] = to_device(value.astype(dtype), xp)
+    return params
+
+
+def cast_params(params: dict, dtype) -> dict:
+    return {k: v.astype(dtype) for k, v in params.items()}
+
+
+def flatten(params: dict, names=None):
+    """theta: every parameter raveled and concatenated in ``names`` order (default:
+    the dict's order, which ``param_shapes`` fixes)."""
+    names = list(params) if names is None else names
+    xp = xp_of(params[names[0]])
+    return xp.concatenate([params[n].ravel() for n in names])
+
+
+def unflatten(theta, shapes: dict) -> dict:
+    """Inverse of ``flatten``: ``shapes`` is name -> shape in flatten order."""
+    out, i = {}, 0
+    for name, shape in shapes.items():
+        size = int(np.prod(shape))
+        out[name] = theta[i:i + size].reshape(shape)
+        i += size
+    if i != theta.shape[0]:
+        raise ValueError(f"theta has {theta.shape[0]} entries but the shapes need {i}")
+    return out
+
+
+class ModelCache(NamedTuple):
+    hooks: dict      # TransformerLens hook name -> activation
+    embed: object
+    blocks: list     # per layer: (ln1, attn, ln2 or None, mlp or None)
+    ln_final: object
+    x_shape: tuple   # [b,t,d]
+
+
+def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=False):
+    """logits [b,c] and a ModelCache. ``tokens`` [b,t] ints on the params' device.
+
+    The readout reads only the last position, so by default the last layer computes its
+    queries (and everything after them) at that position alone: its
+    ``blocks.{L-1}.attn.hook_pattern`` is [b,h,1,s] and its ``hook_resid_post`` [b,1,d].
+    ``all_positions=True`` computes every position of every layer, giving the
+    TransformerLens shapes [b,h,t,s] and [b,t,d] throughout; the logits are identical.
+
+    ``hooks`` (analyses only): {hook name: fn(activation) -> activation} applied at
+    ``blocks.{l}.attn.hook_pattern`` and ``blocks.{l}.hook_resid_post``. The backward
+    assumes no hook changed anything.
+    """
+    hooks = hooks or {}
+    acts = {}
+    x, ecache = L.embed_forward(tokens, params["embed.W_E"], params["pos_embed.W_pos"])  # [b,t,d]
+    blocks = []
+    for l in range(cfg.n_layers):
+        p = f"blocks.{l}."
+        n_query = 1 if (l == cfg.n_layers - 1 and not all_positions) else None
+        W = [params[p + "attn." + n] for n in ("W_Q", "W_K", "W_V", "W_O")]
+        a, ln1 = L.layernorm_forward(x, params[p + "ln1.w"], params[p + "ln1.b"])   # [b,t,d]
+        name = p + "attn.hook_pattern"
+        override = None
+        if name in hooks:   # compute the pattern once, hand it to the hook, use its result
+            override = hooks[name](A.attention_forward(a, *W, n_query=n_query)[1].pattern)
+        attn_out, attn = A.attention_forward(a, *W, n_query=n_query,
+                                             pattern_override=override)         # [b,t',d]
+        acts[name] = attn.pattern                                                # [b,h,t',s]
+        x = x[:, x.shape[1] - attn_out.shape[1]:] + attn_out                     # [b,t',d]
+        ln2 = mlp = None
+        if not cfg.attn_only:
+            a2, ln2 = L.layernorm_forward(x, params[p + "ln2.w"], params[p + "ln2.b"])
+            mlp_out, mlp = L.mlp_forward(a2, params[p + "mlp.W_in"], params[p + "mlp.b_in"],
+                                         params[p + "mlp.W_out"], params[p + "mlp.b_out"])
+            x = x + mlp_out                                                      # [b,t',d]
+        name = p + "hook_resid_post"
+        if name in hooks:
+            x = hooks[name](x)
+        acts[name] = x                                                           # [b,t',d]
+        blocks.append((ln1, attn, ln2, mlp))
+    xf, lnf = L.layernorm_forward(x[:, -1], params["ln_final.w"], params["ln_final.b"])  # [b,d]
+    logits, _ = L.unembed_forward(xf, params["unembed.W_U"], params["unembed.b_U"])     # [b,c]
+    return logits, ModelCache(acts, ecache, blocks, lnf, x.shape)
+
+
+def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict:
+    """Gradients of every parameter, given dL/dlogits [b,c]. Walks forward in reverse."""
+    xp = xp_of(dlogits)
+    grads = {}
+    # logits = xf @ W_U + b_U
+    xf = cache.ln_final.xhat * cache.ln_final.w + params["ln_final.b"]
+    dxf, grads["unembed.W_U"], grads["unembed.b_U"] = L.unembed_backward(dlogits, xf, params["unembed.W_U"])
+    # xf = LN(x[:, -1]; ln_final)
+    dx_last, grads["ln_final.w"], grads["ln_final.b"] = L.layernorm_backward(dxf, cache.ln_final)
+    dx = xp.zeros(cache.x_shape, dtype=dlogits.dtype)                            # [b,t',d]
+    dx[:, -1] = dx_last
+    for l in reversed(range(cfg.n_layers)):
+        p = f"blocks.{l}."
+        ln1, attn, ln2, mlp = cache.blocks[l]
+        if not cfg.attn_only:
+            # x = x + mlp(LN(x; ln2))
+            da2, grads[p + "mlp.W_in"], grads[p + "mlp.b_in"], grads[p + "mlp.W_out"], \
+                grads[p + "mlp.b_out"] = L.mlp_backward(dx, mlp)
+            dxa, grads[p + "ln2.w"], grads[p + "ln2.b"] = L.layernorm_backward(da2, ln2)
+            dx += dxa
+        # x[:, -t':] = x[:, -t':] + attn(LN(x; ln1))  (t' = T except in a last-position layer)
+        da, grads[p + "attn.W_Q"], grads[p + "attn.W_K"], grads[p + "attn.W_V"], \
+            grads[p + "attn.W_O"] = A.attention_backward(dx, attn)
+        dx_in, grads[p + "ln1.w"], grads[p + "ln1.b"] = L.layernorm_backward(da, ln1)  # [b,t,d]
+        dx_in[:, dx_in.shape[1] - dx.shape[1]:] += dx
+        dx = dx_in
+    # x = W_E[tokens] + W_pos[:T]
+    grads["embed.W_E"], grads["pos_embed.W_pos"] = L.embed_backward(dx, cache.embed)
+    return {name: grads[name] for name in params}                                # params' order
+
+
+def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig):
+    """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``."""
+    logits, cache = forward(params, tokens, cfg)
+    loss, ce = L.cross_entropy_forward(logits, targets)
+    return loss, backward(params, cache, L.cross_entropy_backward(ce), cfg), logits
+
+
+def loss_and_grads(params: dict, tokens, targets, cfg: ModelConfig):
+    """(mean cross-entropy, grads) with ``grads`` keyed and shaped exactly as ``params``."""
+    loss, grads, _ = loss_grads_logits(params, tokens, targets, cfg)
+    return loss, grads

@@ -1,0 +1,95 @@
+"""The main job behind ``run_all.py``: train a preset's runs (cached), run every experiment
+module over them, and write the figures and the claims ledger.
+
+    main runs ─┐
+               ├─ sweep (cached) ─> Context ─> each experiment's report() ─> figures, ledger rows
+    variants ──┘                                                               └─> claims.md/.json
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from .experiments import EXPERIMENTS
+from .experiments.context import Context
+from .experiments.training import learned, learned_final_stage, summary_table
+from .report import ledger
+from .trajectories.sweep import sweep
+
+
+class PipelineError(RuntimeError):
+    """Nothing to analyse, or experiments that disagree about the ledger."""
+
+
+def caption(preset, n_runs) -> str:
+    m, t, tr = preset.model, preset.task, preset.train
+    return (f"{preset.name} preset, {n_runs} seeds: L={m.n_layers}, d_model={m.d_model}, "
+            f"T={t.T}, C={t.C}, {tr.schedule}, {tr.optimizer} lr={tr.lr}, "
+            f"{tr.steps} steps, checkpoints every {tr.ckpt_every}")
+
+
+def usable(runs, log=print) -> list:
+    """The runs that finished; diverged ones are named and left out of the analyses."""
+    bad = [f"{r['name']} seed {r['seed']}" for r in runs if r["summary"] is None]
+    if bad:
+        log(f"DIVERGED, left out of the analyses: {', '.join(bad)}")
+    return [r for r in runs if r["summary"] is not None]
+
+
+def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
+    """(main runs, {variant name: runs}), trained or loaded from the cache."""
+    main = usable(sweep(preset.specs(), runs_dir, jobs=jobs, backend=backend, log=log), log)
+    if len(main) < 2:
+        raise PipelineError("fewer than 2 runs trained without diverging; nothing to analyse")
+    specs = {}
+    for module in EXPERIMENTS:
+        if hasattr(module, "variants"):
+            specs.update(module.variants(preset))
+    flat = [s for group in specs.values() for s in group]
+    done = usable(sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log), log) if flat else []
+    unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)]
+    log("every comparison run learned its task (the curriculum: its final stage)" if not unlearned
+        else f"NOT LEARNED: {', '.join(unlearned)}")
+    return main, {name: [r for r in done if r["name"] == name] for name in specs}
+
+
+def analyse(ctx, log=print):
+    """Every experiment's report, timed. Returns (claims ordered by number, rules, paths)."""
+    claims, rules, paths = {}, {}, []
+    for module in EXPERIMENTS:
+        t0 = time.perf_counter()
+        rows, figs = module.report(ctx)
+        name = module.__name__.rsplit(".", 1)[1]
+        if set(rows) != set(module.RULES):
+            raise PipelineError(f"{name}: claims {sorted(rows)} but rules for {sorted(module.RULES)}")
+        if set(rows) & set(claims):
+            raise PipelineError(f"{name}: claim numbers {sorted(set(rows) & set(claims))} already taken")
+        claims.update(rows)
+        rules.update(module.RULES)
+        paths += figs
+        log(f"{name}: {len(rows)} claims, {len(figs)} figures in {time.perf_counter() - t0:.0f}s")
+    return [claims[n] for n in sorted(claims)], rules, paths
+
+
+def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print) -> list:
+    """The whole job. Returns the paths written; ``readme`` (a path) gets the findings table."""
+    log(preset.describe())
+    t0 = time.perf_counter()
+    main, variants = train_all(preset, runs_dir, jobs, backend, log)
+    os.makedirs(fig_dir, exist_ok=True)
+    ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
+    claims, rules, written = analyse(ctx, log)
+    for path in ("claims.md", "claims.json"):
+        written.append(ctx.path(path))
+    ledger.write(claims, rules, ctx.caption, ctx.path("claims.md"), ctx.path("claims.json"))
+    if readme:
+        ledger.update_readme(readme, claims)
+    log("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))
+    for path in written:
+        log(f"wrote {path}")
+    log("\n" + summary_table(main))
+    unlearned = [f"seed {r['seed']}" for r in main if not learned(r)]
+    log("every run reached held-out accuracy >= 0.95 on every m" if not unlearned else
+        f"NOT LEARNED (final accuracy < 0.95 on some m): {', '.join(unlearned)}")
+    log(f"\ntotal {time.perf_counter() - t0:.0f}s")
+    return written

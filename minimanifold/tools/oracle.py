@@ -1,0 +1,104 @@
+"""Reference values for faster implementations to check themselves against.
+
+    python -m minimanifold.oracle grads PARAMS.npz BATCH.npz OUT.npz
+    python -m minimanifold.oracle commutator PARAMS.npz BATCH_A.npz BATCH_B.npz OUT.npz --lr ETA
+
+PARAMS.npz: parameters under their TransformerLens names (``io.load_params``).
+BATCH.npz:  ``tokens`` [b,t] integers in 0..d_vocab-1 (t <= n_ctx) and ``targets`` [b]
+            integers in 0..d_vocab_out-1.
+OUT.npz:    grads: ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every parameter;
+            commutator: ``delta.<name>`` = theta_AB - theta_BA (eq 3–5) for every
+            parameter, and ``lr``. All computed in float64.
+Bad input exits with status 2 and a one-line message naming the file or key; OUT is
+then not written (and an existing OUT is left as it was).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from ..model.io import load_params, read_npz, save_npz
+from ..analysis.commutator import commutator
+from ..model.transformer import cast_params, loss_grads_logits
+
+
+class OracleError(ValueError):
+    pass
+
+
+def load_batch(path, cfg):
+    """(tokens, targets) from BATCH.npz, validated against the model ``cfg``."""
+    arrays = read_npz(path)
+    for key in ("tokens", "targets"):
+        if key not in arrays:
+            raise OracleError(f"{path}: missing key {key!r}")
+    tokens, targets = arrays["tokens"], arrays["targets"]
+    for key, arr in (("tokens", tokens), ("targets", targets)):
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise OracleError(f"{path}: {key!r} must hold integers, got dtype {arr.dtype}")
+    if tokens.ndim != 2 or tokens.shape[0] < 1 or tokens.shape[1] < 1:
+        raise OracleError(f"{path}: 'tokens' must have shape (b, t), got {tokens.shape}")
+    if tokens.shape[1] > cfg.n_ctx:
+        raise OracleError(f"{path}: 'tokens' has t={tokens.shape[1]} positions, "
+                          f"more than n_ctx={cfg.n_ctx}")
+    if targets.shape != (tokens.shape[0],):
+        raise OracleError(f"{path}: 'targets' must have shape ({tokens.shape[0]},), got {targets.shape}")
+    if tokens.min() < 0 or tokens.max() >= cfg.d_vocab:
+        bad = int(tokens[(tokens < 0) | (tokens >= cfg.d_vocab)][0])
+        raise OracleError(f"{path}: 'tokens' holds {bad}, outside the vocabulary 0..{cfg.d_vocab - 1}")
+    if targets.min() < 0 or targets.max() >= cfg.d_vocab_out:
+        bad = int(targets[(targets < 0) | (targets >= cfg.d_vocab_out)][0])
+        raise OracleError(f"{path}: 'targets' holds {bad}, outside 0..{cfg.d_vocab_out - 1}")
+    return tokens.astype(np.int64), targets.astype(np.int64)
+
+
+def grads_command(params_path, batch_path, out_path) -> None:
+    params, cfg = load_params(params_path)
+    tokens, targets = load_batch(batch_path, cfg)
+    loss, grads, logits = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg)
+    out = {"logits": logits, "loss": np.asarray(loss, dtype=np.float64)}
+    out.update({"grad." + k: v for k, v in grads.items()})
+    save_npz(out_path, out)
+
+
+def commutator_command(params_path, batch_a_path, batch_b_path, out_path, lr) -> None:
+    import math  # noqa: PLC0415
+    if not (math.isfinite(lr) and lr > 0):
+        raise OracleError(f"--lr must be a positive finite number, got {lr}")
+    params, cfg = load_params(params_path)
+    A, B = load_batch(batch_a_path, cfg), load_batch(batch_b_path, cfg)
+    s = commutator(cast_params(params, np.float64), A, B, lr, cfg)
+    save_npz(out_path, {"lr": np.asarray(lr, dtype=np.float64),
+                        **{"delta." + k: v for k, v in s.delta.items()}})
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m minimanifold.oracle", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grads", help="logits, loss and every gradient in float64")
+    g.add_argument("params")
+    g.add_argument("batch")
+    g.add_argument("out")
+    c = sub.add_parser("commutator", help="theta_AB - theta_BA in float64 (eq 3–5)")
+    c.add_argument("params")
+    c.add_argument("batch_a")
+    c.add_argument("batch_b")
+    c.add_argument("out")
+    c.add_argument("--lr", type=float, required=True, help="the step size eta")
+    a = ap.parse_args(argv)
+    try:
+        if a.command == "grads":
+            grads_command(a.params, a.batch, a.out)
+        else:
+            commutator_command(a.params, a.batch_a, a.batch_b, a.out, a.lr)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

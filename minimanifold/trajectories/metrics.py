@@ -1,0 +1,44 @@
+"""What training records every N steps: held-out accuracy per m and the entropy of the
+last position's attention (paper eq 9).
+
+Shape legend: b batch, h head, s key position, l layer.
+"""
+from __future__ import annotations
+
+from ..model.backend import to_device, to_numpy, xp_of
+from ..model.transformer import forward
+
+
+def attention_entropy(pattern):
+    """H = -sum_s A_s log A_s (paper eq 9) of each row; 0 log 0 = 0. pattern [...,s] -> [...]."""
+    xp = xp_of(pattern)
+    logp = xp.log(xp.where(pattern > 0, pattern, 1.0))
+    return -(pattern * logp).sum(axis=-1)
+
+
+def evaluate(params: dict, probe: dict, cfg) -> dict:
+    """On each probe batch ({m: Batch}): accuracy, and the last position's attention
+    entropy per layer (nats, mean over heads and examples).
+
+    Returns {"acc": {m: float}, "entropy": {m: [float per layer]}}.
+    """
+    xp = xp_of(params["embed.W_E"])
+    acc, ent = {}, {}
+    for m, batch in probe.items():
+        logits, cache = forward(params, to_device(batch.tokens, xp), cfg)
+        pred = to_numpy(logits.argmax(axis=-1))
+        acc[m] = float((pred == batch.targets).mean())
+        ent[m] = [float(attention_entropy(cache.hooks[f"blocks.{l}.attn.hook_pattern"][:, :, -1]).mean())
+                  for l in range(cfg.n_layers)]
+    return {"acc": acc, "entropy": ent}
+
+
+
+def steps_to_learn(history, threshold: float = 0.95):
+    """First recorded step at which held-out accuracy is >= threshold for every m and
+    stays so at every later checkpoint; None if it never settles."""
+    ok = [all(a >= threshold for a in rec["acc"].values()) for rec in history]
+    for i in range(len(ok)):
+        if all(ok[i:]):
+            return history[i]["step"]
+    return None

@@ -1,0 +1,59 @@
+"""The configurations ``run_all.py`` runs. Each preset states its full config in its
+output. Learning rates and step counts come from measurements recorded in the README.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..model.config import ModelConfig, TaskConfig
+from .sweep import RunSpec
+from .train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: ModelConfig
+    task: TaskConfig
+    train: TrainConfig
+    n_seeds: int
+    n_extra_seeds: int = 2   # seeds of each §4.4–4.6 comparison (curriculum, MLP, mul) and SAE
+
+    def specs(self, label="add", seeds=None, **train_overrides) -> list:
+        seeds = range(self.n_seeds) if seeds is None else seeds
+        return [RunSpec(label, self.model, self.task,
+                        dataclasses.replace(self.train, seed=s, **train_overrides)) for s in seeds]
+
+    def describe(self) -> str:
+        m, t, tr = self.model, self.task, self.train
+        return (f"preset {self.name}: {self.description}\n"
+                f"  model: L={m.n_layers} d_model={m.d_model} heads={m.n_heads}x{m.d_head} "
+                f"{'attention-only' if m.attn_only else 'attention+MLP'} d_vocab={m.d_vocab}\n"
+                f"  task:  T={t.T} C={t.C} op={t.op} n_markers={t.n_markers} schedule={tr.schedule}\n"
+                f"  train: {tr.optimizer} lr={tr.lr} batch={tr.batch_size} steps={tr.steps} "
+                f"ckpt_every={tr.ckpt_every} init_std={tr.init_std} seeds={self.n_seeds}\n"
+                f"  comparisons (curriculum, MLP, mul) and SAE probing: {self.n_extra_seeds} seeds each")
+
+
+SMOKE = Preset(
+    "smoke", "a tiny end-to-end check (under a minute)",
+    ModelConfig(d_vocab=16, d_vocab_out=5, n_ctx=12, d_model=32, n_heads=2, d_head=16, n_layers=2),
+    TaskConfig(T=12, C=5, n_markers=2, d_vocab=16),
+    TrainConfig(steps=800, ckpt_every=25, lr=0.1, init_std=0.1, schedule="mixed:1,2", n_probe=64),
+    n_seeds=2, n_extra_seeds=1)
+
+QUICK = Preset(
+    "quick", "the paper's model and task with m in {1,2}; every run learns",
+    ModelConfig(), TaskConfig(),
+    TrainConfig(steps=2000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2"),
+    n_seeds=5, n_extra_seeds=2)
+
+PAPER = Preset(
+    "paper", "the paper's stated setup (T=32, C=8, m in {1..4} mixed, batch 64, 20 seeds)",
+    ModelConfig(), TaskConfig(),
+    TrainConfig(steps=30000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4"),
+    n_seeds=20, n_extra_seeds=5)
+
+PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER)}

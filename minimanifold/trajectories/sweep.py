@@ -1,0 +1,114 @@
+"""Train many runs (seeds, configurations) on any ``concurrent.futures.Executor``.
+
+Runs are cached: each lives in ``<runs_root>/<key>/seed_<seed>`` where ``key`` names and
+hashes its configuration without the seed, and a finished run is loaded instead of
+retrained. With ``jobs > 1`` and no executor given, a local process pool (spawned, BLAS
+threads split between workers) is used; a cluster user can pass e.g. Dask's
+``Client.get_executor()`` instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from ..model.config import ModelConfig, TaskConfig
+from .train import TrainConfig, TrainingDiverged, train
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str              # a short human label, e.g. "add" or "mlp"
+    model: ModelConfig
+    task: TaskConfig
+    train: TrainConfig
+
+
+def run_key(spec: RunSpec) -> str:
+    """``<name>-<hash of the config without the seed>``: one directory per config."""
+    cfg = {"model": dataclasses.asdict(spec.model), "task": dataclasses.asdict(spec.task),
+           "train": {k: v for k, v in dataclasses.asdict(spec.train).items() if k != "seed"}}
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{spec.name}-{digest}"
+
+
+def run_dir(runs_root, spec: RunSpec) -> str:
+    return os.path.join(runs_root, run_key(spec), f"seed_{spec.train.seed}")
+
+
+def _train_one(args):
+    runs_root, spec, backend = args
+    t0 = time.perf_counter()
+    d = run_dir(runs_root, spec)
+    cached = os.path.exists(os.path.join(d, "summary.json"))
+    rec = {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": cached, "diverged": None}
+    try:
+        rec["summary"] = train(d, spec.model, spec.task, spec.train, backend=backend,
+                               tag=f"{spec.name} seed {spec.train.seed}")
+    except TrainingDiverged as e:          # one bad seed must not sink the sweep
+        rec["summary"], rec["diverged"] = None, str(e)
+    rec["seconds"] = time.perf_counter() - t0
+    return rec
+
+
+@contextlib.contextmanager
+def _blas_threads(n):
+    old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update({k: str(n) for k in old})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
+          backend: str | None = None, log=print) -> list:
+    """Train (or load) every spec; returns one record per spec, in order, with its
+    summary and run directory (a run whose loss became non-finite has ``summary`` None
+    and ``diverged`` set to the error). Logs one line per finished run with an ETA."""
+    args = [(runs_root, s, backend) for s in specs]
+    results, t0 = [None] * len(specs), time.perf_counter()
+    todo = [i for i, s in enumerate(specs)
+            if not os.path.exists(os.path.join(run_dir(runs_root, s), "summary.json"))]
+    log(f"{len(specs)} runs: {len(specs) - len(todo)} cached, {len(todo)} to train")
+
+    def report(i, rec, done):
+        results[i] = rec
+        if rec["diverged"]:
+            log(f"  [{done}/{len(specs)}] {rec['name']} seed {rec['seed']}: DIVERGED: {rec['diverged']}")
+            return
+        acc = " ".join(f"m{m}={a:.2f}" for m, a in sorted(rec["summary"]["final_acc"].items()))
+        took = "cached" if rec["cached"] else f"{rec['seconds']:.0f}s"
+        elapsed = time.perf_counter() - t0
+        eta = elapsed / done * (len(specs) - done)
+        log(f"  [{done}/{len(specs)}] {rec['name']} seed {rec['seed']}: {acc} ({took})"
+            f" | overall {elapsed:.0f}s, ETA {eta:.0f}s")
+
+    if executor is None and jobs <= 1:
+        for n, (i, a) in enumerate(enumerate(args), 1):
+            report(i, _train_one(a), n)
+        return results
+    if executor is not None:
+        _run_on(executor, args, report)
+        return results
+    # workers are spawned lazily at submit time, so the thread split must hold until then
+    with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
+            ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        _run_on(pool, args, report)
+    return results
+
+
+def _run_on(executor, args, report):
+    futures = {executor.submit(_train_one, a): i for i, a in enumerate(args)}
+    for n, fut in enumerate(as_completed(futures), 1):
+        report(futures[fut], fut.result(), n)

@@ -1,0 +1,216 @@
+"""Every verdict rule at its boundaries: just above and just below each threshold, exactly at
+it where the rule says <= or >=, and each comparison direction. Then each claim function on
+synthetic measurements, so a row cannot pass the wrong number to its rule."""
+import numpy as np
+import pytest
+
+from minimanifold.experiments import (EXPERIMENTS, architecture as AR, bubbling as BU, collapse as CO,
+                                      multiplication as MU, sae_probing as SP)
+from minimanifold.experiments.commutators import claims as CM
+from minimanifold.experiments.rundir import ALL, MATS
+
+S, N, I = "supported", "not supported", "inconclusive"
+E = 1e-6      # "just above / just below"
+
+
+@pytest.mark.parametrize("rule, args, verdict", [
+    # claim 1: mean r90 in [3, 5] and at least 1 below the null
+    (CO.r90_range_rule, (3.0, 10.0), S), (CO.r90_range_rule, (3 - E, 10.0), N),
+    (CO.r90_range_rule, (5.0, 10.0), S), (CO.r90_range_rule, (5 + E, 10.0), N),
+    (CO.r90_range_rule, (4.0, 5.0), S), (CO.r90_range_rule, (4.0, 5 - E), I),
+    (CO.r90_range_rule, (4.0, 3.0), I), (CO.r90_range_rule, (2.0, 2.5), N),
+    # claim 2: mean difference > 0, and > 0 on >= 80% of seeds
+    (CO.vo_below_qk_rule, (0.0, 1.0), N), (CO.vo_below_qk_rule, (E, 1.0), S),
+    (CO.vo_below_qk_rule, (-E, 1.0), N), (CO.vo_below_qk_rule, (1.0, 0.8), S),
+    (CO.vo_below_qk_rule, (1.0, 0.8 - E), I),
+    # claim 3: settles at <= 0.3 of training, earlier than the null
+    (CO.early_collapse_rule, (0.3, 0.6), S), (CO.early_collapse_rule, (0.3 + E, 0.6), N),
+    (CO.early_collapse_rule, (0.2, 0.2), I), (CO.early_collapse_rule, (0.2, 0.2 + E), S),
+    (CO.early_collapse_rule, (0.2, 0.1), I),
+    # claim 4: spread <= 1 over >= 3 seeds
+    (CO.same_dimension_rule, (1.0, 3), S), (CO.same_dimension_rule, (1 + E, 3), N),
+    (CO.same_dimension_rule, (0.0, 2), I), (CO.same_dimension_rule, (9.0, 2), I),
+    # claim 5: > 45 degrees supported, < 20 not, between inconclusive
+    (CO.orientation_rule, (45.0,), I), (CO.orientation_rule, (45 + E,), S),
+    (CO.orientation_rule, (20.0,), I), (CO.orientation_rule, (20 - E,), N),
+    (CO.m_scaling_rule, (), I),
+    # claim 6: falls >= 10%, no single interval > half of the fall
+    (BU.entropy_smooth_rule, (0.10, 0.5), S), (BU.entropy_smooth_rule, (0.10 - E, 0.1), N),
+    (BU.entropy_smooth_rule, (0.5, 0.5 + E), N), (BU.entropy_smooth_rule, (0.5, 0.5 - E), S),
+    # claim 7: entropy and r90 settle within 0.2 of training of each other
+    (BU.bubbling_with_collapse_rule, (0.2,), S), (BU.bubbling_with_collapse_rule, (0.2 + E,), N),
+    # claim 8: lowest > 0.92 and late > 0.98
+    (CM.perpendicular_rule, (0.92 + E, 0.98 + E), S), (CM.perpendicular_rule, (0.92, 0.99), N),
+    (CM.perpendicular_rule, (0.95, 0.98), N), (CM.perpendicular_rule, (0.92 - E, 0.99), N),
+    # claim 9: late/early >= 0.1
+    (CM.norms_rule, (0.1,), S), (CM.norms_rule, (0.1 - E,), N), (CM.norms_rule, (2.0,), S),
+    # claim 10: early > late > 1
+    (CM.enrichment_rule, (3.0, 2.0), S), (CM.enrichment_rule, (2.0, 3.0), N),
+    (CM.enrichment_rule, (2.0, 2.0), N), (CM.enrichment_rule, (1.5, 1.0), N),
+    (CM.enrichment_rule, (1.5, 1 + E), S),
+    # claim 11: late > early, and a sample >= 100
+    (CM.defect_rule, (1.0, 2.0, 100.0), S), (CM.defect_rule, (1.0, 2.0, 100 - E), I),
+    (CM.defect_rule, (2.0, 1.0, 500.0), N), (CM.defect_rule, (2.0, 2.0, 500.0), N),
+    # claim 12: no enrichment (ratio <= 1)
+    (CM.negligible_inside_rule, (1.0,), S), (CM.negligible_inside_rule, (1 + E,), N),
+    # claim 13: at every stage 3 <= count <= 10% of live latents
+    (SP.correlated_rule, ([[3, 3, 3]], [[30, 30, 30]]), S), (SP.correlated_rule, ([[3, 3, 2]], [[30, 30, 30]]), N),
+    (SP.correlated_rule, ([[3, 3, 4]], [[30, 30, 39]]), N), (SP.correlated_rule, ([[3, 3, 4]], [[30, 30, 40]]), S),
+    # claim 14: mean drop <= 0.05 at every stage
+    (SP.ablation_rule, ([0.05, 0.05, 0.05],), S), (SP.ablation_rule, ([0.0, 0.05 + E, 0.0],), N),
+    # claim 15: MLP r90 higher by > 1 supported, not higher: not supported
+    (AR.mlp_rank_rule, (1.0,), I), (AR.mlp_rank_rule, (1 + E,), S), (AR.mlp_rank_rule, (0.0,), N),
+    (AR.mlp_rank_rule, (E,), I), (AR.mlp_rank_rule, (-1.0,), N),
+    # claim 16: MLP accuracy lower by more than 0.02
+    (AR.mlp_accuracy_rule, (0.98 - E, 1.0), S), (AR.mlp_accuracy_rule, (0.98 + E, 1.0), N),
+    (AR.mlp_accuracy_rule, (1.0, 0.5), N),
+    # claim 17: forgetting >= 0.2 and every mixed run >= 0.95
+    (AR.curriculum_rule, (0.2, [0.95, 1.0]), S), (AR.curriculum_rule, (0.2 - E, [1.0]), N),
+    (AR.curriculum_rule, (0.5, [0.95 - E, 1.0]), N),
+    (AR.compositional_rule, (), I),
+    # claim 18: mul r90 higher by >= 1 supported, not higher: not supported
+    (MU.multiplication_rule, (1.0,), S), (MU.multiplication_rule, (1 - E,), I),
+    (MU.multiplication_rule, (0.0,), N), (MU.multiplication_rule, (E,), I),
+])
+def test_rule_boundaries(rule, args, verdict):
+    assert rule(*args) == verdict
+
+
+def test_every_rule_is_documented_and_numbered_once():
+    numbers = [n for m in EXPERIMENTS for n in m.RULES]
+    assert len(numbers) == len(set(numbers)) and sorted(numbers) == list(range(1, len(numbers) + 1))
+    for m in EXPERIMENTS:
+        for n, rule in m.RULES.items():
+            assert rule.__doc__ and "*" in rule.__doc__, f"claim {n}: the rule's docstring is its text"
+
+
+# ---- each claim on synthetic measurements ----
+
+def fake_geoms(r90s, null=6.0, stab=0.2, null_stab=0.6, n_layers=1):
+    """One geometry dict per seed; r90s[seed] is a list over (layer, matrix)."""
+    out = []
+    for r in r90s:
+        g = {f"blocks.{l}.attn.{W}": {"r90": r[i], "null": {"matched": {"mean": null}, "constant": {"mean": null + 1}}}
+             for i, (l, W) in enumerate((l, W) for l in range(n_layers) for W in MATS)}
+        g[ALL] = {"stabilization": stab, "null_stabilization": null_stab}
+        out.append(g)
+    return out
+
+
+@pytest.mark.parametrize("r90, null, verdict", [(3, 6.0, S), (3, 3.5, I), (2, 6.0, N), (7, 9.0, N)])
+def test_claim_r90_range(r90, null, verdict):
+    c = CO.claim_r90_range(fake_geoms([[r90] * 4] * 3, null=null), 1)
+    assert c["verdict"] == verdict and c["value"] == r90 and c["null_value"] == null
+
+
+def test_claim_vo_below_qk_direction():
+    assert CO.claim_vo_below_qk(fake_geoms([[4, 4, 3, 3]] * 3), 1)["verdict"] == S
+    assert CO.claim_vo_below_qk(fake_geoms([[3, 3, 4, 4]] * 3), 1)["verdict"] == N
+    mixed = fake_geoms([[4, 4, 3, 3], [4, 4, 3, 3], [3, 3, 3.5, 3.5]])
+    assert CO.claim_vo_below_qk(mixed, 1)["verdict"] == I
+
+
+def test_claim_collapse_and_same_dimension():
+    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.2))["verdict"] == S
+    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.2, null_stab=0.1))["verdict"] == I
+    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.5))["verdict"] == N
+    assert CO.claim_same_dimension(fake_geoms([[3] * 4, [4] * 4, [3] * 4]), 1)["verdict"] == S
+    assert CO.claim_same_dimension(fake_geoms([[2] * 4, [4] * 4, [3] * 4]), 1)["verdict"] == N
+    assert CO.claim_same_dimension(fake_geoms([[3] * 4, [3] * 4]), 1)["verdict"] == I
+
+
+def test_claim_orientation():
+    orient = lambda deg: {"m": {"seed_pairs_deg": [[deg, 89.0]], "random_deg": [[88.0, 89.0]]}}  # noqa: E731
+    assert CO.claim_orientation(orient(80.0))["verdict"] == S
+    assert CO.claim_orientation(orient(5.0))["verdict"] == N
+    assert CO.claim_orientation(orient(30.0))["verdict"] == I
+
+
+def test_claim_entropy_smooth():
+    def bubbles(curve):
+        return [{"entropy": {1: [[c, c] for c in curve]}, "T": 32}]
+    assert BU.claim_entropy_smooth(bubbles(np.linspace(3.4, 1.0, 30)))["verdict"] == S
+    assert BU.claim_entropy_smooth(bubbles(np.r_[np.full(15, 3.4), np.full(15, 1.0)]))["verdict"] == N
+    assert BU.claim_entropy_smooth(bubbles(np.full(30, 3.4)))["verdict"] == N
+
+
+def test_claim_bubbling_with_collapse():
+    steps = list(range(0, 1001, 100))
+    b = [{"steps": steps, "entropy": {1: [[e] for e in np.r_[3.4, np.linspace(3.0, 1.0, 10)]]}}]
+    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.9}}])["verdict"] == S
+    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.1}}])["verdict"] == N
+
+
+def fake_projs(n=11, seeds=2, **curves):
+    """Commutator projections: each keyword a curve over n measurement points (or a constant)."""
+    out = []
+    for _ in range(seeds):
+        p = {"steps": np.linspace(0, 1000, n), "kind": np.zeros((n, 2), int)}
+        for k, v in curves.items():
+            p[k] = np.repeat(np.broadcast_to(np.asarray(v, float), (n,))[:, None], 2, 1)
+        out.append(p)
+    return out
+
+
+def test_claim_perpendicular():
+    assert CM.claim_perpendicular(fake_projs(rho_whole=0.1, rand_block=0.01))["verdict"] == S
+    assert CM.claim_perpendicular(fake_projs(rho_whole=0.3, rand_block=0.01))["verdict"] == N   # sqrt(1-.09)=.954
+
+
+def test_claim_norms_and_defect():
+    assert CM.claim_norms_stay_large(fake_projs(norm=1.0))["verdict"] == S
+    assert CM.claim_norms_stay_large(fake_projs(norm=np.logspace(0, -5, 11)))["verdict"] == N
+    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 200, 11)))["verdict"] == S
+    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 50, 11)))["verdict"] == I
+    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(200, 1, 11)))["verdict"] == N
+
+
+def test_claim_enrichment_and_negligible_inside():
+    falling = fake_projs(rho_whole=np.linspace(0.5, 0.1, 11), rand_block=0.02, rand_full=0.01, rho_g_whole=0.1)
+    assert CM.claim_enrichment(falling)["verdict"] == S
+    assert CM.claim_negligible_inside(falling)["verdict"] == N
+    rising = fake_projs(rho_whole=np.linspace(0.1, 0.5, 11), rand_block=0.02, rand_full=0.01)
+    assert CM.claim_enrichment(rising)["verdict"] == N
+    inside = fake_projs(rho_whole=0.01, rand_block=0.02, rand_full=0.01, rho_g_whole=0.1)
+    assert CM.claim_negligible_inside(inside)["verdict"] == S
+
+
+def fake_saes(counts=(4, 4, 4), drops=(0.0, 0.0, 0.0), seeds=2):
+    def stage(c, d):
+        return {"n_correlated_0.5": c, "sae": {"d_sae": 128, "dead_latents": 8, "fvu": 0.1, "l0": 5.0},
+                "top_latents": [{"factor": "m", "abs_corr": 0.9}], "acc_clean": 1.0, "acc_ablated": 1.0 - d,
+                "acc_random_ablated": 1.0, "acc_reconstruction": 1.0}
+    return [{"layer": 1, "stages": {st: stage(c, d) for st, c, d in zip(SP.STAGES, counts, drops)}}] * seeds
+
+
+def test_claims_sae():
+    assert SP.claim_sae_correlated(fake_saes((4, 4, 4)))["verdict"] == S
+    assert SP.claim_sae_correlated(fake_saes((4, 2, 4)))["verdict"] == N
+    assert SP.claim_sae_correlated(fake_saes((4, 13, 4)))["verdict"] == N      # > 10% of 120 live
+    assert SP.claim_sae_ablation(fake_saes(drops=(0.0, 0.04, 0.0)))["verdict"] == S
+    c = SP.claim_sae_ablation(fake_saes(drops=(0.0, 0.06, 0.0)))
+    assert c["verdict"] == N and c["value"] == pytest.approx([0.0, 0.06, 0.0])
+
+
+def variant(r90, acc=1.0):
+    return {"r90": list(r90), "null": [6.0] * len(r90), "final_acc": [{1: acc, 2: acc}] * len(r90)}
+
+
+def test_claims_mlp_and_multiplication_direction():
+    base = variant([3.0, 3.0])
+    assert AR.claim_mlp_rank(base, variant([5.0, 5.0]))["verdict"] == S
+    assert AR.claim_mlp_rank(variant([5.0, 5.0]), base)["verdict"] == N
+    assert AR.claim_mlp_accuracy(base, variant([3.0, 3.0], acc=0.9))["verdict"] == S
+    assert AR.claim_mlp_accuracy(variant([3.0, 3.0], acc=0.9), base)["verdict"] == N
+    assert MU.claim_multiplication(base, variant([4.5, 4.5]))["verdict"] == S
+    assert MU.claim_multiplication(variant([4.5, 4.5]), base)["verdict"] == N
+
+
+def test_claim_curriculum():
+    def run(a1, a2):
+        return {"summary": {"final_acc": {"1": a1, "2": a2}}}
+    hist = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]]
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)], hist)["verdict"] == S
+    assert AR.claim_curriculum([run(1.0, 0.9)], [run(0.3, 1.0)], hist)["verdict"] == N     # mixed unlearned
+    kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]]
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)], kept)["verdict"] == N
