@@ -135,7 +135,7 @@ def format_table(rows) -> str:
 
 
 def pca_seconds(n=200, D=400_000, reps=3) -> float:
-    """Median time of ``geometry.pca_spectrum`` on n random float32 snapshots of D
+    """Median time of ``analysis.pca.pca_spectrum`` on n random float32 snapshots of D
     parameters (the Gram route: n x n, never D x D)."""
     from ..analysis.pca import pca_spectrum  # noqa: PLC0415
     X = np.random.default_rng(0).standard_normal((n, D), dtype=np.float32)
@@ -156,7 +156,7 @@ def main(argv=None):
     print(f"B=64 T=32 d_model=128 n_heads=4 d_head=32; {os.cpu_count()} cores; "
           f"numpy {np.__version__}")
     print(format_table(run(tuple(a.layers), a.reps, not a.no_torch)))
-    print(f"\nTrajectory PCA (geometry.pca_spectrum), 200 snapshots x 400,000 float32 parameters: "
+    print(f"\nTrajectory PCA (analysis.pca.pca_spectrum), 200 snapshots x 400,000 float32 parameters: "
           f"{pca_seconds():.2f} s (median of 3)")
 
 

@@ -3,7 +3,7 @@
     python -m minimanifold.oracle grads PARAMS.npz BATCH.npz OUT.npz
     python -m minimanifold.oracle commutator PARAMS.npz BATCH_A.npz BATCH_B.npz OUT.npz --lr ETA
 
-PARAMS.npz: parameters under their TransformerLens names (``io.load_params``).
+PARAMS.npz: parameters under their TransformerLens names (``model.io.load_params``).
 BATCH.npz:  ``tokens`` [b,t] integers in 0..d_vocab-1 (t <= n_ctx) and ``targets`` [b]
             integers in 0..d_vocab_out-1.
 OUT.npz:    grads: ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every parameter;
