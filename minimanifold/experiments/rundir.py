@@ -10,7 +10,7 @@ import numpy as np
 from ..model.config import ModelConfig, TaskConfig
 from ..model.io import load_params, read_npz, save_json, save_npz
 from ..model.transformer import attention_param_names
-from ..trajectories.train import load_trajectory
+from ..trajectories.train import load_trajectory, with_later_options
 
 MATS = ("W_Q", "W_K", "W_V", "W_O")
 ALL = "all attention"
@@ -19,7 +19,7 @@ ALL = "all attention"
 def run_configs(run_dir):
     """(ModelConfig, TaskConfig, the training config as a dict) of a run."""
     with open(f"{run_dir}/config.json") as f:
-        c = json.load(f)
+        c = with_later_options(json.load(f))
     return ModelConfig(**c["model"]), TaskConfig(**c["task"]), c["train"]
 
 

@@ -2,8 +2,13 @@
 its commutators (§3.3.2) are defined for. AdamW is offered because the authors' code
 trained with it (lr 3e-4, weight decay 0.01); it is NOT the paper's stated optimizer.
 Both update ``params`` in place; state is a plain dict of arrays (saved in checkpoints).
+
+A step-size schedule keeps SGD plain: theta <- theta - eta_t * grad, with eta_t from
+``lr_at`` (no momentum, no adaptive scaling), so the commutator at step t uses eta_t.
 """
 from __future__ import annotations
+
+import math
 
 from .backend import xp_of
 
@@ -54,3 +59,34 @@ def step(name: str, params: dict, grads: dict, state: dict, lr: float, weight_de
         sgd_step(params, grads, lr)
     else:
         adamw_step(params, grads, state, lr, weight_decay)
+
+
+LR_SCHEDULES = ("constant", "warmup", "cosine")
+
+
+def parse_lr_schedule(spec: str) -> tuple:
+    """'constant' | 'warmup:W' | 'cosine:W' -> (kind, W). Raises ValueError naming the field."""
+    kind, _, arg = str(spec).partition(":")
+    if kind == "constant" and not arg:
+        return kind, 0
+    if kind in ("warmup", "cosine") and arg.isdigit():
+        return kind, int(arg)
+    raise ValueError(f"lr_schedule must be 'constant', 'warmup:W' or 'cosine:W' (W warmup steps), got {spec!r}")
+
+
+def lr_at(spec: str, lr: float, step: int, total: int) -> float:
+    """eta for the update at ``step`` (0-based) of ``total``.
+
+    constant   eta_t = lr
+    warmup:W   eta_t = lr * (t+1)/W for t < W, then lr
+    cosine:W   the same warmup, then lr * (1 + cos(pi * (t-W) / (total-W))) / 2: from lr at
+               t = W down towards 0 at t = total (the last update is still positive)
+    """
+    kind, w = parse_lr_schedule(spec)
+    if kind == "constant":
+        return lr
+    if step < w:
+        return lr * (step + 1) / w
+    if kind == "warmup" or total <= w:
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * (step - w) / (total - w)))

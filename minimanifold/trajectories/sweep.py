@@ -19,7 +19,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ..model.config import ModelConfig, TaskConfig
-from .train import TrainConfig, TrainingDiverged, train
+from .train import LATER_OPTIONS, TrainConfig, TrainingDiverged, train
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ def run_key(spec: RunSpec) -> str:
     """``<name>-<hash of the config without the seed>``: one directory per config."""
     cfg = {"model": dataclasses.asdict(spec.model), "task": dataclasses.asdict(spec.task),
            "train": {k: v for k, v in dataclasses.asdict(spec.train).items() if k != "seed"}}
+    for section, later in LATER_OPTIONS.items():     # at their earlier value they leave the key
+        for k, v in later.items():                   # unchanged, so cached runs stay valid
+            if cfg[section][k] == v:
+                del cfg[section][k]
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
     return f"{spec.name}-{digest}"
 

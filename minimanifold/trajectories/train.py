@@ -4,7 +4,7 @@ A run directory holds
   config.json              the run's full configuration (model, task, training)
   ckpt/step_XXXXXXXX.npz   every ``ckpt_every`` steps (and step 0): all parameters under
                            their TransformerLens names (each loads with
-                           ``io.load_params``), the optimizer state, the step, and the
+                           ``model.io.load_params``), the optimizer state, the step, and the
                            metrics recorded at that step
   metrics.json             every checkpoint's metrics, rewritten at each checkpoint
   trajectory.npz           written at the end: each parameter stacked over checkpoints
@@ -53,6 +53,7 @@ class TrainConfig:
     weight_decay: float = 0.01      # adamw only
     n_probe: int = 256              # held-out examples per m
     init_std: float = INIT_STD      # std of the normal init of matrices and embeddings
+    lr_schedule: str = "constant"   # or "warmup:W", "cosine:W" (optim.lr_at): plain SGD all the same
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "ckpt_every", "n_probe"):
@@ -68,6 +69,17 @@ class TrainConfig:
         if self.optimizer not in optim.OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {optim.OPTIMIZERS}, got {self.optimizer!r}")
         Schedule.parse(self.schedule)
+        optim.parse_lr_schedule(self.lr_schedule)
+
+
+# Options added after runs were first cached, with the value every earlier run had. A run
+# directory whose config lacks one was trained with that value (and keeps its cache key).
+LATER_OPTIONS = {"train": {"lr_schedule": "constant"}}
+
+
+def with_later_options(cfg: dict) -> dict:
+    """A run's config dict with every later option filled in at its earlier value."""
+    return {s: {**LATER_OPTIONS.get(s, {}), **v} for s, v in cfg.items()}
 
 
 def run_config(model: ModelConfig, task: TaskConfig, train: TrainConfig) -> dict:
@@ -126,7 +138,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
     cfg_path = os.path.join(run_dir, "config.json")
     if os.path.exists(cfg_path):
         with open(cfg_path) as f:
-            old = json.load(f)
+            old = with_later_options(json.load(f))
         if old != json.loads(json.dumps(cfg_dict)):
             diff = [f"{s}.{k}" for s in cfg_dict for k in cfg_dict[s]
                     if old.get(s, {}).get(k) != json.loads(json.dumps(cfg_dict[s]))[k]]
@@ -178,7 +190,8 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
             raise TrainingDiverged(
                 f"[{tag}] non-finite loss ({loss}) at step {s}; last good checkpoint: "
                 f"{_latest_checkpoint(run_dir)}")
-        optim.step(train_cfg.optimizer, params, grads, state, train_cfg.lr, train_cfg.weight_decay)
+        lr = optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps)
+        optim.step(train_cfg.optimizer, params, grads, state, lr, train_cfg.weight_decay)
         losses.append(loss)
         if (s + 1) % train_cfg.ckpt_every == 0 or s + 1 == train_cfg.steps:
             rec, ev = checkpoint(s + 1, losses)

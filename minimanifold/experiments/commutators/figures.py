@@ -15,6 +15,12 @@ def _pool(projs, key, kind=0):
     return np.concatenate([np.where(np.asarray(p["kind"]) == kind, p[key], np.nan) for p in projs], axis=1)
 
 
+def _eta(projs) -> str:
+    """The commutators' step size: one value, or the range a schedule spans."""
+    lr = np.atleast_1d(np.asarray(projs[0]["lr"], dtype=float))
+    return f"η = {float(lr[0])}" if (lr == lr[0]).all() else f"η_t from {lr.max():g} to {lr.min():g}, the schedule's"
+
+
 def _loss_twin(ax, runs):
     tw = ax.twinx()
     hist = [load_metrics(r["dir"]) for r in runs]
@@ -52,7 +58,7 @@ def fig3_norm(projs, runs, caption, path) -> str:
     for ax in (a, b):
         ax.legend(fontsize=7, loc="lower left")
         _loss_twin(ax, runs)
-    fig.suptitle(f"{caption}\npooled over seeds (η = {float(projs[0]['lr'])}); same-m / cross-m: one pair each "
+    fig.suptitle(f"{caption}\npooled over seeds ({_eta(projs)}); same-m / cross-m: one pair each "
                  f"per checkpoint and seed, A and B each with a single m", fontsize=9, y=1.05)
     return save_figure(fig, path)
 

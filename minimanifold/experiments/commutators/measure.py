@@ -5,7 +5,8 @@ projections onto the execution subspace with the three random baselines (cached)
 saved trajectory — the exact parameters training had at those steps — and stores every
 delta and g_A (float32, flattened) in ``commutators_v*.npz`` in the run directory, so
 ``project`` (and any other projection) is recomputed offline without retraining.
-Samples per point: ``n_mixed`` pairs of independent training-distribution minibatches,
+The step size of each commutator is the eta the schedule had at that step (stored as
+``lr``, one per point). Samples per point: ``n_mixed`` pairs of independent training-distribution minibatches,
 one same-m pair (A and B both with one m) and one cross-m pair (different m's).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from ...analysis import execution as E
 from ...analysis.commutator import commutator
 from ...model.io import read_npz, save_npz
+from ...model.optim import lr_at
 from ...model.transformer import attention_param_names, flatten, param_shapes
 from ...trajectories.task import Schedule, make_batch
 from ...trajectories.train import load_trajectory
@@ -37,7 +39,10 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
     idx = np.unique(np.linspace(0, len(steps) - 1, n_points).round().astype(int))
     ms = schedule.all_m()
     rows = {"delta": [], "g_A": [], "norm": [], "defect": [], "cosine": [], "kind": [], "m_A": [], "m_B": []}
+    lrs = []                                  # eta in force at each measured step (the schedule's)
     for i in idx:
+        # the final checkpoint has no update after it: the eta in force there is the last one's
+        lrs.append(lr_at(tr["lr_schedule"], tr["lr"], min(int(steps[i]), tr["steps"] - 1), tr["steps"]))
         params = {k: traj[k][i].astype(np.float64) for k in param_shapes(cfg)}
         rng = np.random.default_rng([tr["seed"], 6, int(i)])
         pairs = [("mixed", schedule.m_set(int(steps[i])), schedule.m_set(int(steps[i])))] * n_mixed
@@ -49,7 +54,7 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
         point = {k: [] for k in rows}
         for kind, set_a, set_b in pairs:
             A, B = make_batch(rng, task, set_a, batch_size), make_batch(rng, task, set_b, batch_size)
-            s = commutator(params, (A.tokens, A.targets), (B.tokens, B.targets), tr["lr"], cfg)
+            s = commutator(params, (A.tokens, A.targets), (B.tokens, B.targets), lrs[-1], cfg)
             point["delta"].append(flatten(s.delta).astype(np.float32))
             point["g_A"].append(flatten(s.g_A).astype(np.float32))
             point["norm"].append(s.norm)
@@ -60,7 +65,7 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
             point["m_B"].append(int(B.m[0]) if kind != "mixed" else 0)
         for k in rows:
             rows[k].append(point[k])
-    save_npz(path, {"steps": steps[idx], "index": idx, "lr": np.array(tr["lr"]),
+    save_npz(path, {"steps": steps[idx], "index": idx, "lr": np.array(lrs),
                     **{k: np.array(v) for k, v in rows.items()}})
     return path
 
