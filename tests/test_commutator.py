@@ -82,3 +82,39 @@ def test_random_projection_concentrates_at_sqrt_K_over_P(seed):
     v = rng.standard_normal(P)
     fracs = [np.linalg.norm(E.random_full_basis(P, K, rng).T @ v) / np.linalg.norm(v) for _ in range(20)]
     assert abs(np.mean(fracs) - np.sqrt(K / P)) < 0.1 * np.sqrt(K / P)
+
+
+def _snapshots(rng, n, D, rank, scale, dtype):
+    """n snapshots of dimension D whose centred span has at most ``rank`` directions (in
+    float64; a float32 cast adds rounding in every coordinate), steps tiny to large."""
+    basis = rng.standard_normal((rank, D)) if rank else np.zeros((1, D))
+    coef = rng.standard_normal((n, max(rank, 1))) * scale
+    return (rng.standard_normal(D) + coef @ basis).astype(dtype)
+
+
+@settings(deadline=None, max_examples=60, derandomize=True)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 5), st.integers(0, 4),
+       st.sampled_from([1e-6, 1e-2, 1.0, 100.0]), st.sampled_from([np.float32, np.float64]))
+def test_rho_is_a_ratio_for_every_basis_the_code_builds(seed, n, k, rank, scale, dtype):
+    """rho = ||P v|| / ||v|| lies in [0, 1] for the execution basis from any window of a
+    trajectory (shorter than k, rank-deficient, constant), for the random baselines, and
+    the basis never has more columns than the window's rank, each of unit length."""
+    from minimanifold.analysis import execution as E
+    from minimanifold.model import attention_param_names
+    cfg, params, _, _ = small_setup(seed=1)
+    rng = np.random.default_rng(seed)
+    names = attention_param_names(cfg)
+    snaps = {nm: _snapshots(rng, n, params[nm].size, rank, scale, dtype) for nm in names}
+    basis = E.execution_basis(snaps, cfg, k)
+    for nm, V in basis.items():
+        assert V.shape[1] <= min(k, n - 1, rank if dtype == np.float64 else k)
+        np.testing.assert_allclose(V.T @ V, np.eye(V.shape[1]), atol=1e-6)
+    P = E.n_params(cfg)
+    block = [E.random_block_basis(cfg, k, rng)]
+    full = [E.random_full_basis(P, k * len(names), rng)]
+    for v in (rng.standard_normal(P), E.embed(basis, cfg).sum(1) if sum(V.shape[1] for V in basis.values())
+              else rng.standard_normal(P)):
+        r = E.rho(basis, v, cfg)
+        assert 0.0 <= r <= 1.0 + 1e-9, r
+        for key, val in E.baselines(v, cfg, k, block, full).items():
+            assert 0.0 <= val <= 1.0 + 1e-9, (key, val)

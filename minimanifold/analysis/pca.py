@@ -34,13 +34,26 @@ def pca_spectrum(X) -> np.ndarray:
     return np.clip(w[::-1], 0.0, None)
 
 
+RANK_TOL = 1e-9   # a direction whose variance is below this share of the largest is rounding
+ROUNDING = 8      # ... and so is one below (ROUNDING * eps of the snapshots' dtype * their norm)^2
+
+
 def pca_directions(X, k: int) -> np.ndarray:
-    """Top-k principal directions [D,k] (orthonormal columns) of snapshots X [n,D]:
-    v_i = Xc^T u_i / sqrt(n lambda_i) from the Gram eigenvectors u_i (column blocks)."""
+    """Top principal directions [D,k'] (orthonormal columns) of snapshots X [n,D]:
+    v_i = Xc^T u_i / sqrt(n lambda_i) from the Gram eigenvectors u_i (column blocks).
+
+    k' <= k: only directions with variance above RANK_TOL times the largest, and above the
+    rounding level of the snapshots themselves, are returned. n centred snapshots span at
+    most n-1 directions, and dividing a zero-variance direction by sqrt(lambda) ~ 0 would
+    amplify rounding into a non-unit "direction"."""
     n, D = X.shape
     w, U = np.linalg.eigh(gram(X))
     order = np.argsort(w)[::-1][:k]
-    scale = np.sqrt(n * np.clip(w[order], 1e-300, None))                  # [k]
+    eps = np.finfo(X.dtype).eps if np.issubdtype(X.dtype, np.floating) else np.finfo(np.float64).eps
+    mean_sq = sum(float(np.square(X[:, j:j + CHUNK], dtype=np.float64).sum()) for j in range(0, D, CHUNK)) / n
+    floor = max(RANK_TOL * (w[order[0]] if len(order) else 0.0), (ROUNDING * eps) ** 2 * mean_sq)
+    order = order[w[order] > floor]
+    scale = np.sqrt(n * w[order])                                         # [k']
     U = U[:, order]                                                        # [n,k]
     V = np.empty((D, len(order)))
     for j in range(0, D, CHUNK):

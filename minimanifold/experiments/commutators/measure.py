@@ -24,7 +24,8 @@ from ...trajectories.task import Schedule, make_batch
 from ...trajectories.train import load_trajectory
 from ..rundir import attention_trajectories, cached_npz, run_configs
 
-VERSION = 1
+VERSION = 1              # the stored commutators
+PROJECTION_VERSION = 2   # their projections (2: bases keep only directions with variance)
 KINDS = ("mixed", "same-m", "cross-m")
 
 
@@ -103,6 +104,6 @@ def project(run_dir, k=3, n_random=4) -> dict:
 
 
 def cached_projection(run_dir) -> dict:
-    return cached_npz(run_dir, f"commutator_projection_v{VERSION}.npz", project)
+    return cached_npz(run_dir, f"commutator_projection_v{PROJECTION_VERSION}.npz", project)
 
 
