@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def row(claim="c", measured="m", verdict="supported"):
     return {"claim": claim, "section": "§4.1", "paper": "p", "measured": measured, "null": "n",
-            "verdict": verdict, "value": 1.0}
+            "interval": "[1.00, 2.00]", "verdict": verdict, "value": 1.0}
 
 
 def test_write_table_rules_and_json(tmp_path):
@@ -21,8 +21,8 @@ def test_write_table_rules_and_json(tmp_path):
     claims = [row("alpha"), row("beta", verdict="inconclusive")]
     ledger.write(claims, {7: rule_b, 3: rule_a}, "caption", tmp_path / "c.md", tmp_path / "c.json")
     lines = (tmp_path / "c.md").read_text().splitlines()
-    assert "| 1 | alpha | §4.1 | p | m | n | **supported** |" in lines
-    assert "| 2 | beta | §4.1 | p | m | n | **inconclusive** |" in lines
+    assert "| 1 | alpha | §4.1 | p | m | n | [1.00, 2.00] | **supported** |" in lines
+    assert "| 2 | beta | §4.1 | p | m | n | [1.00, 2.00] | **inconclusive** |" in lines
     rules = [l for l in lines if l.startswith("- claim")]
     assert rules == ["- claim 3: first rule: *supported* if x.", "- claim 7: second rule."]   # by number
     assert json.loads((tmp_path / "c.json").read_text()) == {"caption": "caption", "claims": claims}
@@ -61,4 +61,4 @@ def test_update_readme(tmp_path):
 def test_pipes_in_cells_are_escaped():
     claims = [row(measured="|corr| > 0.5")]
     line = ledger.findings_markdown(claims).splitlines()[-1]
-    assert line.count("|") - line.count("\\|") == 6          # 5 columns: 6 unescaped bars
+    assert line.count("|") - line.count("\\|") == 7          # 6 columns: 7 unescaped bars

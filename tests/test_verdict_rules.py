@@ -7,70 +7,87 @@ import pytest
 from minimanifold.experiments import (EXPERIMENTS, architecture as AR, bubbling as BU, collapse as CO,
                                       multiplication as MU, sae_probing as SP)
 from minimanifold.experiments.commutators import claims as CM
+from minimanifold.analysis.intervals import Interval
 from minimanifold.experiments.rundir import ALL, MATS
 
 S, N, I = "supported", "not supported", "inconclusive"
 E = 1e-6      # "just above / just below"
 
 
+def iv(lo, hi, n=5):
+    return Interval((lo + hi) / 2, lo, hi, n, "t")
+
+
+def at(x, n=5):
+    """An interval of width 0 at x."""
+    return iv(x, x, n)
+
+
 @pytest.mark.parametrize("rule, args, verdict", [
-    # claim 1: mean r90 in [3, 5] and at least 1 below the null
-    (CO.r90_range_rule, (3.0, 10.0), S), (CO.r90_range_rule, (3 - E, 10.0), N),
-    (CO.r90_range_rule, (5.0, 10.0), S), (CO.r90_range_rule, (5 + E, 10.0), N),
-    (CO.r90_range_rule, (4.0, 5.0), S), (CO.r90_range_rule, (4.0, 5 - E), I),
-    (CO.r90_range_rule, (4.0, 3.0), I), (CO.r90_range_rule, (2.0, 2.5), N),
-    # claim 2: mean difference > 0, and > 0 on >= 80% of seeds
-    (CO.vo_below_qk_rule, (0.0, 1.0), N), (CO.vo_below_qk_rule, (E, 1.0), S),
-    (CO.vo_below_qk_rule, (-E, 1.0), N), (CO.vo_below_qk_rule, (1.0, 0.8), S),
-    (CO.vo_below_qk_rule, (1.0, 0.8 - E), I),
-    # claim 3: settles at <= 0.3 of training, earlier than the null
-    (CO.early_collapse_rule, (0.3, 0.6), S), (CO.early_collapse_rule, (0.3 + E, 0.6), N),
-    (CO.early_collapse_rule, (0.2, 0.2), I), (CO.early_collapse_rule, (0.2, 0.2 + E), S),
-    (CO.early_collapse_rule, (0.2, 0.1), I),
-    # claim 4: spread <= 1 over >= 3 seeds
-    (CO.same_dimension_rule, (1.0, 3), S), (CO.same_dimension_rule, (1 + E, 3), N),
-    (CO.same_dimension_rule, (0.0, 2), I), (CO.same_dimension_rule, (9.0, 2), I),
-    # claim 5: > 45 degrees supported, < 20 not, between inconclusive
-    (CO.orientation_rule, (45.0,), I), (CO.orientation_rule, (45 + E,), S),
-    (CO.orientation_rule, (20.0,), I), (CO.orientation_rule, (20 - E,), N),
+    # claim 1: r90 interval inside [3, 5], null - r90 interval >= 1
+    (CO.r90_range_rule, (iv(3.0, 4.0), at(2)), S), (CO.r90_range_rule, (iv(3 - E, 4.0), at(2)), I),
+    (CO.r90_range_rule, (iv(4.0, 5.0), at(2)), S), (CO.r90_range_rule, (iv(4.0, 5 + E), at(2)), I),
+    (CO.r90_range_rule, (iv(1.0, 3 - E), at(2)), N), (CO.r90_range_rule, (iv(5 + E, 7.0), at(2)), N),
+    (CO.r90_range_rule, (at(4), iv(1.0, 2.0)), S), (CO.r90_range_rule, (at(4), iv(1 - E, 2.0)), I),
+    (CO.r90_range_rule, (at(4), iv(-2.0, 0.0)), I),
+    # claim 2: difference interval above 0
+    (CO.vo_below_qk_rule, (iv(E, 1.0),), S), (CO.vo_below_qk_rule, (iv(0.0, 1.0),), I),
+    (CO.vo_below_qk_rule, (iv(-1.0, 0.0),), N), (CO.vo_below_qk_rule, (iv(-1.0, E),), I),
+    # claim 3: fraction <= 0.3, and below the null's
+    (CO.early_collapse_rule, (iv(0.1, 0.3), at(-0.1)), S), (CO.early_collapse_rule, (iv(0.1, 0.3 + E), at(-0.1)), I),
+    (CO.early_collapse_rule, (iv(0.3 + E, 0.5), at(-0.1)), N),
+    (CO.early_collapse_rule, (at(0.2), iv(-0.2, -E)), S), (CO.early_collapse_rule, (at(0.2), iv(-0.2, 0.0)), I),
+    (CO.early_collapse_rule, (at(0.2), iv(0.0, 0.2)), I),
+    # claim 4: mean sd <= 0.5 (bootstrap), 3 seeds at least
+    (CO.same_dimension_rule, (iv(0.1, 0.5, 3),), S), (CO.same_dimension_rule, (iv(0.1, 0.5 + E, 3),), I),
+    (CO.same_dimension_rule, (iv(0.5 + E, 1.0, 3),), N), (CO.same_dimension_rule, (iv(0.1, 0.2, 2),), I),
+    # claim 5: > 45 degrees supported, < 20 not
+    (CO.orientation_rule, (iv(45 + E, 80),), S), (CO.orientation_rule, (iv(45, 80),), I),
+    (CO.orientation_rule, (iv(5, 20 - E),), N), (CO.orientation_rule, (iv(5, 20),), I),
     (CO.m_scaling_rule, (), I),
-    # claim 6: falls >= 10%, no single interval > half of the fall
-    (BU.entropy_smooth_rule, (0.10, 0.5), S), (BU.entropy_smooth_rule, (0.10 - E, 0.1), N),
-    (BU.entropy_smooth_rule, (0.5, 0.5 + E), N), (BU.entropy_smooth_rule, (0.5, 0.5 - E), S),
-    # claim 7: entropy and r90 settle within 0.2 of training of each other
-    (BU.bubbling_with_collapse_rule, (0.2,), S), (BU.bubbling_with_collapse_rule, (0.2 + E,), N),
+    # claim 6: fall >= 10%, largest share <= 0.5
+    (BU.entropy_smooth_rule, (iv(0.10, 0.5), iv(0.1, 0.5)), S), (BU.entropy_smooth_rule, (iv(0.10 - E, 0.5), at(0.1)), I),
+    (BU.entropy_smooth_rule, (iv(0.0, 0.10 - E), at(0.1)), N), (BU.entropy_smooth_rule, (at(0.5), iv(0.1, 0.5 + E)), I),
+    (BU.entropy_smooth_rule, (at(0.5), iv(0.5 + E, 0.9)), N),
+    # claim 7: gap <= 0.2
+    (BU.bubbling_with_collapse_rule, (iv(0.0, 0.2),), S), (BU.bubbling_with_collapse_rule, (iv(0.0, 0.2 + E),), I),
+    (BU.bubbling_with_collapse_rule, (iv(0.2 + E, 0.5),),  N),
     # claim 8: lowest > 0.92 and late > 0.98
-    (CM.perpendicular_rule, (0.92 + E, 0.98 + E), S), (CM.perpendicular_rule, (0.92, 0.99), N),
-    (CM.perpendicular_rule, (0.95, 0.98), N), (CM.perpendicular_rule, (0.92 - E, 0.99), N),
-    # claim 9: late/early >= 0.1
-    (CM.norms_rule, (0.1,), S), (CM.norms_rule, (0.1 - E,), N), (CM.norms_rule, (2.0,), S),
-    # claim 10: early > late > 1
-    (CM.enrichment_rule, (3.0, 2.0), S), (CM.enrichment_rule, (2.0, 3.0), N),
-    (CM.enrichment_rule, (2.0, 2.0), N), (CM.enrichment_rule, (1.5, 1.0), N),
-    (CM.enrichment_rule, (1.5, 1 + E), S),
-    # claim 11: late > early, and a sample >= 100
-    (CM.defect_rule, (1.0, 2.0, 100.0), S), (CM.defect_rule, (1.0, 2.0, 100 - E), I),
-    (CM.defect_rule, (2.0, 1.0, 500.0), N), (CM.defect_rule, (2.0, 2.0, 500.0), N),
-    # claim 12: no enrichment (ratio <= 1)
-    (CM.negligible_inside_rule, (1.0,), S), (CM.negligible_inside_rule, (1 + E,), N),
-    # claim 13: at every stage 3 <= count <= 10% of live latents
-    (SP.correlated_rule, ([[3, 3, 3]], [[30, 30, 30]]), S), (SP.correlated_rule, ([[3, 3, 2]], [[30, 30, 30]]), N),
-    (SP.correlated_rule, ([[3, 3, 4]], [[30, 30, 39]]), N), (SP.correlated_rule, ([[3, 3, 4]], [[30, 30, 40]]), S),
-    # claim 14: mean drop <= 0.05 at every stage
-    (SP.ablation_rule, ([0.05, 0.05, 0.05],), S), (SP.ablation_rule, ([0.0, 0.05 + E, 0.0],), N),
-    # claim 15: MLP r90 higher by > 1 supported, not higher: not supported
-    (AR.mlp_rank_rule, (1.0,), I), (AR.mlp_rank_rule, (1 + E,), S), (AR.mlp_rank_rule, (0.0,), N),
-    (AR.mlp_rank_rule, (E,), I), (AR.mlp_rank_rule, (-1.0,), N),
-    # claim 16: MLP accuracy lower by more than 0.02
-    (AR.mlp_accuracy_rule, (0.98 - E, 1.0), S), (AR.mlp_accuracy_rule, (0.98 + E, 1.0), N),
-    (AR.mlp_accuracy_rule, (1.0, 0.5), N),
-    # claim 17: forgetting >= 0.2 and every mixed run >= 0.95
-    (AR.curriculum_rule, (0.2, [0.95, 1.0]), S), (AR.curriculum_rule, (0.2 - E, [1.0]), N),
-    (AR.curriculum_rule, (0.5, [0.95 - E, 1.0]), N),
+    (CM.perpendicular_rule, (iv(0.92 + E, 1), iv(0.98 + E, 1)), S), (CM.perpendicular_rule, (iv(0.92, 1), at(0.99)), I),
+    (CM.perpendicular_rule, (iv(0.5, 0.92), at(0.99)), N), (CM.perpendicular_rule, (at(0.95), iv(0.5, 0.98)), N),
+    (CM.perpendicular_rule, (at(0.95), iv(0.98, 0.99)), I),
+    # claim 9: ratio >= 0.1
+    (CM.norms_rule, (iv(0.1, 1.0),), S), (CM.norms_rule, (iv(0.1 - E, 1.0),), I), (CM.norms_rule, (iv(0.0, 0.1 - E),), N),
+    # claim 10: early - late > 0 and late > 1
+    (CM.enrichment_rule, (iv(E, 2), iv(1 + E, 3)), S), (CM.enrichment_rule, (iv(0, 2), at(2)), I),
+    (CM.enrichment_rule, (iv(-2, 0), at(2)), N), (CM.enrichment_rule, (at(1), iv(1.0, 2)), I),
+    (CM.enrichment_rule, (at(1), iv(0.5, 1.0)), N),
+    # claim 11: late - early > 0, and a sample >= 100
+    (CM.defect_rule, (iv(E, 5), 100.0), S), (CM.defect_rule, (iv(E, 5), 100 - E), I),
+    (CM.defect_rule, (iv(0.0, 5), 500.0), I), (CM.defect_rule, (iv(-5, 0.0), 500.0), N),
+    # claim 12: ratio <= 1
+    (CM.negligible_inside_rule, (iv(0.5, 1.0),), S), (CM.negligible_inside_rule, (iv(0.5, 1 + E),), I),
+    (CM.negligible_inside_rule, (iv(1 + E, 3),), N),
+    # claim 13: every stage count >= 3 and slack >= 0
+    (SP.correlated_rule, ([iv(3, 5)] * 3, [iv(0, 5)] * 3), S), (SP.correlated_rule, ([iv(3, 5), iv(3 - E, 5), at(4)], [at(1)] * 3), I),
+    (SP.correlated_rule, ([at(4), at(2), at(4)], [at(1)] * 3), N), (SP.correlated_rule, ([at(4)] * 3, [at(1), at(1), at(-E)]), N),
+    (SP.correlated_rule, ([at(4)] * 3, [at(1), at(1), iv(-E, 1)]), I),
+    # claim 14: every stage drop <= 0.05
+    (SP.ablation_rule, ([iv(0, 0.05)] * 3,), S), (SP.ablation_rule, ([at(0), iv(0, 0.05 + E), at(0)],), I),
+    (SP.ablation_rule, ([at(0), iv(0.05 + E, 0.1), at(0)],), N),
+    # claim 15: MLP - attention r90 > 1 supported, <= 0 not
+    (AR.mlp_rank_rule, (iv(1 + E, 3),), S), (AR.mlp_rank_rule, (iv(1.0, 3),), I), (AR.mlp_rank_rule, (iv(-1, 0.0),), N),
+    (AR.mlp_rank_rule, (iv(-1, E),), I),
+    # claim 16: MLP - attention accuracy < -0.02
+    (AR.mlp_accuracy_rule, (iv(-0.5, -0.02 - E),), S), (AR.mlp_accuracy_rule, (iv(-0.5, -0.02),), I),
+    (AR.mlp_accuracy_rule, (iv(-0.02, 0.1),), N),
+    # claim 17: forgetting >= 0.2 and every mixed run learned
+    (AR.curriculum_rule, (iv(0.2, 0.9), True), S), (AR.curriculum_rule, (iv(0.2 - E, 0.9), True), I),
+    (AR.curriculum_rule, (iv(0.0, 0.2 - E), True), N), (AR.curriculum_rule, (iv(0.5, 0.9), False), N),
     (AR.compositional_rule, (), I),
-    # claim 18: mul r90 higher by >= 1 supported, not higher: not supported
-    (MU.multiplication_rule, (1.0,), S), (MU.multiplication_rule, (1 - E,), I),
-    (MU.multiplication_rule, (0.0,), N), (MU.multiplication_rule, (E,), I),
+    # claim 18: mul - add r90 >= 1 supported, <= 0 not
+    (MU.multiplication_rule, (iv(1.0, 3),), S), (MU.multiplication_rule, (iv(1 - E, 3),), I),
+    (MU.multiplication_rule, (iv(-1, 0.0),), N), (MU.multiplication_rule, (iv(-1, E),), I),
 ])
 def test_rule_boundaries(rule, args, verdict):
     assert rule(*args) == verdict
@@ -115,20 +132,24 @@ def test_claim_collapse_and_same_dimension():
     assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.2, null_stab=0.1))["verdict"] == I
     assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.5))["verdict"] == N
     assert CO.claim_same_dimension(fake_geoms([[3] * 4, [4] * 4, [3] * 4]), 1)["verdict"] == S
-    assert CO.claim_same_dimension(fake_geoms([[2] * 4, [4] * 4, [3] * 4]), 1)["verdict"] == N
+    assert CO.claim_same_dimension(fake_geoms([[1] * 4, [5] * 4] * 5), 1)["verdict"] == N
+    assert CO.claim_same_dimension(fake_geoms([[2] * 4, [4] * 4, [3] * 4]), 1)["verdict"] == I   # 3 seeds: wide
     assert CO.claim_same_dimension(fake_geoms([[3] * 4, [3] * 4]), 1)["verdict"] == I
 
 
 def test_claim_orientation():
-    orient = lambda deg: {"m": {"seed_pairs_deg": [[deg, 89.0]], "random_deg": [[88.0, 89.0]]}}  # noqa: E731
+    orient = lambda deg, pairs=3: {"m": {"seed_pairs_deg": [[deg, 89.0]] * pairs,  # noqa: E731
+                                         "random_deg": [[88.0, 89.0]]}}
     assert CO.claim_orientation(orient(80.0))["verdict"] == S
     assert CO.claim_orientation(orient(5.0))["verdict"] == N
     assert CO.claim_orientation(orient(30.0))["verdict"] == I
+    assert CO.claim_orientation(orient(80.0, pairs=1))["verdict"] == I        # one seed pair: undetermined
+    assert CO.claim_orientation(orient(80.0, pairs=0))["verdict"] == I
 
 
 def test_claim_entropy_smooth():
     def bubbles(curve):
-        return [{"entropy": {1: [[c, c] for c in curve]}, "T": 32}]
+        return [{"entropy": {1: [[c, c] for c in curve]}, "T": 32}] * 3
     assert BU.claim_entropy_smooth(bubbles(np.linspace(3.4, 1.0, 30)))["verdict"] == S
     assert BU.claim_entropy_smooth(bubbles(np.r_[np.full(15, 3.4), np.full(15, 1.0)]))["verdict"] == N
     assert BU.claim_entropy_smooth(bubbles(np.full(30, 3.4)))["verdict"] == N
@@ -136,9 +157,10 @@ def test_claim_entropy_smooth():
 
 def test_claim_bubbling_with_collapse():
     steps = list(range(0, 1001, 100))
-    b = [{"steps": steps, "entropy": {1: [[e] for e in np.r_[3.4, np.linspace(3.0, 1.0, 10)]]}}]
-    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.9}}])["verdict"] == S
-    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.1}}])["verdict"] == N
+    b = [{"steps": steps, "entropy": {1: [[e] for e in np.r_[3.4, np.linspace(3.0, 1.0, 10)]]}}] * 3
+    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.9}}] * 3)["verdict"] == S
+    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.1}}] * 3)["verdict"] == N
+    assert BU.claim_bubbling_with_collapse(b[:1], [{ALL: {"stabilization": 0.9}}])["verdict"] == I   # one seed
 
 
 def fake_projs(n=11, seeds=2, **curves):
@@ -209,8 +231,9 @@ def test_claims_mlp_and_multiplication_direction():
 def test_claim_curriculum():
     def run(a1, a2):
         return {"summary": {"final_acc": {"1": a1, "2": a2}}}
-    hist = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]]
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)], hist)["verdict"] == S
-    assert AR.claim_curriculum([run(1.0, 0.9)], [run(0.3, 1.0)], hist)["verdict"] == N     # mixed unlearned
-    kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]]
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)], kept)["verdict"] == N
+    hist = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 2
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 2, hist)["verdict"] == S
+    assert AR.claim_curriculum([run(1.0, 0.9)], [run(0.3, 1.0)] * 2, hist)["verdict"] == N     # mixed unlearned
+    kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]] * 2
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)] * 2, kept)["verdict"] == N
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)], hist[:1])["verdict"] == I     # one seed

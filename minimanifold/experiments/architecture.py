@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..analysis.intervals import Interval, all_of, diff_interval, holds, t_interval
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..trajectories.task import Schedule
 from ..trajectories.train import load_metrics
 from .variants import fig_compare, mean_final_accuracy, summarize, variant_specs
@@ -31,23 +32,28 @@ def variants(preset) -> dict:
 
 # ---- verdict rules: the docstring is the rule the ledger prints ----
 
-def mlp_rank_rule(r90_increase: float) -> str:
-    """MLPs disrupt the collapse: *supported* if the MLP variant's mean r90 exceeds attention-only's
-    by more than 1; *not supported* if it is not higher; *inconclusive* in between."""
-    return SUPPORTED if r90_increase > 1 else NOT_SUPPORTED if r90_increase <= 0 else INCONCLUSIVE
+def mlp_rank_rule(increase: Interval) -> str:
+    """MLPs disrupt the collapse: the MLP variant's mean r90 minus attention-only's (Welch interval
+    over the two groups of seeds); *supported* if its interval lies above 1, *not supported* if
+    it lies at or below 0, *inconclusive* otherwise."""
+    if holds(increase, ">", 1) is True:
+        return SUPPORTED
+    return NOT_SUPPORTED if holds(increase, ">", 0) is False else INCONCLUSIVE
 
 
-def mlp_accuracy_rule(mlp_acc: float, attn_acc: float) -> str:
-    """MLPs generalise worse at equal budget: *supported* if the MLP variant's final accuracy (mean
-    over m and seeds) is lower by more than 0.02; *not supported* otherwise."""
-    return SUPPORTED if mlp_acc < attn_acc - 0.02 else NOT_SUPPORTED
+def mlp_accuracy_rule(difference: Interval) -> str:
+    """MLPs generalise worse at equal budget: the MLP variant's final accuracy (mean over m) minus
+    attention-only's (Welch interval); *supported* if it lies below −0.02, *not supported* if it
+    lies at or above −0.02, *inconclusive* otherwise."""
+    return verdict(holds(difference, "<", -0.02))
 
 
-def curriculum_rule(forgetting: float, mixed_min_acc) -> str:
-    """curriculum forgets small m, mixed does not: *supported* if the curriculum's final accuracy on
-    its smallest m is on average at least 0.2 below that m's best and every mixed run ends ≥ 0.95
-    on every m; *not supported* otherwise."""
-    return SUPPORTED if forgetting >= 0.2 and (np.asarray(mixed_min_acc) >= 0.95).all() else NOT_SUPPORTED
+def curriculum_rule(forgetting: Interval, mixed_all_learned: bool) -> str:
+    """curriculum forgets small m, mixed does not: the curriculum's best minus final accuracy on its
+    smallest m, per seed; *supported* if its interval lies at or above 0.2 and every mixed run
+    ends ≥ 0.95 on every m; *not supported* if the interval lies below 0.2 or a mixed run does
+    not learn; *inconclusive* otherwise."""
+    return verdict(all_of(holds(forgetting, ">=", 0.2), bool(mixed_all_learned)))
 
 
 def compositional_rule() -> str:
@@ -62,23 +68,24 @@ RULES = {15: mlp_rank_rule, 16: mlp_accuracy_rule, 17: curriculum_rule, 20: comp
 # ---- ledger rows ----
 
 def claim_mlp_rank(attn, mlp):
-    d = np.mean(mlp["r90"]) - np.mean(attn["r90"])
+    iv = diff_interval(mlp["r90"], attn["r90"])
     return {"claim": "MLPs disrupt the low-dimensional collapse", "section": "§4.5",
             "paper": "higher-dimensional, no clear 3–4 collapse",
             "measured": f"r90 (mean over attention matrices): MLP {mean_sd(mlp['r90'])} vs attention-only "
                         f"{mean_sd(attn['r90'])}",
             "null": f"matched random walks: MLP {mean_sd(mlp['null'])}, attention-only {mean_sd(attn['null'])}",
-            "verdict": mlp_rank_rule(d), "value": float(d)}
+            "interval": f"MLP − attention-only {iv.text()}", "verdict": mlp_rank_rule(iv), "value": iv.est}
 
 
 def claim_mlp_accuracy(attn, mlp):
     a, m = mean_final_accuracy(attn), mean_final_accuracy(mlp)
+    iv = diff_interval(m, a)
     return {"claim": "MLPs generalise worse at an equal budget", "section": "§4.5",
             "paper": "generalisation degrades",
             "measured": f"final held-out accuracy (mean over m): MLP {mean_sd(m, '{:.3f}')} vs attention-only "
                         f"{mean_sd(a, '{:.3f}')}",
-            "null": "same steps, batch, learning rate and seeds", "verdict": mlp_accuracy_rule(m.mean(), a.mean()),
-            "value": float(m.mean() - a.mean())}
+            "null": "same steps, batch, learning rate and seeds", "interval": f"MLP − attention-only {iv.text('{:.3f}')}",
+            "verdict": mlp_accuracy_rule(iv), "value": iv.est}
 
 
 def claim_curriculum(mixed_runs, cur_runs, histories):
@@ -89,19 +96,21 @@ def claim_curriculum(mixed_runs, cur_runs, histories):
     final = np.array([r["summary"]["final_acc"][small] for r in cur_runs])
     mixed_min = np.array([min(r["summary"]["final_acc"].values()) for r in mixed_runs])
     cur_final = {m: mean_sd([r["summary"]["final_acc"][m] for r in cur_runs], "{:.2f}") for m in ms}
+    iv = t_interval(peak - final)
     return {"claim": "curriculum forgets small m; mixed training does not", "section": "§4.5",
             "paper": "catastrophic forgetting of small m under curriculum; mixed learns all",
             "measured": f"curriculum, m={small}: best {mean_sd(peak)} → final {mean_sd(final)}; final per m "
                         + ", ".join(f"m={m} {v}" for m, v in cur_final.items()),
             "null": f"mixed training, lowest final accuracy over m: {mean_sd(mixed_min)}",
-            "verdict": curriculum_rule((peak - final).mean(), mixed_min), "value": float((peak - final).mean())}
+            "interval": f"forgetting {iv.text()}", "verdict": curriculum_rule(iv, (mixed_min >= 0.95).all()),
+            "value": iv.est}
 
 
 def claim_compositional():
     return {"claim": "mixed training supports compositional generalisation", "section": "§4.5",
             "paper": "a unified manifold supporting compositional generalisation",
             "measured": "not measured by these presets (held-out m or held-out value combinations would test it)",
-            "null": "", "verdict": compositional_rule(), "value": None}
+            "null": "", "interval": "", "verdict": compositional_rule(), "value": None}
 
 
 def report(ctx):

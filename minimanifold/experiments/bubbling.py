@@ -11,7 +11,8 @@ import numpy as np
 
 from ..analysis.attention import last_position_topk_mass, topk_accuracy
 from ..analysis.pca import FRACTIONS
-from ..report.ledger import NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..analysis.intervals import Interval, all_of, holds, t_interval
+from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from ..trajectories.task import Schedule, probe_set
 from ..trajectories.train import load_metrics
@@ -54,21 +55,20 @@ def mean_entropy(b) -> np.ndarray:
 
 # ---- verdict rules: the docstring is the rule the ledger prints ----
 
-def entropy_smooth_rule(rel_drop: float, largest_jump: float) -> str:
-    """entropy falls smoothly: last-position entropy averaged over layers and m; *supported* if it
-    falls by ≥ 10% of its initial value and no single checkpoint interval carries more than half
-    of the fall; *not supported* otherwise."""
-    if rel_drop < 0.10:
-        return NOT_SUPPORTED
-    return SUPPORTED if largest_jump <= 0.5 else NOT_SUPPORTED
+def entropy_smooth_rule(rel_drop: Interval, largest_jump: Interval) -> str:
+    """entropy falls smoothly: last-position entropy averaged over layers and m; *supported* if the
+    interval of its fall (as a share of its initial value) lies at or above 10% and that of the
+    largest single-checkpoint share of the fall lies at or below one half; *not supported* if
+    either lies wholly on the other side; *inconclusive* otherwise."""
+    return verdict(all_of(holds(rel_drop, ">=", 0.10), holds(largest_jump, "<=", 0.5)))
 
 
-def bubbling_with_collapse_rule(mean_gap: float) -> str:
-    """bubbling coincides with collapse: the step by which the last position's entropy has made
-    90% of its fall against the step from which the expanding-window r90 stays at its final
-    value; *supported* if they are within 20% of training of each other (mean over seeds);
-    *not supported* otherwise."""
-    return SUPPORTED if mean_gap <= 0.2 else NOT_SUPPORTED
+def bubbling_with_collapse_rule(gap: Interval) -> str:
+    """bubbling coincides with collapse: |the fraction of training by which the last position's
+    entropy has made 90% of its fall − the fraction from which the expanding-window r90 stays at
+    its final value|, per seed; *supported* if its interval lies at or below 0.2, *not
+    supported* if it lies above 0.2, *inconclusive* otherwise."""
+    return verdict(holds(gap, "<=", 0.2))
 
 
 RULES = {6: entropy_smooth_rule, 7: bubbling_with_collapse_rule}
@@ -82,13 +82,15 @@ def claim_entropy_smooth(bubbles):
     steps = -np.diff(curves, axis=1)
     jump = steps.max(1) / np.maximum(drop, 1e-12)
     rel = drop / curves[:, 0]
+    iv_rel, iv_jump = t_interval(rel), t_interval(jump)
     return {"claim": "attention entropy falls smoothly as training proceeds", "section": "§4.2, Fig 2",
             "paper": "drops sharply yet smoothly (no number given)",
             "measured": f"entropy falls by {mean_sd(100 * rel, '{:.0f}')}% of its initial value; the largest "
                         f"single-checkpoint fall is {mean_sd(100 * jump, '{:.0f}')}% of the total",
             "null": f"uniform attention: ln T = {np.log(bubbles[0]['T']):.2f} nats; "
                     f"at step 0: {mean_sd(curves[:, 0])} nats",
-            "verdict": entropy_smooth_rule(rel.mean(), jump.mean()), "value": float(rel.mean())}
+            "interval": f"fall {iv_rel.text()}; largest share {iv_jump.text()}",
+            "verdict": entropy_smooth_rule(iv_rel, iv_jump), "value": iv_rel.est}
 
 
 def claim_bubbling_with_collapse(bubbles, geoms):
@@ -102,12 +104,13 @@ def claim_bubbling_with_collapse(bubbles, geoms):
         t_ent.append(t_e)
         t_col.append(t_c)
         gaps.append(abs(t_e - t_c))
+    iv = t_interval(gaps)
     return {"claim": "bubbling coincides with the collapse", "section": "§4.2, Fig 2",
             "paper": "bubble formation correlates with the stabilization of the manifold",
             "measured": f"entropy 90% fallen at {mean_sd(100 * np.array(t_ent), '{:.0f}')}% of training; "
                         f"r90 settled from {mean_sd(100 * np.array(t_col), '{:.0f}')}%",
-            "null": "expanding windows step by 10% of training",
-            "verdict": bubbling_with_collapse_rule(np.mean(gaps)), "value": float(np.mean(gaps))}
+            "null": "expanding windows step by 10% of training", "interval": f"gap {iv.text()}",
+            "verdict": bubbling_with_collapse_rule(iv), "value": iv.est}
 
 
 # ---- figures ----

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..analysis import pca as G
 from ..model.io import read_npz, save_json, save_npz
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, t_interval
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from .rundir import ALL, MATS, attention_trajectories, matrix_names, run_configs
 
@@ -85,46 +86,49 @@ def matched_null(x) -> float:
 
 
 # ---- verdict rules: the docstring is the rule the ledger prints ----
+# Each takes 95% intervals over seeds (analysis.intervals) and decides only when the whole
+# interval clears its threshold.
 
-def r90_range_rule(r90: float, null: float) -> str:
-    """r90 of 3–4: *supported* if the mean r90 lies in [3, 5] (the paper's widest range) and at
-    least 1 below the matched random-walk null; *inconclusive* if in range but within 1 of the
-    null; *not supported* outside."""
-    if not 3 <= r90 <= 5:
+def r90_range_rule(r90: Interval, below_null: Interval) -> str:
+    """r90 of 3–4: *supported* if the interval of the mean r90 lies inside [3, 5] (the paper's
+    widest range) and that of the matched random-walk null minus r90 lies at or above 1;
+    *not supported* if the r90 interval lies wholly outside [3, 5]; *inconclusive* otherwise."""
+    if any_of(holds(r90, "<", 3), holds(r90, ">", 5)) is True:
         return NOT_SUPPORTED
-    return SUPPORTED if r90 <= null - 1 else INCONCLUSIVE
+    ok = all_of(holds(r90, ">=", 3), holds(r90, "<=", 5), holds(below_null, ">=", 1))
+    return SUPPORTED if ok is True else INCONCLUSIVE
 
 
-def vo_below_qk_rule(mean_diff: float, frac_positive: float) -> str:
-    """W_V/W_O below W_Q/W_K: *supported* if the mean difference r90(Q,K) − r90(V,O) is > 0 and
-    > 0 on at least 80% of seeds; *not supported* if the mean difference is ≤ 0; otherwise
-    *inconclusive*."""
-    if mean_diff <= 0:
-        return NOT_SUPPORTED
-    return SUPPORTED if frac_positive >= 0.8 else INCONCLUSIVE
+def vo_below_qk_rule(diff: Interval) -> str:
+    """W_V/W_O below W_Q/W_K: the mean over seeds of r90(Q,K) − r90(V,O); *supported* if its
+    interval lies above 0, *not supported* if it lies at or below 0, *inconclusive* otherwise."""
+    return verdict(holds(diff, ">", 0))
 
 
-def early_collapse_rule(settled: float, null_settled: float) -> str:
+def early_collapse_rule(settled: Interval, minus_null: Interval) -> str:
     """collapse in the first 20–30%: the fraction of training from which the expanding-window r90
-    stays at its final value; *supported* if its mean is ≤ 0.3 and earlier than the matched
-    null's, *inconclusive* if ≤ 0.3 but not earlier than the null's, *not supported* if > 0.3."""
-    if settled > 0.3:
+    stays at its final value; *supported* if its interval lies at or below 0.3 and that of
+    (fraction − the matched null's fraction) lies below 0; *not supported* if it lies above 0.3;
+    *inconclusive* otherwise."""
+    if holds(settled, "<=", 0.3) is False:
         return NOT_SUPPORTED
-    return SUPPORTED if settled < null_settled else INCONCLUSIVE
+    return SUPPORTED if all_of(holds(settled, "<=", 0.3), holds(minus_null, "<", 0)) is True else INCONCLUSIVE
 
 
-def same_dimension_rule(max_spread: float, n_seeds: int) -> str:
-    """same dimension across seeds: *supported* if every matrix's r90 varies by at most 1 across
-    seeds, *not supported* otherwise (*inconclusive* with fewer than 3 seeds)."""
-    if n_seeds < 3:
-        return INCONCLUSIVE
-    return SUPPORTED if max_spread <= 1 else NOT_SUPPORTED
+def same_dimension_rule(spread: Interval) -> str:
+    """same dimension across seeds: the across-seed sd of r90, averaged over matrices (a
+    bootstrap interval over seeds); *supported* if it lies at or below 0.5, *not supported* if
+    it lies above 0.5, *inconclusive* otherwise or with fewer than 3 seeds."""
+    return verdict(holds(spread, "<=", 0.5)) if spread.n >= 3 else verdict(None)
 
 
-def orientation_rule(angle_deg: float) -> str:
-    """different orientation: mean smallest principal angle between seeds' top-3 subspaces;
-    *supported* > 45°, *not supported* < 20°, *inconclusive* between."""
-    return SUPPORTED if angle_deg > 45 else NOT_SUPPORTED if angle_deg < 20 else INCONCLUSIVE
+def orientation_rule(angle: Interval) -> str:
+    """different orientation: the smallest principal angle between two seeds' top-3 subspaces,
+    averaged over matrices, one value per seed pair; *supported* if its interval lies above
+    45°, *not supported* if it lies below 20°, *inconclusive* otherwise."""
+    if holds(angle, ">", 45) is True:
+        return SUPPORTED
+    return NOT_SUPPORTED if holds(angle, "<", 20) is True else INCONCLUSIVE
 
 
 def m_scaling_rule() -> str:
@@ -139,15 +143,16 @@ RULES = {1: r90_range_rule, 2: vo_below_qk_rule, 3: early_collapse_rule, 4: same
 # ---- ledger rows ----
 
 def claim_r90_range(geoms, n_layers):
-    per_seed = [mean_r90(g, n_layers) for g in geoms]
-    null = [mean_r90(g, n_layers, matched_null) for g in geoms]
+    per_seed = np.array([mean_r90(g, n_layers) for g in geoms])
+    null = np.array([mean_r90(g, n_layers, matched_null) for g in geoms])
     const = [mean_r90(g, n_layers, lambda x: x["null"]["constant"]["mean"]) for g in geoms]
-    mean, null_mean = float(np.mean(per_seed)), float(np.mean(null))
+    iv, gap = t_interval(per_seed), t_interval(null - per_seed)
     return {"claim": "attention trajectories collapse to r90 of 3–4 (addition)", "section": "§4.1, Fig 1",
             "paper": "3–4 (3–5 in Fig 1 caption; authors' figure: 4.1–6.0 W_Q/W_K, 2.5–3.8 W_V/W_O)",
             "measured": f"r90 {mean_sd(per_seed)} (mean over the {4 * n_layers} matrices)",
             "null": f"random walk, matched steps {mean_sd(null)}; constant steps {mean_sd(const)}",
-            "verdict": r90_range_rule(mean, null_mean), "value": mean, "null_value": null_mean}
+            "interval": f"r90 {iv.text()}; null − r90 {gap.text()}",
+            "verdict": r90_range_rule(iv, gap), "value": iv.est, "null_value": float(null.mean())}
 
 
 def claim_vo_below_qk(geoms, n_layers):
@@ -157,55 +162,59 @@ def claim_vo_below_qk(geoms, n_layers):
         return np.mean(qk) - np.mean(vo)
     d = np.array([diff(g, lambda x: x["r90"]) for g in geoms])
     dn = np.array([diff(g, matched_null) for g in geoms])
-    frac = float((d > 0).mean())
+    iv = t_interval(d)
     return {"claim": "W_V, W_O lower-dimensional than W_Q, W_K", "section": "§4.1",
             "paper": "consistently lower (authors' figure: 2.5–3.8 vs 4.1–6.0)",
-            "measured": f"r90(Q,K) − r90(V,O) = {mean_sd(d)}; > 0 in {frac:.0%} of seeds",
-            "null": f"same difference for the matched null: {mean_sd(dn)}",
-            "verdict": vo_below_qk_rule(d.mean(), frac), "value": float(d.mean())}
+            "measured": f"r90(Q,K) − r90(V,O) = {mean_sd(d)}; > 0 in {float((d > 0).mean()):.0%} of seeds",
+            "null": f"same difference for the matched null: {mean_sd(dn)}", "interval": iv.text(),
+            "verdict": vo_below_qk_rule(iv), "value": iv.est}
 
 
 def claim_early_collapse(geoms):
     s = np.array([g[ALL]["stabilization"] for g in geoms])
     sn = np.array([g[ALL]["null_stabilization"] for g in geoms])
+    iv, ivd = t_interval(s), t_interval(s - sn)
     return {"claim": "collapse within the first 20–30% of training", "section": "§4.1",
             "paper": "20–30% of training",
             "measured": f"expanding-window r90 (all attention) settles at its final value from "
                         f"{mean_sd(100 * s, '{:.0f}')}% of training",
             "null": f"matched random walk settles from {mean_sd(100 * sn, '{:.0f}')}%",
-            "verdict": early_collapse_rule(s.mean(), sn.mean()), "value": float(s.mean())}
+            "interval": f"fraction {iv.text()}; minus the null's {ivd.text()}",
+            "verdict": early_collapse_rule(iv, ivd), "value": iv.est}
 
 
 def claim_same_dimension(geoms, n_layers):
     r = np.array([[g[k]["r90"] for k in matrix_names(n_layers)] for g in geoms])      # [seed, matrix]
     spread = r.max(0) - r.min(0)
     nr = np.array([[matched_null(g[k]) for k in matrix_names(n_layers)] for g in geoms])
+    iv = bootstrap_interval(r, lambda x: float(x.std(0).mean()))      # mean over matrices of the sd
     return {"claim": "the same dimension across seeds", "section": "§4.1",
             "paper": "3–4 on every seed (20 seeds)",
             "measured": f"across-seed sd of r90 per matrix {mean_sd(r.std(0))}; largest max−min {spread.max():.0f}",
-            "null": f"across-seed sd of the matched null {mean_sd(nr.std(0))}",
-            "verdict": same_dimension_rule(spread.max(), len(geoms)), "value": float(spread.max())}
+            "null": f"across-seed sd of the matched null {mean_sd(nr.std(0))}", "interval": f"mean sd {iv.text()}",
+            "verdict": same_dimension_rule(iv), "value": float(spread.max())}
 
 
 def claim_orientation(orientation):
-    smallest = [min(p) for v in orientation.values() for p in v["seed_pairs_deg"]]
+    per_pair = np.array([[min(v["seed_pairs_deg"][p]) for v in orientation.values()]
+                         for p in range(len(next(iter(orientation.values()))["seed_pairs_deg"]))])  # [pair, matrix]
     rand = [min(p) for v in orientation.values() for p in v["random_deg"]]
-    if not smallest:
+    if not len(per_pair):
         return {"claim": "a different orientation across seeds", "section": "§4.1", "paper": "seed-dependent",
-                "measured": "needs 2 seeds", "null": "", "verdict": INCONCLUSIVE, "value": None}
-    m = float(np.mean(smallest))
+                "measured": "needs 2 seeds", "null": "", "interval": "", "verdict": INCONCLUSIVE, "value": None}
+    iv = t_interval(per_pair.mean(1))
     return {"claim": "a different orientation across seeds", "section": "§4.1",
             "paper": "orientation is seed-dependent (no number given)",
             "measured": f"smallest principal angle between two seeds' top-3 PCA subspaces "
-                        f"{mean_sd(smallest, '{:.1f}')}° (all matrices, all seed pairs)",
+                        f"{mean_sd(per_pair.ravel(), '{:.1f}')}° (all matrices, all seed pairs)",
             "null": f"random 3-subspaces of the same dimension: {mean_sd(rand, '{:.1f}')}°",
-            "verdict": orientation_rule(m), "value": m}
+            "interval": f"{iv.text('{:.1f}')} over seed pairs", "verdict": orientation_rule(iv), "value": iv.est}
 
 
 def claim_m_scaling():
     return {"claim": "dimension stable for moderate complexity (m ≤ 6)", "section": "§4.1",
             "paper": "stable for m ≤ 6", "measured": "not measured by these presets",
-            "null": "", "verdict": m_scaling_rule(), "value": None}
+            "null": "", "interval": "", "verdict": m_scaling_rule(), "value": None}
 
 
 # ---- Figure 1 ----

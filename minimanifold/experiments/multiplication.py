@@ -4,35 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
+from ..analysis.intervals import Interval, diff_interval, holds
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
 from .variants import fig_compare, mean_final_accuracy, summarize, variant_specs
-
 
 def variants(preset) -> dict:
     return {"mul": variant_specs("mul", preset, preset.n_extra_seeds,
                                  task=dataclasses.replace(preset.task, op="mul"))}
 
-
-def multiplication_rule(r90_increase: float) -> str:
-    """multiplication needs r90 of 4–6 vs 3–4: *supported* if mul's mean r90 exceeds add's by at
-    least 1; *not supported* if it does not exceed it; *inconclusive* in between."""
-    return SUPPORTED if r90_increase >= 1 else NOT_SUPPORTED if r90_increase <= 0 else INCONCLUSIVE
-
+def multiplication_rule(increase: Interval) -> str:
+    """multiplication needs r90 of 4–6 vs 3–4: mul's mean r90 minus add's (Welch interval over
+    the two groups of seeds); *supported* if it lies at or above 1, *not supported* if it lies at
+    or below 0, *inconclusive* otherwise."""
+    if holds(increase, ">=", 1) is True:
+        return SUPPORTED
+    return NOT_SUPPORTED if holds(increase, ">", 0) is False else INCONCLUSIVE
 
 RULES = {18: multiplication_rule}
 
-
 def claim_multiplication(add, mul):
-    d = np.mean(mul["r90"]) - np.mean(add["r90"])
+    iv = diff_interval(mul["r90"], add["r90"])
     return {"claim": "multiplication needs r90 of 4–6 against 3–4 for addition", "section": "§4.6",
             "paper": "4–6 (mul) vs 3–4 (add)",
             "measured": f"r90: mul {mean_sd(mul['r90'])}, add {mean_sd(add['r90'])}; final accuracy mul "
                         f"{mean_sd(mean_final_accuracy(mul), '{:.3f}')}",
             "null": f"matched random walks: mul {mean_sd(mul['null'])}, add {mean_sd(add['null'])}",
-            "verdict": multiplication_rule(d), "value": float(d)}
-
+            "interval": f"mul − add {iv.text()}", "verdict": multiplication_rule(iv), "value": iv.est}
 
 def report(ctx):
     main, mul = ctx.runs, ctx.variants["mul"]

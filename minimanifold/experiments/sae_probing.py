@@ -13,7 +13,8 @@ import numpy as np
 
 from ..analysis import sae as S
 from ..model.transformer import forward
-from ..report.ledger import NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..analysis.intervals import all_of, holds, t_interval
+from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from ..trajectories.task import Schedule, make_batch
 from ..trajectories.train import load_metrics, load_trajectory
@@ -106,19 +107,21 @@ def sae_experiment(run_dir, layer=None, d_sae=512, lam=1.0, n_train=4096, n_eval
 
 # ---- verdict rules: the docstring is the rule the ledger prints ----
 
-def correlated_rule(counts, alive) -> str:
-    """SAE latents correlate with task structure: *supported* if at every stage (and seed) at least
-    3 live latents, and at most 10% of them, have |corr| > 0.5 with a task factor (m, the answer,
-    marker positions); *not supported* otherwise."""
-    counts, alive = np.asarray(counts), np.asarray(alive)
-    return SUPPORTED if (counts >= 3).all() and (counts <= 0.1 * alive).all() else NOT_SUPPORTED
+def correlated_rule(counts: list, slack: list) -> str:
+    """SAE latents correlate with task structure: at every stage, the number of live latents with
+    |corr| > 0.5 with a task factor (m, the answer, marker positions) and its slack below 10%
+    of the live latents, per seed; *supported* if at every stage the count's interval lies at
+    or above 3 and the slack's at or above 0; *not supported* if one of them lies wholly
+    below; *inconclusive* otherwise."""
+    return verdict(all_of(*[holds(c, ">=", 3) for c in counts], *[holds(s, ">=", 0) for s in slack]))
 
 
-def ablation_rule(mean_drop_per_stage) -> str:
-    """ablating them costs little: *supported* if ablating the top-5 task-correlated latents costs at
-    most 0.05 accuracy at every stage (mean over seeds; the paper's largest drop is 0.03); *not
-    supported* otherwise."""
-    return SUPPORTED if (np.asarray(mean_drop_per_stage) <= 0.05).all() else NOT_SUPPORTED
+def ablation_rule(drops: list) -> str:
+    """ablating them costs little: the accuracy drop from ablating the top-5 task-correlated
+    latents, per seed, at each stage; *supported* if every stage's interval lies at or below
+    0.05 (the paper's largest drop is 0.03); *not supported* if one lies above 0.05;
+    *inconclusive* otherwise."""
+    return verdict(all_of(*[holds(d, "<=", 0.05) for d in drops]))
 
 
 RULES = {13: correlated_rule, 14: ablation_rule}
@@ -130,6 +133,8 @@ def claim_sae_correlated(saes):
     counts = np.array([[s["stages"][st]["n_correlated_0.5"] for st in STAGES] for s in saes])
     alive = np.array([[s["stages"][st]["sae"]["d_sae"] - s["stages"][st]["sae"]["dead_latents"]
                        for st in STAGES] for s in saes])
+    iv_count = [t_interval(counts[:, i]) for i in range(len(STAGES))]
+    iv_slack = [t_interval(0.1 * alive[:, i] - counts[:, i]) for i in range(len(STAGES))]
     per_stage = ", ".join(f"{st} {mean_sd(counts[:, i], '{:.0f}')}" for i, st in enumerate(STAGES))
     m = {k: np.array([[s["stages"][st]["sae"][k] for st in STAGES] for s in saes]) for k in ("fvu", "l0", "dead_latents")}
     quality = "; SAE per stage: FVU " + "/".join(f"{v:.3f}" for v in m["fvu"].mean(0)) + ", L0 " + \
@@ -141,7 +146,8 @@ def claim_sae_correlated(saes):
             "measured": f"latents with |corr| > 0.5 (of {saes[0]['stages']['late']['sae']['d_sae']}): {per_stage}"
                         + quality + top,
             "null": "factors: m, answer = c, first/last marker position; Pearson |r| on 1,024 held-out examples",
-            "verdict": correlated_rule(counts, alive), "value": counts.mean(0).tolist()}
+            "interval": "count " + ", ".join(f"{st} {iv.text('{:.1f}')}" for st, iv in zip(STAGES, iv_count)),
+            "verdict": correlated_rule(iv_count, iv_slack), "value": counts.mean(0).tolist()}
 
 
 def claim_sae_ablation(saes):
@@ -150,12 +156,14 @@ def claim_sae_ablation(saes):
                      for s in saes])
     recon = np.array([[s["stages"][st]["acc_clean"] - s["stages"][st]["acc_reconstruction"] for st in STAGES]
                       for s in saes])
+    iv_drop = [t_interval(drop[:, i]) for i in range(len(STAGES))]
     fmt = lambda a: ", ".join(f"{st} {mean_sd(a[:, i], '{:.3f}')}" for i, st in enumerate(STAGES))  # noqa: E731
     return {"claim": "ablating the task-correlated latents costs little at every stage", "section": "§4.4, Fig 6",
             "paper": "0.52→0.49, 0.945→0.938, 1.00→1.00 (TopK SAE spliced at positions the readout never reads)",
             "measured": f"accuracy drop from ablating the top 5: {fmt(drop)}",
             "null": f"5 random live latents: {fmt(ctrl)}; full reconstruction spliced in: {fmt(recon)}",
-            "verdict": ablation_rule(drop.mean(0)), "value": drop.mean(0).tolist()}
+            "interval": "drop " + ", ".join(f"{st} {iv.text('{:.3f}')}" for st, iv in zip(STAGES, iv_drop)),
+            "verdict": ablation_rule(iv_drop), "value": drop.mean(0).tolist()}
 
 
 def fig6_sae_ablation(saes, caption, path) -> str:

@@ -1,8 +1,8 @@
 """The claims ledger as a table format and a writer, nothing more.
 
 A claim row is a dict: ``claim``, ``section``, ``paper`` (the paper's number), ``measured``
-(ours, mean ± sd over seeds), ``null`` (a null or control beside it), ``verdict`` and
-``value``. Rows come from the experiment modules (``minimanifold/experiments/``), each of
+(ours, mean ± sd over seeds), ``null`` (a null or control beside it), ``interval`` (the 95%
+intervals over seeds the verdict was decided on), ``verdict`` and ``value``. Rows come from the experiment modules (``minimanifold/experiments/``), each of
 which owns its claims' numbers and verdict rules; a rule is a function whose docstring is
 the rule's text, so the ledger prints exactly the rule the code applies.
 Written to ``claims.md`` and ``claims.json``; the quick preset's rows also go into the
@@ -22,6 +22,11 @@ SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclu
 VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
 
 
+def verdict(cond) -> str:
+    """A three-valued condition on an interval (analysis.intervals.holds) as a verdict."""
+    return SUPPORTED if cond is True else NOT_SUPPORTED if cond is False else INCONCLUSIVE
+
+
 def mean_sd(x, fmt="{:.2f}") -> str:
     """'mean ± sd' of x (population sd, over seeds)."""
     x = np.asarray(x, dtype=float)
@@ -35,8 +40,10 @@ def cell(text) -> str:
 
 def rules_text(rules: dict) -> str:
     """The verdict rules, one bullet per claim number, from the rule functions' docstrings."""
-    lines = ["Verdict rules (fixed before looking at the numbers; each is the docstring of the "
-             "function in minimanifold/experiments/ that applies it):"]
+    lines = ["Verdict rules (each is the docstring of the function in minimanifold/experiments/ that "
+             "applies it). A verdict is *supported* or *not supported* only when the whole 95% interval "
+             "over seeds lies on one side of the threshold; an interval that straddles it is "
+             "*inconclusive*, so a change of machine, BLAS thread count or seed cannot flip it:"]
     for n in sorted(rules):
         doc = " ".join(inspect.getdoc(rules[n]).split())
         lines.append(textwrap.fill(f"- claim {n}: {doc}", 110, subsequent_indent="  "))
@@ -46,11 +53,12 @@ def rules_text(rules: dict) -> str:
 def write(claims, rules: dict, caption, md_path, json_path) -> None:
     """claims.md (the table, then the rules) and claims.json, each written atomically."""
     lines = [f"# Claims ledger\n\n{caption}\n",
-             "| # | claim | section | paper | measured (mean ± sd over seeds) | null / control | verdict |",
-             "|---|---|---|---|---|---|---|"]
+             "| # | claim | section | paper | measured (mean ± sd over seeds) | null / control | "
+             "95% interval over seeds (decides the verdict) | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(claims, 1):
         lines.append(f"| {i} | {cell(c['claim'])} | {c['section']} | {cell(c['paper'])} | "
-                     f"{cell(c['measured'])} | {cell(c['null'])} | **{c['verdict']}** |")
+                     f"{cell(c['measured'])} | {cell(c['null'])} | {cell(c.get('interval', ''))} | **{c['verdict']}** |")
     text = "\n".join(lines) + "\n\n" + rules_text(rules) + "\n"
     atomic_write(md_path, lambda f: f.write(text), mode="w")
     atomic_write(json_path, lambda f: f.write(json.dumps({"caption": caption, "claims": claims},
@@ -63,10 +71,11 @@ FINDINGS_END = "<!-- findings:end -->"
 
 def findings_markdown(claims) -> str:
     """The README's findings table: one row per ledger claim."""
-    lines = ["| # | claim (section) | paper | measured | verdict |", "|---|---|---|---|---|"]
+    lines = ["| # | claim (section) | paper | measured | 95% interval over seeds | verdict |",
+             "|---|---|---|---|---|---|"]
     for i, c in enumerate(claims, 1):
         lines.append(f"| {i} | {cell(c['claim'])} ({c['section']}) | {cell(c['paper'])} | "
-                     f"{cell(c['measured'])} | **{c['verdict']}** |")
+                     f"{cell(c['measured'])} | {cell(c.get('interval', ''))} | **{c['verdict']}** |")
     return "\n".join(lines)
 
 
