@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from minimanifold.experiments import (EXPERIMENTS, architecture as AR, bubbling as BU, collapse as CO,
-                                      multiplication as MU, sae_probing as SP)
+                                      m_scaling as MS, multiplication as MU, sae_probing as SP)
 from minimanifold.experiments.commutators import claims as CM
 from minimanifold.analysis.intervals import Interval
 from minimanifold.experiments.rundir import ALL, MATS
@@ -44,7 +44,10 @@ def at(x, n=5):
     # claim 5: > 45 degrees supported, < 20 not
     (CO.orientation_rule, (iv(45 + E, 80),), S), (CO.orientation_rule, (iv(45, 80),), I),
     (CO.orientation_rule, (iv(5, 20 - E),), N), (CO.orientation_rule, (iv(5, 20),), I),
-    (CO.m_scaling_rule, (), I),
+    # claim 19: every r90(M) - r90(M_min) interval inside [-1, 1]
+    (MS.m_scaling_rule, ([iv(-1.0, 1.0), iv(-0.5, 0.5)],), S), (MS.m_scaling_rule, ([iv(-1.0, 1 + E), at(0)],), I),
+    (MS.m_scaling_rule, ([at(0), iv(1 + E, 3)],), N), (MS.m_scaling_rule, ([iv(-3, -1 - E)],), N),
+    (MS.m_scaling_rule, ([iv(-1 - E, 0)],), I), (MS.m_scaling_rule, ([],), I),
     # claim 6: fall >= 10%, largest share <= 0.5
     (BU.entropy_smooth_rule, (iv(0.10, 0.5), iv(0.1, 0.5)), S), (BU.entropy_smooth_rule, (iv(0.10 - E, 0.5), at(0.1)), I),
     (BU.entropy_smooth_rule, (iv(0.0, 0.10 - E), at(0.1)), N), (BU.entropy_smooth_rule, (at(0.5), iv(0.1, 0.5 + E)), I),
@@ -237,3 +240,20 @@ def test_claim_curriculum():
     kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]] * 2
     assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)] * 2, kept)["verdict"] == N
     assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)], hist[:1])["verdict"] == I     # one seed
+
+
+def test_claim_m_scaling():
+    flat = {M: variant([3.0, 3.2, 3.1]) for M in (1, 2, 3, 4)}
+    c = MS.claim_m_scaling(flat)
+    assert c["verdict"] == S and c["value"] == pytest.approx([3.1] * 4)
+    rising = {M: variant([2.0 + M, 2.1 + M, 2.2 + M]) for M in (1, 2, 3)}
+    assert MS.claim_m_scaling(rising)["verdict"] == N
+    assert MS.claim_m_scaling({})["verdict"] == I and "not measured" in MS.claim_m_scaling({})["measured"]
+
+
+def test_m_scaling_variants_reuse_the_main_runs():
+    from minimanifold.trajectories.presets import PAPER, QUICK
+    v = MS.variants(PAPER)
+    assert sorted(v) == [f"m-scaling-M{M}" for M in (1, 2, 3, 5, 6)]        # M = 4 is the main runs
+    assert v["m-scaling-M6"][0].train.schedule == "mixed:1,2,3,4,5,6" and v["m-scaling-M6"][0].task.n_markers >= 6
+    assert len(v["m-scaling-M1"]) == PAPER.n_extra_seeds and MS.variants(QUICK) == {}

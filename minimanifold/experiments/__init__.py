@@ -7,11 +7,12 @@
 
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
-from . import architecture, bubbling, collapse, commutators, multiplication, sae_probing, training
+from . import architecture, bubbling, collapse, commutators, m_scaling, multiplication, sae_probing, training
 
 EXPERIMENTS = (
     training,        # §3.2   the runs: training curves
-    collapse,        # §4.1   Fig 1, claims 1–5, 19
+    collapse,        # §4.1   Fig 1, claims 1–5
+    m_scaling,       # §4.1   r90 against M = 1..6, claim 19
     bubbling,        # §4.2   Fig 2 and top-k, claims 6–7
     commutators,     # §4.3   Figs 3–5, claims 8–12
     sae_probing,     # §4.4   Fig 6, claims 13–14

@@ -3,7 +3,8 @@
 Measured per run (cached in the run directory): for every attention matrix and for all
 of them together, the PCA spectrum of the checkpoints (eq 1–2), r90 beside random-walk
 nulls with the same step norms, r90 over expanding windows and when it settles, and the
-top-3 directions (to compare seeds' orientations). Claims 1–5 and 19.
+top-3 directions (to compare seeds' orientations). Claims 1–5 (claim 19, r90 against M,
+is experiments/m_scaling.py).
 """
 from __future__ import annotations
 
@@ -131,13 +132,8 @@ def orientation_rule(angle: Interval) -> str:
     return NOT_SUPPORTED if holds(angle, "<", 20) is True else INCONCLUSIVE
 
 
-def m_scaling_rule() -> str:
-    """dimension stable for m ≤ 6: not measured by these presets (*inconclusive*)."""
-    return INCONCLUSIVE
-
-
 RULES = {1: r90_range_rule, 2: vo_below_qk_rule, 3: early_collapse_rule, 4: same_dimension_rule,
-         5: orientation_rule, 19: m_scaling_rule}
+         5: orientation_rule}
 
 
 # ---- ledger rows ----
@@ -211,12 +207,6 @@ def claim_orientation(orientation):
             "interval": f"{iv.text('{:.1f}')} over seed pairs", "verdict": orientation_rule(iv), "value": iv.est}
 
 
-def claim_m_scaling():
-    return {"claim": "dimension stable for moderate complexity (m ≤ 6)", "section": "§4.1",
-            "paper": "stable for m ≤ 6", "measured": "not measured by these presets",
-            "null": "", "interval": "", "verdict": m_scaling_rule(), "value": None}
-
-
 # ---- Figure 1 ----
 
 def fig1_effective_rank(geoms, n_layers, caption, path) -> str:
@@ -252,5 +242,5 @@ def report(ctx):
     n_layers = ctx.n_layers
     claims = {1: claim_r90_range(geoms, n_layers), 2: claim_vo_below_qk(geoms, n_layers),
               3: claim_early_collapse(geoms), 4: claim_same_dimension(geoms, n_layers),
-              5: claim_orientation(seed_orientation(geoms)), 19: claim_m_scaling()}
+              5: claim_orientation(seed_orientation(geoms))}
     return claims, [fig1_effective_rank(geoms, n_layers, ctx.caption, ctx.path("fig1_effective_rank.png"))]
