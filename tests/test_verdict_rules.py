@@ -87,7 +87,6 @@ def at(x, n=5):
     # claim 17: forgetting >= 0.2 and every mixed run learned
     (AR.curriculum_rule, (iv(0.2, 0.9), True), S), (AR.curriculum_rule, (iv(0.2 - E, 0.9), True), I),
     (AR.curriculum_rule, (iv(0.0, 0.2 - E), True), N), (AR.curriculum_rule, (iv(0.5, 0.9), False), N),
-    (AR.compositional_rule, (), I),
     # claim 18: mul - add r90 >= 1 supported, <= 0 not
     (MU.multiplication_rule, (iv(1.0, 3),), S), (MU.multiplication_rule, (iv(1 - E, 3),), I),
     (MU.multiplication_rule, (iv(-1, 0.0),), N), (MU.multiplication_rule, (iv(-1, E),), I),

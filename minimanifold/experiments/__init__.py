@@ -7,7 +7,8 @@
 
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
-from . import architecture, bubbling, collapse, commutators, m_scaling, multiplication, sae_probing, training
+from . import (architecture, bubbling, collapse, commutators, compositional, m_scaling, multiplication,
+               sae_probing, training)
 
 EXPERIMENTS = (
     training,        # §3.2   the runs: training curves
@@ -16,6 +17,7 @@ EXPERIMENTS = (
     bubbling,        # §4.2   Fig 2 and top-k, claims 6–7
     commutators,     # §4.3   Figs 3–5, claims 8–12
     sae_probing,     # §4.4   Fig 6, claims 13–14
-    architecture,    # §4.5   curriculum and MLP figures, claims 15–17, 20
+    architecture,    # §4.5   curriculum and MLP figures, claims 15–17
+    compositional,   # §4.5   held-out value combinations and a held-out m, claim 20
     multiplication,  # §4.6   multiplication figure, claim 18
 )

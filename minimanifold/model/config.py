@@ -72,9 +72,12 @@ class TaskConfig:
     n_markers: int = 6
     d_vocab: int = 32
     op: str = "add"
+    holdout: float = 0.0      # share of value multisets (m >= 2) never trained on (claim 20)
 
     def __post_init__(self):
         _check_positive(self, "T", "n_markers", "d_vocab")
+        if not (isinstance(self.holdout, (int, float)) and 0 <= self.holdout < 1):
+            raise ValueError(f"holdout must be a number in [0, 1), got {self.holdout!r}")
         if not isinstance(self.C, int) or self.C < 2:
             raise ValueError(f"C must be an integer >= 2, got {self.C!r}")
         if self.op not in OPS:

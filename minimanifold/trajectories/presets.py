@@ -21,6 +21,7 @@ class Preset:
     n_seeds: int
     n_extra_seeds: int = 2   # seeds of each §4.4–4.6 comparison (curriculum, MLP, mul) and SAE
     m_scaling: tuple = ()    # claim 19: mixed training up to each M (n_extra_seeds each); () = not measured
+    holdout: float = 0.0     # claim 20: share of value combinations held out of training; 0 = not measured
 
     def specs(self, label="add", seeds=None, **train_overrides) -> list:
         seeds = range(self.n_seeds) if seeds is None else seeds
@@ -37,7 +38,9 @@ class Preset:
                 f"ckpt_every={tr.ckpt_every} init_std={tr.init_std} seeds={self.n_seeds}\n"
                 f"  comparisons (curriculum, MLP, mul) and SAE probing: {self.n_extra_seeds} seeds each"
                 + (f"\n  r90 against M (mixed m in 1..M) for M in {list(self.m_scaling)}: {self.n_extra_seeds} seeds each"
-                   if self.m_scaling else ""))
+                   if self.m_scaling else "")
+                + (f"\n  compositional: {self.holdout:.0%} of value combinations held out; {self.n_extra_seeds} seeds"
+                   if self.holdout else ""))
 
 
 SMOKE = Preset(
@@ -45,7 +48,7 @@ SMOKE = Preset(
     ModelConfig(d_vocab=16, d_vocab_out=5, n_ctx=12, d_model=32, n_heads=2, d_head=16, n_layers=2),
     TaskConfig(T=12, C=5, n_markers=2, d_vocab=16),
     TrainConfig(steps=800, ckpt_every=25, lr=0.1, init_std=0.1, schedule="mixed:1,2", n_probe=64),
-    n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2))
+    n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2), holdout=0.25)
 
 QUICK = Preset(
     "quick", "the paper's model and task with m in {1,2}; every run learns",
@@ -57,6 +60,6 @@ PAPER = Preset(
     "paper", "the paper's stated setup (T=32, C=8, m in {1..4} mixed, batch 64, 20 seeds)",
     ModelConfig(), TaskConfig(),
     TrainConfig(steps=30000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4"),
-    n_seeds=20, n_extra_seeds=5, m_scaling=(1, 2, 3, 4, 5, 6))
+    n_seeds=20, n_extra_seeds=5, m_scaling=(1, 2, 3, 4, 5, 6), holdout=0.2)
 
 PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER)}

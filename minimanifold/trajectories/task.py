@@ -56,8 +56,23 @@ def sample_positions(rng: np.random.Generator, m: np.ndarray, T: int) -> np.ndar
     return np.where(valid, q + np.arange(M)[None, :], -1)
 
 
-def make_batch(rng: np.random.Generator, task: TaskConfig, m_choices, batch_size: int) -> Batch:
-    """A batch whose m is drawn per example, uniformly from ``m_choices``."""
+def heldout(values: np.ndarray, m: np.ndarray, task: TaskConfig) -> np.ndarray:
+    """[b] bool: is this example's value multiset one of the held-out combinations?
+
+    A fixed, seed-independent share ``task.holdout`` of the multisets with m >= 2 (chosen
+    by a multiplicative hash of m and the count of each value), so every run holds out the
+    same combinations and a run can be tested on exactly them."""
+    counts = np.stack([((values == c) & (values >= 0)).sum(axis=1) for c in range(task.C)], axis=1)   # [b,C]
+    key = (counts * (task.max_m + 1) ** np.arange(task.C)).sum(axis=1) * 131 + m                       # [b]
+    u = (key.astype(np.uint64) * np.uint64(2654435761) % np.uint64(2 ** 32)) / 2.0 ** 32
+    return (m >= 2) & (u < task.holdout)
+
+
+def make_batch(rng: np.random.Generator, task: TaskConfig, m_choices, batch_size: int,
+               include_heldout: bool = False) -> Batch:
+    """A batch whose m is drawn per example, uniformly from ``m_choices``. With
+    ``task.holdout`` > 0 the held-out value combinations are redrawn unless
+    ``include_heldout`` (for testing on them); with holdout 0 nothing is redrawn."""
     m_choices = np.asarray(sorted(set(int(x) for x in m_choices)), dtype=np.int64)
     if m_choices.size == 0:
         raise ValueError("m_choices must name at least one m")
@@ -70,6 +85,9 @@ def make_batch(rng: np.random.Generator, task: TaskConfig, m_choices, batch_size
     positions = sample_positions(rng, m, T)                                # [b,i]
     valid = positions >= 0
     values = np.where(valid, rng.integers(0, C, size=positions.shape), -1)  # [b,i]
+    if task.holdout > 0 and not include_heldout:
+        while (bad := heldout(values, m, task)).any():                       # redraw those rows
+            values[bad] = np.where(valid[bad], rng.integers(0, C, size=(int(bad.sum()), values.shape[1])), -1)
     tokens = rng.integers(task.first_distractor, task.d_vocab, size=(batch_size, T))
     tokens[:, T - 1] = task.query_token
     rows, cols = np.nonzero(valid)

@@ -74,7 +74,7 @@ class TrainConfig:
 
 # Options added after runs were first cached, with the value every earlier run had. A run
 # directory whose config lacks one was trained with that value (and keeps its cache key).
-LATER_OPTIONS = {"train": {"lr_schedule": "constant"}}
+LATER_OPTIONS = {"train": {"lr_schedule": "constant"}, "task": {"holdout": 0.0}}
 
 
 def with_later_options(cfg: dict) -> dict:

@@ -1,0 +1,141 @@
+"""§4.5, claim 20: does mixed training support compositional generalisation?
+
+Two tests, each at the main runs' budget with ``n_extra_seeds`` seeds, when the preset's
+``holdout`` is > 0:
+- held-out value combinations: a fixed share of the value multisets (m >= 2) never
+  appears in training (``TaskConfig.holdout``); at the end, accuracy on exactly those
+  against the seen ones, for mixed and for curriculum training;
+- a held-out m: mixed training without one interior m of the schedule (m in {1,2,4}
+  for {1..4}), tested on that m (its markers C+i are all seen with larger m).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..analysis.intervals import Interval, holds, t_interval
+from ..model.transformer import forward
+from ..report.ledger import mean_sd, verdict
+from ..report.plotting import plt, save_figure
+from ..trajectories.task import Schedule, heldout, make_batch
+from .architecture import curriculum_schedule
+from .rundir import cached_json, final_params, run_configs
+from .variants import variant_specs
+
+VERSION = 1
+N_EVAL = 2048      # examples per m (about holdout x N_EVAL of them held out)
+
+
+def heldout_m_schedule(spec: str):
+    """(mixed schedule without one interior m, that m), or None with fewer than 3 m."""
+    ms = Schedule.parse(spec).all_m()
+    if len(ms) < 3:
+        return None
+    left_out = ms[-2]
+    return "mixed:" + ",".join(str(m) for m in ms if m != left_out), left_out
+
+
+def variants(preset) -> dict:
+    if preset.holdout <= 0:
+        return {}
+    tr, n = preset.train, preset.n_extra_seeds
+    task = dataclasses.replace(preset.task, holdout=preset.holdout)
+    out = {"held-out-mixed": variant_specs("held-out-mixed", preset, n, task=task),
+           "held-out-curriculum": variant_specs(
+               "held-out-curriculum", preset, n, task=task,
+               train=dataclasses.replace(tr, schedule=curriculum_schedule(tr.schedule, tr.steps)))}
+    if (hm := heldout_m_schedule(tr.schedule)) is not None:
+        out["held-out-m"] = variant_specs("held-out-m", preset, n, train=dataclasses.replace(tr, schedule=hm[0]))
+    return out
+
+
+def generalisation_of_run(run_dir, test_ms=None) -> dict:
+    """Final-checkpoint accuracy per m on seen and on held-out combinations (natural
+    distribution, held-out ones included), on N_EVAL examples per m."""
+    cfg, task, tr = run_configs(run_dir)
+    params = final_params(run_dir)
+    out = {}
+    for m in test_ms or Schedule.parse(tr["schedule"]).all_m():
+        b = make_batch(np.random.default_rng([tr["seed"], 11, int(m)]), task, [m], N_EVAL, include_heldout=True)
+        correct = forward(params, b.tokens, cfg)[0].argmax(-1) == b.targets
+        h = heldout(b.values, b.m, task)
+        out[str(m)] = {"acc": float(correct.mean()), "acc_seen": float(correct[~h].mean()),
+                       "acc_heldout": float(correct[h].mean()) if h.any() else None, "n_heldout": int(h.sum())}
+    return out
+
+
+def cached_generalisation(run_dir, test_ms=None) -> dict:
+    return cached_json(run_dir, f"compositional_v{VERSION}.json", lambda d: generalisation_of_run(d, test_ms))
+
+
+def heldout_accuracy(g) -> float:
+    """Accuracy on held-out combinations, pooled over m (weighted by their counts)."""
+    rows = [v for v in g.values() if v["acc_heldout"] is not None]
+    return float(sum(v["acc_heldout"] * v["n_heldout"] for v in rows) / sum(v["n_heldout"] for v in rows))
+
+
+def compositional_rule(heldout_acc: Interval) -> str:
+    """mixed training supports compositional generalisation: the mixed runs' final accuracy on the
+    value combinations they never saw, per seed; *supported* if its interval lies at or above
+    0.9, *not supported* if it lies below 0.9, *inconclusive* otherwise or when the preset
+    holds nothing out."""
+    return verdict(holds(heldout_acc, ">=", 0.9))
+
+
+RULES = {20: compositional_rule}
+
+
+def claim_compositional(mixed, curriculum, held_m=None, left_out=None):
+    """mixed, curriculum: per seed, generalisation_of_run; held_m: per seed, its test on left_out."""
+    base = {"claim": "mixed training supports compositional generalisation", "section": "§4.5",
+            "paper": "a unified manifold supporting compositional generalisation"}
+    if not mixed:
+        return {**base, "measured": "not measured by this preset (its holdout is 0)", "null": "", "interval": "",
+                "verdict": compositional_rule(t_interval([])), "value": None}
+    hm, hc = [heldout_accuracy(g) for g in mixed], [heldout_accuracy(g) for g in curriculum]
+    seen = [np.mean([v["acc_seen"] for v in g.values()]) for g in mixed]
+    iv = t_interval(hm)
+    extra = (f"; trained without m={left_out}, accuracy on it {mean_sd([g[str(left_out)]['acc'] for g in held_m])}"
+             if held_m else "")
+    return {**base, "measured": f"mixed: held-out combinations {mean_sd(hm)} vs seen {mean_sd(seen)}; "
+                                f"curriculum: held-out {mean_sd(hc)}" + extra,
+            "null": "chance 1/C; the same runs' accuracy on the combinations they saw", "interval": f"mixed, held-out {iv.text()}",
+            "verdict": compositional_rule(iv), "value": iv.est}
+
+
+def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> str:
+    fig, ax = plt.subplots(figsize=(9, 4.3))
+    ms = sorted((m for m in mixed[0] if mixed[0][m]["acc_heldout"] is not None), key=int)
+    x = np.arange(len(ms))
+    for j, (runs, key, label, color) in enumerate((
+            (mixed, "acc_seen", "mixed, seen combinations", "tab:blue"),
+            (mixed, "acc_heldout", "mixed, held-out combinations", "tab:cyan"),
+            (curriculum, "acc_seen", "curriculum, seen", "tab:red"),
+            (curriculum, "acc_heldout", "curriculum, held-out", "tab:orange"))):
+        vals = np.array([[g[m][key] for m in ms] for g in runs], dtype=float)
+        ax.bar(x + (j - 1.5) * 0.2, vals.mean(0), 0.18, yerr=vals.std(0), capsize=3, color=color, label=label)
+    if held_m:
+        acc = [g[str(left_out)]["acc"] for g in held_m]
+        ax.axhline(np.mean(acc), color="tab:green", ls="--", label=f"trained without m={left_out}: accuracy on it")
+    ax.axhline(1 / C, color="0.5", ls=":", lw=0.8, label=f"chance (1/C = 1/{C})")
+    ax.set_xticks(x, [f"m = {m}" for m in ms])
+    ax.set(ylabel="final held-out accuracy (mean ± sd over seeds)", ylim=(0, 1.05),
+           title="Accuracy on value combinations never trained on")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+    fig.suptitle(caption, fontsize=9, y=1.02)
+    return save_figure(fig, path)
+
+
+def report(ctx):
+    if ctx.preset.holdout <= 0:
+        return {20: claim_compositional([], [])}, []
+    mixed = ctx.per_run(cached_generalisation, ctx.variants["held-out-mixed"])
+    cur = ctx.per_run(cached_generalisation, ctx.variants["held-out-curriculum"])
+    held_m, left_out = None, None
+    if "held-out-m" in ctx.variants:
+        left_out = heldout_m_schedule(ctx.preset.train.schedule)[1]
+        held_m = ctx.per_run(lambda d: cached_generalisation(d, [left_out]), ctx.variants["held-out-m"])
+    return {20: claim_compositional(mixed, cur, held_m, left_out)}, [
+        fig_compositional(mixed, cur, held_m, left_out, ctx.preset.task.C, ctx.extra_caption,
+                          ctx.path("fig_compositional.png"))]

@@ -1,0 +1,90 @@
+"""Held-out value combinations (TaskConfig.holdout) and claim 20 (experiments/compositional.py)."""
+import hashlib
+
+import numpy as np
+import pytest
+
+from minimanifold import TaskConfig, make_batch
+from minimanifold.analysis.intervals import Interval
+from minimanifold.experiments import compositional as CP
+from minimanifold.trajectories.presets import PAPER, QUICK, SMOKE
+from minimanifold.trajectories.task import heldout, probe_set
+
+
+def test_holdout_zero_leaves_the_batch_stream_unchanged():
+    """The checksum of a default batch, computed by the code before holdout existed."""
+    b = make_batch(np.random.default_rng(0), TaskConfig(), [1, 2, 3, 4], 256)
+    assert hashlib.sha256(b.tokens.tobytes() + b.targets.tobytes()).hexdigest()[:16] == "fbf7e9071a104e38"
+
+
+def test_heldout_combinations_are_fixed_never_trained_on_and_about_the_share():
+    task = TaskConfig(holdout=0.2)
+    natural = make_batch(np.random.default_rng(1), task, [1, 2, 3, 4], 8000, include_heldout=True)
+    h = heldout(natural.values, natural.m, task)
+    assert not h[natural.m == 1].any()
+    for m in (2, 3, 4):
+        assert 0.1 < h[natural.m == m].mean() < 0.3
+    # membership depends on the multiset only: permuting an example's values keeps it
+    perm = natural.values.copy()
+    perm[:, :2] = perm[:, 1::-1]
+    two = natural.m >= 2
+    assert (heldout(perm, natural.m, task)[two] == h[two]).all()
+    assert set(np.unique(natural.targets[h])) == set(range(task.C))      # every answer still trained via others
+    for seed in range(3):
+        train = make_batch(np.random.default_rng(seed), task, [1, 2, 3, 4], 2000)
+        assert not heldout(train.values, train.m, task).any()
+        assert (train.targets == train.values.clip(0).sum(1) % task.C).all()
+    assert not any(heldout(b.values, b.m, task).any() for b in probe_set(task, [2, 3], 500, 0).values())
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, float("nan"), "0.2"])
+def test_bad_holdout_names_the_field(bad):
+    with pytest.raises(ValueError, match="holdout"):
+        TaskConfig(holdout=bad)
+
+
+def iv(lo, hi):
+    return Interval((lo + hi) / 2, lo, hi, 5, "t")
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [(0.9, 1.0, "supported"), (0.9 - 1e-6, 1.0, "inconclusive"),
+                                             (0.2, 0.9 - 1e-6, "not supported")])
+def test_rule_boundaries(lo, hi, verdict):
+    assert CP.compositional_rule(iv(lo, hi)) == verdict
+
+
+def gen(acc_heldout, acc_seen=1.0, n=400):
+    return {"2": {"acc": 0.0, "acc_seen": acc_seen, "acc_heldout": acc_heldout, "n_heldout": n},
+            "1": {"acc": 1.0, "acc_seen": 1.0, "acc_heldout": None, "n_heldout": 0}}
+
+
+def test_claim_reads_the_mixed_runs_heldout_accuracy():
+    assert CP.claim_compositional([gen(0.95)] * 3, [gen(0.1)] * 3)["verdict"] == "supported"
+    assert CP.claim_compositional([gen(0.3)] * 3, [gen(0.99)] * 3)["verdict"] == "not supported"
+    assert CP.claim_compositional([gen(0.95)], [gen(0.1)])["verdict"] == "inconclusive"         # one seed
+    assert CP.claim_compositional([], [])["verdict"] == "inconclusive"
+    pooled = {"2": {"acc_heldout": 1.0, "n_heldout": 300}, "3": {"acc_heldout": 0.0, "n_heldout": 100}}
+    assert CP.heldout_accuracy(pooled) == 0.75
+
+
+def test_variants():
+    v = CP.variants(PAPER)
+    assert sorted(v) == ["held-out-curriculum", "held-out-m", "held-out-mixed"]
+    assert v["held-out-m"][0].train.schedule == "mixed:1,2,4" and v["held-out-m"][0].task.holdout == 0
+    assert v["held-out-mixed"][0].task.holdout == PAPER.holdout and v["held-out-curriculum"][0].train.schedule.startswith("curriculum:")
+    assert CP.variants(QUICK) == {} and "held-out-m" not in CP.variants(SMOKE)      # {1,2}: no interior m
+
+
+def test_generalisation_splits_add_up(tmp_path):
+    import dataclasses
+    from minimanifold.trajectories.train import train
+    spec = SMOKE.specs(seeds=[0], steps=30, ckpt_every=10)[0]
+    task = dataclasses.replace(spec.task, holdout=0.3)
+    train(tmp_path / "r", spec.model, task, spec.train, log=lambda s: None)
+    g = CP.generalisation_of_run(tmp_path / "r")
+    for m, v in g.items():
+        if v["acc_heldout"] is not None:
+            mixed = (v["acc_seen"] * (CP.N_EVAL - v["n_heldout"]) + v["acc_heldout"] * v["n_heldout"]) / CP.N_EVAL
+            assert v["acc"] == pytest.approx(mixed) and 0 < v["n_heldout"] < CP.N_EVAL
+        assert all(0 <= v[k] <= 1 for k in ("acc", "acc_seen") )
+    assert g["1"]["acc_heldout"] is None
