@@ -53,6 +53,19 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
     return main, {name: [r for r in done if r["name"] == name] for name in specs}
 
 
+def training_time(runs) -> str:
+    """Where the runs' training time went (from each summary; cached runs: when trained)."""
+    total = {}
+    for r in runs:
+        for k, v in r["summary"].get("seconds", {}).items():
+            total[k] = total.get(k, 0.0) + v
+    if not total:
+        return "training time: not recorded (runs trained before timings were kept)"
+    all_s = sum(total.values())
+    return (f"training time of {len(runs)} runs (process seconds, summed over runs): "
+            + ", ".join(f"{k.replace('_', ' ')} {v:.0f}s ({v / all_s:.0%})" for k, v in total.items()))
+
+
 def analyse(ctx, log=print):
     """Every experiment's report, timed. Returns (claims ordered by number, rules, paths)."""
     claims, rules, paths = {}, {}, []
@@ -76,6 +89,7 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print)
     log(preset.describe())
     t0 = time.perf_counter()
     main, variants = train_all(preset, runs_dir, jobs, backend, log)
+    log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
     os.makedirs(fig_dir, exist_ok=True)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
     claims, rules, written = analyse(ctx, log)

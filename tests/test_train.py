@@ -159,7 +159,9 @@ def test_kill_during_finish_keeps_the_whole_trajectory(tmp_path):
     summary = run(tmp_path, "r")
     before = load_trajectory(tmp_path / "r")
     os.remove(tmp_path / "r" / "summary.json")
-    assert run(tmp_path, "r") == summary
+    again = run(tmp_path, "r")
+    assert again.pop("seconds")["steps"] == 0.0                  # nothing left to train: only timings differ
+    assert again == {k: v for k, v in summary.items() if k != "seconds"}
     after = load_trajectory(tmp_path / "r")
     assert list(after["steps"]) == [0, 20, 40, 60]
     for k in before:

@@ -166,8 +166,13 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
         history = [r for r in _read_history(run_dir) if r["step"] <= start]
         log(f"[{tag}] resuming from step {start}")
 
+    seconds = {"steps": 0.0, "evaluate": 0.0, "checkpoint_writes": 0.0}    # this process's share
+
     def checkpoint(step, window_losses):
+        t_eval = time.perf_counter()
         ev = evaluate(params, probe, model)
+        t_save = time.perf_counter()
+        seconds["evaluate"] += t_save - t_eval
         rec = {"step": step, "loss": float(np.mean(window_losses)) if window_losses else None,
                "acc": {str(m): a for m, a in ev["acc"].items()},
                "entropy": {str(m): e for m, e in ev["entropy"].items()}}
@@ -176,12 +181,14 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
         save_npz(_ckpt_path(run_dir, step), {**params, **extra})
         history.append(rec)
         save_json(os.path.join(run_dir, "metrics.json"), history)
+        seconds["checkpoint_writes"] += time.perf_counter() - t_save
         return rec, ev
 
     if start == 0 and not history:
         checkpoint(0, [])
     t0, losses = time.perf_counter(), []
     for s in range(start, train_cfg.steps):
+        t_step = time.perf_counter()
         batch = train_batch(task, schedule, train_cfg.batch_size, train_cfg.seed, s)
         loss, grads = loss_and_grads(params, to_device(batch.tokens, xp),
                                      to_device(batch.targets, xp), model)
@@ -193,13 +200,14 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
         lr = optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps)
         optim.step(train_cfg.optimizer, params, grads, state, lr, train_cfg.weight_decay)
         losses.append(loss)
+        seconds["steps"] += time.perf_counter() - t_step
         if (s + 1) % train_cfg.ckpt_every == 0 or s + 1 == train_cfg.steps:
             rec, ev = checkpoint(s + 1, losses)
             elapsed = time.perf_counter() - t0
             eta = elapsed / (s + 1 - start) * (train_cfg.steps - s - 1)
             log(_format_progress(tag, s + 1, train_cfg.steps, rec["loss"], ev["acc"], elapsed, eta))
             losses = []
-    return _finish(run_dir, names, history, cfg_dict)
+    return _finish(run_dir, names, history, cfg_dict, seconds)
 
 
 def _read_history(run_dir):
@@ -215,11 +223,12 @@ def _read_history(run_dir):
     return sorted(out, key=lambda r: r["step"])
 
 
-def _finish(run_dir, names, history, cfg_dict) -> dict:
+def _finish(run_dir, names, history, cfg_dict, seconds) -> dict:
     """Stack the checkpoints into trajectory.npz, drop all but the last, write summary.
 
     Safe to re-enter after a kill at any point: a trajectory.npz that already ends at the
     final step is complete (it was written atomically before any checkpoint was pruned)."""
+    t0 = time.perf_counter()
     paths = sorted(glob.glob(os.path.join(run_dir, "ckpt", "step_*.npz")))
     final = history[-1]
     traj_path = os.path.join(run_dir, "trajectory.npz")
@@ -233,10 +242,12 @@ def _finish(run_dir, names, history, cfg_dict) -> dict:
         n_ckpt = len(ckpts)
     for p in paths[:-1]:
         os.remove(p)
+    seconds = {**seconds, "trajectory_write": time.perf_counter() - t0}
     summary = {"config": cfg_dict, "final_step": final["step"], "final_loss": final["loss"],
                "final_acc": final["acc"], "n_checkpoints": n_ckpt,
                "final_checkpoint": os.path.relpath(paths[-1], run_dir),
-               "blas_threads": blas_threads()}
+               "blas_threads": blas_threads(),
+               "seconds": {k: round(v, 3) for k, v in seconds.items()}}     # the last process's, if resumed
     save_json(os.path.join(run_dir, "summary.json"), summary)
     return summary
 
