@@ -170,3 +170,56 @@ def test_oracle_commutator_bad_input(oracle_files, args, needle):
     r = oracle("commutator", d / "params.npz", d / "batch.npz", b, d / "c.npz", *args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
     assert not (d / "c.npz").exists()
+
+
+@pytest.mark.parametrize("case", ["out_is_params", "out_is_batch", "out_is_folder", "out_is_symlink",
+                                  "out_under_a_file", "out_is_device"])
+def test_oracle_never_overwrites_what_it_must_not(oracle_files, case):
+    """OUT that is an input, a folder, a symlink, under a file or a device: one line, exit 2,
+    and every file (and the link) exactly as before."""
+    import os
+    d = oracle_files[0]
+    params, batch = d / "params.npz", d / "batch.npz"
+    keep = d / "keep.npz"
+    keep.write_bytes(b"precious")
+    out = {"out_is_params": params, "out_is_batch": batch, "out_is_folder": d,
+           "out_is_symlink": d / "link.npz", "out_under_a_file": keep / "out.npz",
+           "out_is_device": "/dev/null"}[case]
+    if case == "out_is_symlink":
+        os.symlink(keep, out)
+    before = {p: p.read_bytes() for p in (params, batch, keep)}
+    r = oracle("grads", params, batch, out)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "OUT" in r.stderr, r.stderr
+    assert {p: p.read_bytes() for p in before} == before
+    if case == "out_is_symlink":
+        assert os.path.islink(out) and os.readlink(out) == str(keep)
+    if case == "out_is_device":
+        import stat
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    r = oracle("commutator", params, batch, batch, out, "--lr", "0.1")
+    assert r.returncode == 2 and {p: p.read_bytes() for p in before} == before
+
+
+@pytest.mark.parametrize("bad, needle", [(np.nan, "non-finite"), (np.inf, "non-finite"),
+                                         ("complex", "complex"), ("float16", "non-finite")])
+def test_oracle_refuses_non_finite_or_non_real_parameters(oracle_files, bad, needle):
+    d = oracle_files[0]
+    params, _ = load_params(d / "params.npz")
+    W = params["blocks.0.attn.W_Q"].astype(np.float64)
+    if bad == "complex":
+        W = W + 1j
+    elif bad == "float16":
+        with np.errstate(over="ignore"):
+            W = (W * 1e6).astype(np.float16)         # overflows to inf
+    else:
+        W.flat[3] = bad
+    np.savez(d / "params.npz", **dict(params, **{"blocks.0.attn.W_Q": W}))
+    r = oracle("grads", d / "params.npz", d / "batch.npz", d / "out.npz")
+    assert r.returncode == 2 and "'blocks.0.attn.W_Q'" in r.stderr and needle in r.stderr, r.stderr
+    assert not (d / "out.npz").exists()
+
+
+def test_oracle_creates_missing_folders_for_a_new_out(oracle_files):
+    d = oracle_files[0]
+    r = oracle("grads", d / "params.npz", d / "batch.npz", d / "new" / "sub" / "out.npz")
+    assert r.returncode == 0 and (d / "new" / "sub" / "out.npz").is_file()

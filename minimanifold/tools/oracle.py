@@ -15,6 +15,7 @@ then not written (and an existing OUT is left as it was).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -54,8 +55,41 @@ def load_batch(path, cfg):
     return tokens.astype(np.int64), targets.astype(np.int64)
 
 
+def check_out_path(out_path, inputs) -> None:
+    """OUT must be a new path or an existing regular file that is none of the inputs, in an
+    existing folder: never a directory, device, symbolic link or one of the inputs (a
+    wrong OUT would destroy data; refused before any work, nothing is touched)."""
+    out = os.fspath(out_path)
+    if os.path.islink(out):
+        raise OracleError(f"OUT {out} is a symbolic link; give the path of a regular file")
+    if os.path.exists(out):
+        if not os.path.isfile(out):
+            raise OracleError(f"OUT {out} exists and is not a regular file (a folder, device or pipe)")
+        for p in inputs:
+            if os.path.exists(p) and os.path.samefile(out, p):
+                raise OracleError(f"OUT {out} is the input {os.fspath(p)}; it would be overwritten")
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(folder):                 # missing folders are created, files are not folders
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise OracleError(f"OUT {out}: {folder} is a file, not a folder")
+
+
+def check_params(params, path) -> dict:
+    """Real, finite parameters, else a one-line error naming the key (NaN references
+    would pass np.testing.assert_allclose, which treats NaN as equal to NaN)."""
+    for k, v in params.items():
+        if not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
+            raise OracleError(f"{path}: {k!r} has dtype {v.dtype}; parameters must be real numbers")  # complex too
+        if not np.isfinite(v).all():
+            raise OracleError(f"{path}: {k!r} holds non-finite values (NaN or inf, e.g. a float16 overflow)")
+    return params
+
+
 def grads_command(params_path, batch_path, out_path) -> None:
+    check_out_path(out_path, [params_path, batch_path])
     params, cfg = load_params(params_path)
+    check_params(params, params_path)
     tokens, targets = load_batch(batch_path, cfg)
     loss, grads, logits = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg)
     out = {"logits": logits, "loss": np.asarray(loss, dtype=np.float64)}
@@ -67,7 +101,9 @@ def commutator_command(params_path, batch_a_path, batch_b_path, out_path, lr) ->
     import math  # noqa: PLC0415
     if not (math.isfinite(lr) and lr > 0):
         raise OracleError(f"--lr must be a positive finite number, got {lr}")
+    check_out_path(out_path, [params_path, batch_a_path, batch_b_path])
     params, cfg = load_params(params_path)
+    check_params(params, params_path)
     A, B = load_batch(batch_a_path, cfg), load_batch(batch_b_path, cfg)
     s = commutator(cast_params(params, np.float64), A, B, lr, cfg)
     save_npz(out_path, {"lr": np.asarray(lr, dtype=np.float64),
@@ -94,7 +130,7 @@ def main(argv=None) -> int:
             grads_command(a.params, a.batch, a.out)
         else:
             commutator_command(a.params, a.batch_a, a.batch_b, a.out, a.lr)
-    except ValueError as e:
+    except (ValueError, OSError) as e:               # bad input, or OUT cannot be written
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
