@@ -33,6 +33,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="override the preset's seed count")
     ap.add_argument("--backend", default=None, help="numpy (default) or cupy")
     a = ap.parse_args(argv)
+    for name in ("jobs", "seeds"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
+            print(f"error: --{name} must be a positive integer, got {getattr(a, name)}", file=sys.stderr)
+            return 2
     preset = PRESETS[a.preset]
     overrides = {k: v for k, v in (("lr", a.lr), ("steps", a.steps)) if v is not None}
     if a.seeds is not None:

@@ -87,7 +87,7 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_names_the_step_and_keeps_checkpoint(tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"non-finite loss .* at step \d+"):
+    with pytest.raises(TrainingDiverged, match=r"non-finite (loss|logits) .*at step \d+"):
         run(tmp_path, "nan", lr=1e30, steps=50, ckpt_every=1)
     ckpts = sorted(os.listdir(tmp_path / "nan" / "ckpt"))
     assert ckpts
@@ -166,3 +166,36 @@ def test_kill_during_finish_keeps_the_whole_trajectory(tmp_path):
     assert list(after["steps"]) == [0, 20, 40, 60]
     for k in before:
         assert np.array_equal(before[k], after[k]), k
+
+
+def test_divergence_at_a_checkpoint_names_a_good_checkpoint(tmp_path):
+    """The update of step 0 explodes; the checkpoint of step 1 would hold it. The run stops
+    there, and the checkpoint it names gives a finite loss."""
+    import re
+    from minimanifold.model import loss_and_grads
+    from minimanifold.trajectories.presets import SMOKE
+    from minimanifold.trajectories.task import probe_set
+    spec = SMOKE.specs(seeds=[0], steps=5, ckpt_every=1, lr=1e30)[0]
+    with pytest.raises(TrainingDiverged, match="step 1") as e:
+        train(tmp_path / "r", spec.model, spec.task, spec.train, log=lambda s: None)
+    named = re.search(r"last good checkpoint: (\S+)", str(e.value)).group(1)
+    params, cfg = load_params(named)
+    b = probe_set(spec.task, [1, 2], 32, 0)[2]
+    assert np.isfinite(float(loss_and_grads(params, b.tokens, b.targets, cfg)[0]))
+    assert not (tmp_path / "r" / "ckpt" / "step_00000001.npz").exists()
+
+
+@pytest.mark.parametrize("field, value", [("weight_decay", -1.0), ("weight_decay", float("nan")), ("weight_decay", float("inf")),
+                                          ("init_std", float("inf")), ("init_std", 0.0)])
+def test_bad_training_fields_are_named(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("flag", ["--jobs", "--seeds"])
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_run_all_refuses_non_positive_counts(tmp_path, flag, value):
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", flag, value, "--runs-dir", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {flag} must be a positive integer, got {value}"
+    assert not any(tmp_path.iterdir())

@@ -20,17 +20,19 @@ def evaluate(params: dict, probe: dict, cfg) -> dict:
     """On each probe batch ({m: Batch}): accuracy, and the last position's attention
     entropy per layer (nats, mean over heads and examples).
 
-    Returns {"acc": {m: float}, "entropy": {m: [float per layer]}}.
+    Returns {"acc": {m: float}, "entropy": {m: [float per layer]}, "finite": bool}; finite
+    is False if any logit is NaN or inf (the parameters have diverged).
     """
     xp = xp_of(params["embed.W_E"])
-    acc, ent = {}, {}
+    acc, ent, finite = {}, {}, True
     for m, batch in probe.items():
         logits, cache = forward(params, to_device(batch.tokens, xp), cfg)
+        finite = finite and bool(xp.isfinite(logits).all())
         pred = to_numpy(logits.argmax(axis=-1))
         acc[m] = float((pred == batch.targets).mean())
         ent[m] = [float(attention_entropy(cache.hooks[f"blocks.{l}.attn.hook_pattern"][:, :, -1]).mean())
                   for l in range(cfg.n_layers)]
-    return {"acc": acc, "entropy": ent}
+    return {"acc": acc, "entropy": ent, "finite": finite}
 
 
 

@@ -80,6 +80,8 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     """Train (or load) every spec; returns one record per spec, in order, with its
     summary and run directory (a run whose loss became non-finite has ``summary`` None
     and ``diverged`` set to the error). Logs one line per finished run with an ETA."""
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     args = [(runs_root, s, backend) for s in specs]
     results, t0 = [None] * len(specs), time.perf_counter()
     todo = [i for i, s in enumerate(specs)

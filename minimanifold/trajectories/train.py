@@ -64,8 +64,11 @@ class TrainConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
-        if not (isinstance(self.init_std, (int, float)) and self.init_std > 0):
-            raise ValueError(f"init_std must be a positive number, got {self.init_std!r}")
+        if not (isinstance(self.init_std, (int, float)) and math.isfinite(self.init_std) and self.init_std > 0):
+            raise ValueError(f"init_std must be a positive finite number, got {self.init_std!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if self.optimizer not in optim.OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {optim.OPTIMIZERS}, got {self.optimizer!r}")
         Schedule.parse(self.schedule)
@@ -171,6 +174,9 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
     def checkpoint(step, window_losses):
         t_eval = time.perf_counter()
         ev = evaluate(params, probe, model)
+        if not ev["finite"]:          # never save diverged parameters as the "last good" checkpoint
+            raise TrainingDiverged(f"[{tag}] non-finite logits at step {step} (the parameters its updates "
+                                   f"reached); last good checkpoint: {_latest_checkpoint(run_dir)}")
         t_save = time.perf_counter()
         seconds["evaluate"] += t_save - t_eval
         rec = {"step": step, "loss": float(np.mean(window_losses)) if window_losses else None,
