@@ -199,3 +199,17 @@ def test_run_all_refuses_non_positive_counts(tmp_path, flag, value):
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {flag} must be a positive integer, got {value}"
     assert not any(tmp_path.iterdir())
+
+
+def test_checkpoints_carry_their_config_when_config_json_is_lost(tmp_path):
+    from minimanifold.trajectories.presets import SMOKE
+    spec = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10)[0]
+    d = tmp_path / "r"
+    first = train(d, spec.model, spec.task, spec.train, log=lambda s: None)
+    os.remove(d / "config.json")
+    other = dict(spec.train.__dict__, lr=0.05)
+    with pytest.raises(ValueError, match=r"different config \(train.lr; from step_00000020.npz\)"):
+        train(d, spec.model, spec.task, TrainConfig(**other), log=lambda s: None)
+    assert not (d / "config.json").exists()
+    again = train(d, spec.model, spec.task, spec.train, log=lambda s: None)     # the same config resumes
+    assert again["final_acc"] == first["final_acc"] and (d / "config.json").exists()

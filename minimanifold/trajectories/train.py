@@ -141,18 +141,21 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
     cfg_path = os.path.join(run_dir, "config.json")
     if os.path.exists(cfg_path):
         with open(cfg_path) as f:
-            old = with_later_options(json.load(f))
-        if old != json.loads(json.dumps(cfg_dict)):
-            diff = [f"{s}.{k}" for s in cfg_dict for k in cfg_dict[s]
-                    if old.get(s, {}).get(k) != json.loads(json.dumps(cfg_dict[s]))[k]]
-            raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(diff)})")
+            _refuse_other_config(run_dir, json.load(f), cfg_dict, "config.json")
         summary_path = os.path.join(run_dir, "summary.json")
         if os.path.exists(summary_path):
             with open(summary_path) as f:
                 return json.load(f)
     else:
+        if (ckpt := _latest_checkpoint(run_dir)) is not None:   # config.json lost: the checkpoint says
+            z = read_npz(ckpt)
+            if "config" not in z:
+                raise ValueError(f"{run_dir}: config.json is missing and {os.path.basename(ckpt)} records no "
+                                 f"config; cannot check that resuming it continues the same run")
+            _refuse_other_config(run_dir, json.loads(str(z["config"])), cfg_dict, os.path.basename(ckpt))
         save_json(cfg_path, cfg_dict)
 
+    cfg_json = json.dumps(cfg_dict, sort_keys=True)          # every checkpoint carries its config
     names = list(param_shapes(model))
     probe = probe_set(task, schedule.all_m(), train_cfg.n_probe, train_cfg.seed)
     history = []
@@ -182,7 +185,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
         rec = {"step": step, "loss": float(np.mean(window_losses)) if window_losses else None,
                "acc": {str(m): a for m, a in ev["acc"].items()},
                "entropy": {str(m): e for m, e in ev["entropy"].items()}}
-        extra = {"step": np.array(step), "metrics": np.array(json.dumps(rec)),
+        extra = {"step": np.array(step), "metrics": np.array(json.dumps(rec)), "config": np.array(cfg_json),
                  **{"opt." + k: v for k, v in state.items()}}
         save_npz(_ckpt_path(run_dir, step), {**params, **extra})
         history.append(rec)
@@ -214,6 +217,14 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
             log(_format_progress(tag, s + 1, train_cfg.steps, rec["loss"], ev["acc"], elapsed, eta))
             losses = []
     return _finish(run_dir, names, history, cfg_dict, seconds)
+
+
+def _refuse_other_config(run_dir, stored: dict, cfg_dict: dict, where: str) -> None:
+    """ValueError naming the fields if the run in ``run_dir`` was made with another config."""
+    old, new = with_later_options(stored), json.loads(json.dumps(cfg_dict))
+    if old != new:
+        diff = [f"{s}.{k}" for s in new for k in new[s] if old.get(s, {}).get(k) != new[s][k]]
+        raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(diff)}; from {where})")
 
 
 def _read_history(run_dir):
