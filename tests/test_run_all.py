@@ -80,3 +80,38 @@ def test_run_all_when_every_run_diverges(tmp_path):
     assert r.returncode == 2
     assert "DIVERGED, left out of the analyses: add seed 0, add seed 1" in r.stdout
     assert r.stderr.strip().splitlines()[-1].startswith("error: fewer than 2 runs")
+
+
+@pytest.mark.parametrize("damage", ["truncate_trajectory", "delete_checkpoint", "truncate_summary",
+                                    "delete_metrics", "change_config"])
+def test_a_damaged_cached_run_is_moved_aside_and_retrained(tmp_path, damage):
+    """Damage is found by content hash, named, nothing is deleted (the damaged run and its
+    analysis caches move aside), and the retrained run equals the original."""
+    import json
+    spec = SMOKE.specs(seeds=[0], steps=30, ckpt_every=10)[0]
+    first = sweep([spec], tmp_path, log=lambda s: None)[0]
+    d = first["dir"]
+    (open(os.path.join(d, "geometry_v1.json"), "w")).write("{}")          # an analysis cache
+    summary = json.load(open(os.path.join(d, "summary.json")))
+    path = {"truncate_trajectory": "trajectory.npz", "delete_checkpoint": summary["final_checkpoint"],
+            "truncate_summary": "summary.json", "delete_metrics": "metrics.json",
+            "change_config": "config.json"}[damage]
+    full = os.path.join(d, path)
+    if damage.startswith("truncate"):
+        data = open(full, "rb").read()
+        open(full, "wb").write(data[:len(data) // 2])
+    elif damage == "change_config":
+        open(full, "a").write(" ")
+    else:
+        os.remove(full)
+    lines = []
+    again = sweep([spec], tmp_path, log=lines.append)[0]
+    text = "\n".join(lines)
+    assert "DAMAGED" in text and path.split("/")[-1] in text and not again["cached"]
+    aside = [p for p in os.listdir(os.path.dirname(d)) if ".damaged-" in p]
+    assert len(aside) == 1 and os.path.exists(os.path.join(os.path.dirname(d), aside[0], "geometry_v1.json"))
+    assert not os.path.exists(os.path.join(d, "geometry_v1.json"))
+    assert again["summary"]["final_acc"] == first["summary"]["final_acc"]
+    assert again["summary"]["files"] == first["summary"]["files"]                     # bit-identical retrain
+    third = sweep([spec], tmp_path, log=lambda s: None)[0]
+    assert third["cached"]

@@ -19,7 +19,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ..model.config import ModelConfig, TaskConfig
-from .train import LATER_OPTIONS, TrainConfig, TrainingDiverged, train
+from .train import LATER_OPTIONS, DamagedRun, TrainConfig, TrainingDiverged, train, verify_run
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,16 @@ def _train_one(args):
     runs_root, spec, backend = args
     t0 = time.perf_counter()
     d = run_dir(runs_root, spec)
-    cached = os.path.exists(os.path.join(d, "summary.json"))
-    rec = {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": cached, "diverged": None}
+    cached, damaged = os.path.exists(os.path.join(d, "summary.json")), None
+    if cached:
+        try:
+            verify_run(d)
+        except DamagedRun as e:     # keep everything (its analysis caches too) beside it, train anew
+            aside = f"{d}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.rename(d, aside)
+            cached, damaged = False, f"{e}; moved to {os.path.basename(aside)} and retrained"
+    rec = {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": cached, "diverged": None,
+           "damaged": damaged}
     try:
         rec["summary"] = train(d, spec.model, spec.task, spec.train, backend=backend,
                                tag=f"{spec.name} seed {spec.train.seed}")
@@ -93,6 +101,8 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
         if rec["diverged"]:
             log(f"  [{done}/{len(specs)}] {rec['name']} seed {rec['seed']}: DIVERGED: {rec['diverged']}")
             return
+        if rec.get("damaged"):
+            log(f"  DAMAGED: {rec['damaged']}")
         acc = " ".join(f"m{m}={a:.2f}" for m, a in sorted(rec["summary"]["final_acc"].items()))
         took = "cached" if rec["cached"] else f"{rec['seconds']:.0f}s"
         elapsed = time.perf_counter() - t0

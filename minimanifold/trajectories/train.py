@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import hashlib
 import json
 import math
 import os
@@ -39,6 +40,10 @@ from .task import Schedule, probe_set, train_batch
 
 class TrainingDiverged(FloatingPointError):
     """The loss became non-finite; the message names the step."""
+
+
+class DamagedRun(ValueError):
+    """A finished run's files are missing, truncated or changed; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -260,12 +265,43 @@ def _finish(run_dir, names, history, cfg_dict, seconds) -> dict:
     for p in paths[:-1]:
         os.remove(p)
     seconds = {**seconds, "trajectory_write": time.perf_counter() - t0}
+    files = ["config.json", "metrics.json", "trajectory.npz", os.path.relpath(paths[-1], run_dir)]
     summary = {"config": cfg_dict, "final_step": final["step"], "final_loss": final["loss"],
                "final_acc": final["acc"], "n_checkpoints": n_ckpt,
                "final_checkpoint": os.path.relpath(paths[-1], run_dir),
                "blas_threads": blas_threads(),
-               "seconds": {k: round(v, 3) for k, v in seconds.items()}}     # the last process's, if resumed
+               "seconds": {k: round(v, 3) for k, v in seconds.items()},     # the last process's, if resumed
+               "files": {f: file_digest(os.path.join(run_dir, f)) for f in files}}   # checked by verify_run
     save_json(os.path.join(run_dir, "summary.json"), summary)
+    return summary
+
+
+def file_digest(path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_run(run_dir) -> dict:
+    """The summary of a finished run, after checking that every file it lists is there and
+    has the content it was written with; DamagedRun naming the file otherwise. A run
+    written before summaries listed their files gets its files' presence checked."""
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            summary = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DamagedRun(f"{run_dir}: summary.json is unreadable ({e})") from None
+    files = summary.get("files") or dict.fromkeys(
+        ["config.json", "metrics.json", "trajectory.npz", summary.get("final_checkpoint", "ckpt")])
+    for name, digest in files.items():
+        path = os.path.join(run_dir, name)
+        if not os.path.isfile(path):
+            raise DamagedRun(f"{run_dir}: {name} is missing")
+        if digest is not None and file_digest(path) != digest:
+            raise DamagedRun(f"{run_dir}: {name} is not the file the run wrote (truncated or changed)")
     return summary
 
 
