@@ -139,3 +139,27 @@ def test_last_position_shortcut_is_exact(attn_only):
     gs, gf = backward(params, cache_s, dlogits, cfg), backward(params, cache_f, dlogits, cfg)
     for k in params:
         np.testing.assert_allclose(gs[k], gf[k], rtol=1e-10, atol=1e-13, err_msg=k)
+
+
+def test_rel_error_fails_on_non_finite_gradients():
+    g = np.array([1.0, 2.0])
+    assert rel_error(g, g) == 0.0 and rel_error(np.zeros(2), np.zeros(2)) == 0.0
+    for bad in (np.nan, np.inf):
+        assert rel_error(np.array([bad, 2.0]), g) == np.inf
+        assert rel_error(g, np.array([1.0, bad])) == np.inf
+        assert max_elementwise_rel_error(np.full(2, bad), np.full(2, bad)) == np.inf
+
+
+def test_known_values_gelu_and_layernorm():
+    """Constants changed consistently in a forward and its backward pass every gradient
+    check; known answers catch them (TransformerLens gelu_new; LayerNorm eps 1e-5)."""
+    out, cache = L.gelu_forward(np.array([1.0, -2.0]))
+    np.testing.assert_allclose(out, [0.8411919906082768, -0.04540230591222494], rtol=1e-13)
+    np.testing.assert_allclose(L.gelu_backward(np.array([1.0, 0.0]), cache)[0], 1.0829640838457826, rtol=1e-12)
+    x = np.array([[0.0, 0.01]])                         # variance 2.5e-5: the eps term matters
+    y, _ = L.layernorm_forward(x, np.ones(2), np.zeros(2))
+    np.testing.assert_allclose(y, [[-0.8451542547285165, 0.8451542547285165]], rtol=1e-12)
+    y, _ = L.layernorm_forward(np.array([[1.0, 2.0, 3.0, 6.0]]), np.array([2.0, 1.0, 1.0, 1.0]), np.full(4, 0.5))
+    mean, var = 3.0, (4 + 1 + 0 + 9) / 4
+    np.testing.assert_allclose(y, [[2 * (1 - mean) / np.sqrt(var + 1e-5) + 0.5, *((np.array([2.0, 3.0, 6.0]) - mean)
+                                                                                 / np.sqrt(var + 1e-5) + 0.5)]], rtol=1e-12)

@@ -115,7 +115,8 @@ def test_incompatible_model_and_task(tmp_path):
         train(tmp_path / "x", ModelConfig(d_vocab=12, d_vocab_out=7, n_ctx=10), TASK, TrainConfig(), log=quiet)
 
 
-def test_adamw_trains_and_resumes_state(tmp_path):
+def test_adamw_checkpoints_hold_its_state(tmp_path):
+    """The state is in the checkpoint; resuming from it: tests/test_known_answers.py."""
     summary = run(tmp_path, "adam", optimizer="adamw", lr=3e-3, steps=40)
     assert summary["config"]["train"]["optimizer"] == "adamw"
     from minimanifold.model.io import read_npz

@@ -10,14 +10,19 @@ H = 1e-5
 
 
 def rel_error(a, n) -> float:
-    """Norm-wise relative error ||a - n|| / (||a|| + ||n||)."""
+    """Norm-wise relative error ||a - n|| / (||a|| + ||n||); inf if either holds a NaN or
+    inf (so a check of all-NaN gradients fails instead of passing with 0)."""
     a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        return float("inf")
     denom = np.linalg.norm(a) + np.linalg.norm(n)
     return float(np.linalg.norm(a - n) / denom) if denom > 0 else 0.0
 
 
 def max_elementwise_rel_error(a, n, floor=1e-12) -> float:
     a, n = np.asarray(a, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        return float("inf")
     return float(np.max(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), floor)))
 
 

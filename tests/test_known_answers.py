@@ -1,0 +1,67 @@
+"""Known answers for measurements whose single-point bugs a re-computation would miss
+(issue 11 §4): the defect's eta normalisation, the collapse's settling point, centring in
+FVU and in latent-factor correlations, and AdamW resuming with its optimizer state."""
+import numpy as np
+import pytest
+
+from minimanifold.analysis import sae as S
+from minimanifold.analysis.commutator import commutator
+from minimanifold.analysis.pca import stabilization_fraction
+from tests.conftest import small_setup
+
+
+def test_defect_is_second_order_normalised():
+    """delta ~ eta^2 (H_B g_A - H_A g_B), so D = ||delta|| / (||eta g_A|| ||eta g_B||) tends to a
+    constant as eta -> 0; without the eta^2 it would shrink 100x from 1e-3 to 1e-4."""
+    cfg, params, tokens, targets = small_setup(seed=3)
+    A, B = (tokens[:3], targets[:3]), (tokens[3:], targets[3:])
+    d3, d4 = (commutator(params, A, B, eta, cfg).defect for eta in (1e-3, 1e-4))
+    assert abs(d3 / d4 - 1) < 0.05 and d4 > 0
+
+
+def test_settling_point_is_counted_from_the_start():
+    ranks = [5, 4, 3, 3, 2, 3, 3, 3, 3, 3]          # final 3; stays 3 from the 6th window on
+    assert stabilization_fraction(ranks) == 0.6
+    assert stabilization_fraction([2] * 10) == 0.1 and stabilization_fraction([1] * 9 + [2]) == 1.0
+
+
+def test_fvu_is_centred():
+    """An SAE that outputs the data's mean explains none of its variance: FVU = 1, however
+    far the mean is from 0 (uncentred, it would be ~0 here)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, 6)) + 100.0
+    sae = S.init_sae(6, 4, 0)
+    sae.update(W_enc=np.zeros((6, 4)), b_enc=np.zeros(4), b_dec=x.mean(0))
+    assert S.metrics(sae, x)["fvu"] == pytest.approx(1.0)
+
+
+def test_correlations_are_centred():
+    rng = np.random.default_rng(1)
+    f = rng.standard_normal(300)
+    h = np.stack([3 * f + 50.0, -f + 7.0, rng.standard_normal(300)], axis=1)    # offsets must not matter
+    r, names = S.correlations(h, {"f": f, "const": np.ones(300)})
+    np.testing.assert_allclose(r[:2, 0], 1.0, rtol=1e-12)
+    assert r[2, 0] < 0.2 and (r[:, 1] == 0).all() and names == ["f", "const"]
+
+
+def test_adamw_resumes_with_its_optimizer_state(tmp_path):
+    """A run stopped after its step-10 checkpoint and resumed equals an uninterrupted one
+    (Adam's moments and step count come back from the checkpoint)."""
+    from minimanifold.trajectories.presets import SMOKE
+    from minimanifold.trajectories.train import load_trajectory, train
+    spec = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10, optimizer="adamw", lr=3e-3)[0]
+    train(tmp_path / "whole", spec.model, spec.task, spec.train, log=lambda s: None)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_10(line):
+        if "step     10/" in line:
+            raise Stop
+    with pytest.raises(Stop):
+        train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=stop_at_10)
+    assert not (tmp_path / "resumed" / "summary.json").exists()
+    train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=lambda s: None)
+    a, b = load_trajectory(tmp_path / "whole"), load_trajectory(tmp_path / "resumed")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
