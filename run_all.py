@@ -15,6 +15,7 @@ import os
 import sys
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
+from minimanifold.model.backend import get_backend
 from minimanifold.pipeline import PipelineError, run
 from minimanifold.trajectories.presets import PRESETS
 
@@ -37,6 +38,11 @@ def main(argv=None) -> int:
         if getattr(a, name) is not None and getattr(a, name) < 1:
             print(f"error: --{name} must be a positive integer, got {getattr(a, name)}", file=sys.stderr)
             return 2
+    try:
+        get_backend(a.backend)                     # an unknown or missing backend: one line, now
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     preset = PRESETS[a.preset]
     overrides = {k: v for k, v in (("lr", a.lr), ("steps", a.steps)) if v is not None}
     if a.seeds is not None:
@@ -52,7 +58,7 @@ def main(argv=None) -> int:
         run(preset, a.runs_dir, fig_dir, jobs=a.jobs, backend=a.backend,
             readme=os.path.join(ROOT, "README.md") if quick_ledger else None,
             log=lambda s: print(s, flush=True))
-    except PipelineError as e:
+    except (PipelineError, OSError) as e:           # OSError: disk full, read-only or file-for-folder paths
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -10,7 +10,8 @@ import json
 import sys
 
 from .model.config import ModelConfig, TaskConfig
-from .trajectories.train import TrainConfig, TrainingDiverged, load_metrics, load_trajectory, train
+from .trajectories.run_files import load_metrics, load_trajectory
+from .trajectories.train import TrainConfig, TrainingDiverged, train
 
 __all__ = ["TrainConfig", "TrainingDiverged", "load_metrics", "load_trajectory", "main", "train"]
 
@@ -40,7 +41,7 @@ def main(argv=None):
                             attn_only=not a.mlp, d_mlp=4 * a.d_model)
         tc = TrainConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)})
         summary = train(a.run_dir, model, task, tc, backend=a.backend)
-    except (ValueError, TrainingDiverged, RuntimeError) as e:
+    except (ValueError, TrainingDiverged, RuntimeError, OSError) as e:     # OSError: disk full, a file for a folder
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps({k: summary[k] for k in ("final_step", "final_loss", "final_acc")}))

@@ -11,7 +11,8 @@ import pytest
 from minimanifold.model.optim import lr_at, parse_lr_schedule
 from minimanifold.trajectories.presets import QUICK, SMOKE
 from minimanifold.trajectories.sweep import run_key
-from minimanifold.trajectories.train import TrainConfig, load_trajectory, train
+from minimanifold.trajectories.run_files import load_trajectory
+from minimanifold.trajectories.train import TrainConfig, train
 
 
 def test_known_values():

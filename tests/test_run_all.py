@@ -115,3 +115,65 @@ def test_a_damaged_cached_run_is_moved_aside_and_retrained(tmp_path, damage):
     assert again["summary"]["files"] == first["summary"]["files"]                     # bit-identical retrain
     third = sweep([spec], tmp_path, log=lambda s: None)[0]
     assert third["cached"]
+
+
+def _one_line_error(r, needle):
+    assert r.returncode == 2, r.stdout[-500:] + r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("backend, needle", [("foo", "backend must be one of"), ("cupy", "CuPy")])
+def test_bad_backend_is_one_line(tmp_path, backend, needle):
+    import importlib.util
+    if backend == "cupy" and importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--backend", backend,
+                        "--runs-dir", str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True)
+    _one_line_error(r, needle)
+    assert not (tmp_path / "r").exists()
+
+
+def test_paths_that_are_files_are_one_line(tmp_path):
+    (tmp_path / "afile").write_text("keep")
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--steps", "2", "--runs-dir",
+                        str(tmp_path / "afile")], cwd=ROOT, capture_output=True, text=True)
+    _one_line_error(r, "afile")
+    r = subprocess.run([sys.executable, "-m", "minimanifold.train", str(tmp_path / "afile"), "--steps", "2"],
+                       cwd=ROOT, capture_output=True, text=True)
+    _one_line_error(r, "afile")
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.json"])
+def test_a_corrupt_json_file_is_named(tmp_path, name):
+    d = tmp_path / "run"
+    args = [sys.executable, "-m", "minimanifold.train", str(d), "--steps", "4", "--ckpt-every", "2",
+            "--T", "8", "--C", "5", "--n-markers", "2", "--d-vocab", "16", "--d-model", "8", "--n-heads", "2",
+            "--d-head", "4", "--n-probe", "8"]
+    assert subprocess.run(args, cwd=ROOT, capture_output=True, text=True).returncode == 0
+    os.remove(d / "summary.json")
+    (d / name).write_text("{not json")
+    _one_line_error(subprocess.run(args, cwd=ROOT, capture_output=True, text=True), f"{name}: not valid JSON")
+
+
+def test_disk_full_is_one_line(tmp_path, monkeypatch, capsys):
+    """ENOSPC while writing a checkpoint: one line, exit 2 (the data written so far stays)."""
+    import errno
+    from minimanifold import train as cli
+    from minimanifold.trajectories import train as T
+    calls = {"n": 0}
+    real = T.save_npz
+
+    def full_after_two(path, arrays):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, arrays)
+    monkeypatch.setattr(T, "save_npz", full_after_two)
+    code = cli.main([str(tmp_path / "run"), "--steps", "6", "--ckpt-every", "1", "--T", "8", "--C", "5",
+                     "--n-markers", "2", "--d-vocab", "16", "--d-model", "8", "--n-heads", "2", "--d-head", "4",
+                     "--n-probe", "8"])
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("[run]")]
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:") and "No space left on device" in err[0]
+    assert sorted(os.listdir(tmp_path / "run" / "ckpt")) == ["step_00000000.npz", "step_00000001.npz"]

@@ -11,7 +11,8 @@ import pytest
 
 from minimanifold import ModelConfig, TaskConfig
 from minimanifold.model.io import atomic_write, load_params
-from minimanifold.trajectories.train import TrainConfig, TrainingDiverged, load_metrics, load_trajectory, train
+from minimanifold.trajectories.run_files import load_metrics, load_trajectory
+from minimanifold.trajectories.train import TrainConfig, TrainingDiverged, train
 
 TASK = TaskConfig(T=10, C=5, n_markers=2, d_vocab=12)
 MODEL = ModelConfig(d_vocab=12, d_vocab_out=5, n_ctx=10, d_model=16, n_heads=2, d_head=8, n_layers=2)

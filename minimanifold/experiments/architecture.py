@@ -10,7 +10,7 @@ import numpy as np
 from ..analysis.intervals import Interval, all_of, diff_interval, holds, t_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..trajectories.task import Schedule
-from ..trajectories.train import load_metrics
+from ..trajectories.run_files import load_metrics
 from .variants import fig_compare, mean_final_accuracy, summarize, variant_specs
 
 

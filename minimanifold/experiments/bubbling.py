@@ -15,7 +15,7 @@ from ..analysis.intervals import Interval, all_of, holds, t_interval
 from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from ..trajectories.task import Schedule, probe_set
-from ..trajectories.train import load_metrics
+from ..trajectories.run_files import load_metrics
 from .collapse import ANALYSIS_VERSION, cached_geometry
 from .rundir import ALL, MATS, cached_json, final_params, run_configs
 

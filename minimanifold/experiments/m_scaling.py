@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis.intervals import Interval, any_of, diff_interval, holds
+from ..analysis.intervals import any_of, diff_interval, holds
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
 from ..report.plotting import plt, save_figure
 from .variants import mean_final_accuracy, summarize, variant_specs

@@ -10,7 +10,7 @@ import numpy as np
 from ..model.config import ModelConfig, TaskConfig
 from ..model.io import load_params, read_npz, save_json, save_npz
 from ..model.transformer import attention_param_names
-from ..trajectories.train import load_trajectory, with_later_options
+from ..trajectories.run_files import load_trajectory, with_later_options
 
 MATS = ("W_Q", "W_K", "W_V", "W_O")
 ALL = "all attention"

@@ -17,7 +17,7 @@ from ..analysis.intervals import all_of, holds, t_interval
 from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from ..trajectories.task import Schedule, make_batch
-from ..trajectories.train import load_metrics, load_trajectory
+from ..trajectories.run_files import load_metrics, load_trajectory
 from .rundir import cached_json, run_configs
 
 VERSION = 1

@@ -7,7 +7,7 @@ import numpy as np
 from ..report.plotting import plt, save_figure
 from ..trajectories.metrics import steps_to_learn
 from ..trajectories.task import Schedule
-from ..trajectories.train import load_metrics
+from ..trajectories.run_files import load_metrics
 
 RULES = {}   # no ledger rows: the runs themselves
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..report.plotting import plt, save_figure
 from ..trajectories.sweep import RunSpec
-from ..trajectories.train import load_metrics
+from ..trajectories.run_files import load_metrics
 from .collapse import cached_geometry, matched_null, mean_r90
 from .rundir import ALL
 

@@ -17,7 +17,8 @@ import sys
 from ..model.config import ModelConfig, TaskConfig
 from .metrics import steps_to_learn
 from .sweep import RunSpec, sweep
-from .train import TrainConfig, load_metrics
+from .run_files import load_metrics
+from .train import TrainConfig
 
 STEPS = 20000
 BASE = TrainConfig(steps=STEPS, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4")

@@ -19,7 +19,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ..model.config import ModelConfig, TaskConfig
-from .train import LATER_OPTIONS, DamagedRun, TrainConfig, TrainingDiverged, train, verify_run
+from .run_files import LATER_OPTIONS, DamagedRun, verify_run
+from .train import TrainConfig, TrainingDiverged, train
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import hashlib
 import json
 import math
 import os
@@ -35,15 +34,12 @@ from ..model.config import ModelConfig, TaskConfig
 from ..model.io import read_npz, save_json, save_npz
 from ..model.transformer import INIT_STD, init_params, loss_and_grads, param_shapes
 from .metrics import evaluate
+from .run_files import ckpt_path, file_digest, latest_checkpoint, read_history, read_json, refuse_other_config
 from .task import Schedule, probe_set, train_batch
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became non-finite; the message names the step."""
-
-
-class DamagedRun(ValueError):
-    """A finished run's files are missing, truncated or changed; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +76,6 @@ class TrainConfig:
         optim.parse_lr_schedule(self.lr_schedule)
 
 
-# Options added after runs were first cached, with the value every earlier run had. A run
-# directory whose config lacks one was trained with that value (and keeps its cache key).
-LATER_OPTIONS = {"train": {"lr_schedule": "constant"}, "task": {"holdout": 0.0}}
-
-
-def with_later_options(cfg: dict) -> dict:
-    """A run's config dict with every later option filled in at its earlier value."""
-    return {s: {**LATER_OPTIONS.get(s, {}), **v} for s, v in cfg.items()}
-
-
 def run_config(model: ModelConfig, task: TaskConfig, train: TrainConfig) -> dict:
     return {"model": dataclasses.asdict(model), "task": dataclasses.asdict(task),
             "train": dataclasses.asdict(train)}
@@ -114,15 +100,6 @@ def blas_threads() -> int:
     return os.cpu_count() or 1
 
 
-def _ckpt_path(run_dir, step):
-    return os.path.join(run_dir, "ckpt", f"step_{step:08d}.npz")
-
-
-def _latest_checkpoint(run_dir):
-    paths = sorted(glob.glob(os.path.join(run_dir, "ckpt", "step_*.npz")))
-    return paths[-1] if paths else None
-
-
 def _format_progress(tag, step, total, loss, acc, elapsed, eta):
     accs = " ".join(f"m{m}={a:.2f}" for m, a in sorted(acc.items()))
     return (f"[{tag}] step {step:>6}/{total} loss {loss:.4f} acc {accs} | "
@@ -145,26 +122,24 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
     cfg_dict = run_config(model, task, train_cfg)
     cfg_path = os.path.join(run_dir, "config.json")
     if os.path.exists(cfg_path):
-        with open(cfg_path) as f:
-            _refuse_other_config(run_dir, json.load(f), cfg_dict, "config.json")
+        refuse_other_config(run_dir, read_json(cfg_path), cfg_dict, "config.json")
         summary_path = os.path.join(run_dir, "summary.json")
         if os.path.exists(summary_path):
-            with open(summary_path) as f:
-                return json.load(f)
+            return read_json(summary_path)
     else:
-        if (ckpt := _latest_checkpoint(run_dir)) is not None:   # config.json lost: the checkpoint says
+        if (ckpt := latest_checkpoint(run_dir)) is not None:   # config.json lost: the checkpoint says
             z = read_npz(ckpt)
             if "config" not in z:
                 raise ValueError(f"{run_dir}: config.json is missing and {os.path.basename(ckpt)} records no "
                                  f"config; cannot check that resuming it continues the same run")
-            _refuse_other_config(run_dir, json.loads(str(z["config"])), cfg_dict, os.path.basename(ckpt))
+            refuse_other_config(run_dir, json.loads(str(z["config"])), cfg_dict, os.path.basename(ckpt))
         save_json(cfg_path, cfg_dict)
 
     cfg_json = json.dumps(cfg_dict, sort_keys=True)          # every checkpoint carries its config
     names = list(param_shapes(model))
     probe = probe_set(task, schedule.all_m(), train_cfg.n_probe, train_cfg.seed)
     history = []
-    latest = _latest_checkpoint(run_dir)
+    latest = latest_checkpoint(run_dir)
     if latest is None:
         params = init_params(model, train_cfg.seed, np.float32, xp, std=train_cfg.init_std)
         state = optim.init_state(train_cfg.optimizer, params)
@@ -174,7 +149,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
         params = {k: to_device(z[k], xp) for k in names}
         state = {k[4:]: to_device(z[k], xp) for k in z if k.startswith("opt.")}
         start = int(z["step"])
-        history = [r for r in _read_history(run_dir) if r["step"] <= start]
+        history = [r for r in read_history(run_dir) if r["step"] <= start]
         log(f"[{tag}] resuming from step {start}")
 
     seconds = {"steps": 0.0, "evaluate": 0.0, "checkpoint_writes": 0.0}    # this process's share
@@ -184,7 +159,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
         ev = evaluate(params, probe, model)
         if not ev["finite"]:          # never save diverged parameters as the "last good" checkpoint
             raise TrainingDiverged(f"[{tag}] non-finite logits at step {step} (the parameters its updates "
-                                   f"reached); last good checkpoint: {_latest_checkpoint(run_dir)}")
+                                   f"reached); last good checkpoint: {latest_checkpoint(run_dir)}")
         t_save = time.perf_counter()
         seconds["evaluate"] += t_save - t_eval
         rec = {"step": step, "loss": float(np.mean(window_losses)) if window_losses else None,
@@ -192,7 +167,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
                "entropy": {str(m): e for m, e in ev["entropy"].items()}}
         extra = {"step": np.array(step), "metrics": np.array(json.dumps(rec)), "config": np.array(cfg_json),
                  **{"opt." + k: v for k, v in state.items()}}
-        save_npz(_ckpt_path(run_dir, step), {**params, **extra})
+        save_npz(ckpt_path(run_dir, step), {**params, **extra})
         history.append(rec)
         save_json(os.path.join(run_dir, "metrics.json"), history)
         seconds["checkpoint_writes"] += time.perf_counter() - t_save
@@ -210,7 +185,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
         if not math.isfinite(loss):
             raise TrainingDiverged(
                 f"[{tag}] non-finite loss ({loss}) at step {s}; last good checkpoint: "
-                f"{_latest_checkpoint(run_dir)}")
+                f"{latest_checkpoint(run_dir)}")
         lr = optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps)
         optim.step(train_cfg.optimizer, params, grads, state, lr, train_cfg.weight_decay)
         losses.append(loss)
@@ -222,27 +197,6 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
             log(_format_progress(tag, s + 1, train_cfg.steps, rec["loss"], ev["acc"], elapsed, eta))
             losses = []
     return _finish(run_dir, names, history, cfg_dict, seconds)
-
-
-def _refuse_other_config(run_dir, stored: dict, cfg_dict: dict, where: str) -> None:
-    """ValueError naming the fields if the run in ``run_dir`` was made with another config."""
-    old, new = with_later_options(stored), json.loads(json.dumps(cfg_dict))
-    if old != new:
-        diff = [f"{s}.{k}" for s in new for k in new[s] if old.get(s, {}).get(k) != new[s][k]]
-        raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(diff)}; from {where})")
-
-
-def _read_history(run_dir):
-    """Metrics of every checkpoint on disk (each file carries its own record)."""
-    out = []
-    for path in sorted(glob.glob(os.path.join(run_dir, "ckpt", "step_*.npz"))):
-        out.append(json.loads(str(read_npz(path)["metrics"])))
-    path = os.path.join(run_dir, "metrics.json")
-    if os.path.exists(path):   # checkpoints already consolidated into trajectory.npz
-        with open(path) as f:
-            known = {r["step"] for r in out}
-            out += [r for r in json.load(f) if r["step"] not in known]
-    return sorted(out, key=lambda r: r["step"])
 
 
 def _finish(run_dir, names, history, cfg_dict, seconds) -> dict:
@@ -276,40 +230,3 @@ def _finish(run_dir, names, history, cfg_dict, seconds) -> dict:
     return summary
 
 
-def file_digest(path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def verify_run(run_dir) -> dict:
-    """The summary of a finished run, after checking that every file it lists is there and
-    has the content it was written with; DamagedRun naming the file otherwise. A run
-    written before summaries listed their files gets its files' presence checked."""
-    try:
-        with open(os.path.join(run_dir, "summary.json")) as f:
-            summary = json.load(f)
-    except (OSError, ValueError) as e:
-        raise DamagedRun(f"{run_dir}: summary.json is unreadable ({e})") from None
-    files = summary.get("files") or dict.fromkeys(
-        ["config.json", "metrics.json", "trajectory.npz", summary.get("final_checkpoint", "ckpt")])
-    for name, digest in files.items():
-        path = os.path.join(run_dir, name)
-        if not os.path.isfile(path):
-            raise DamagedRun(f"{run_dir}: {name} is missing")
-        if digest is not None and file_digest(path) != digest:
-            raise DamagedRun(f"{run_dir}: {name} is not the file the run wrote (truncated or changed)")
-    return summary
-
-
-def load_trajectory(run_dir) -> dict:
-    """{param name: [n_ckpt, ...], "steps": [n_ckpt]} of a completed run."""
-    return read_npz(os.path.join(run_dir, "trajectory.npz"))
-
-
-def load_metrics(run_dir) -> list:
-    with open(os.path.join(run_dir, "metrics.json")) as f:
-        return json.load(f)

@@ -21,7 +21,7 @@ from ...model.io import read_npz, save_npz
 from ...model.optim import lr_at
 from ...model.transformer import attention_param_names, flatten, param_shapes
 from ...trajectories.task import Schedule, make_batch
-from ...trajectories.train import load_trajectory
+from ...trajectories.run_files import load_trajectory
 from ..rundir import attention_trajectories, cached_npz, run_configs
 
 VERSION = 1              # the stored commutators
