@@ -13,6 +13,7 @@ import time
 from .experiments import EXPERIMENTS
 from .experiments.context import Context
 from .experiments.training import learned, learned_final_stage, summary_table
+from .model.io import clean_stale_tmp
 from .report import ledger
 from .trajectories.sweep import sweep
 
@@ -91,6 +92,7 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print)
     main, variants = train_all(preset, runs_dir, jobs, backend, log)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
     os.makedirs(fig_dir, exist_ok=True)
+    clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
     claims, rules, written = analyse(ctx, log)
     for path in ("claims.md", "claims.json"):

@@ -215,3 +215,22 @@ def test_checkpoints_carry_their_config_when_config_json_is_lost(tmp_path):
     assert not (d / "config.json").exists()
     again = train(d, spec.model, spec.task, spec.train, log=lambda s: None)     # the same config resumes
     assert again["final_acc"] == first["final_acc"] and (d / "config.json").exists()
+
+
+def test_temp_files_of_killed_writers_are_cleaned_and_live_ones_kept(tmp_path):
+    from minimanifold.model.io import atomic_write, clean_stale_tmp
+    from minimanifold.trajectories.presets import SMOKE
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    spec = SMOKE.specs(seeds=[0], steps=4, ckpt_every=2)[0]
+    d = tmp_path / "r"
+    (d / "ckpt").mkdir(parents=True)
+    stale = [d / f"metrics.json.pid{dead_pid}.abc123.tmp", d / "ckpt" / f"step_00000002.npz.pid{dead_pid}.x9.tmp"]
+    live = d / f"summary.json.pid{os.getpid()}.q1.tmp"
+    other = d / "notes.tmp"                              # not ours: never touched
+    for p in (*stale, live, other):
+        p.write_bytes(b"partial")
+    train(d, spec.model, spec.task, spec.train, log=lambda s: None)
+    assert not any(p.exists() for p in stale) and live.exists() and other.exists()
+    atomic_write(tmp_path / "f.txt", lambda f: f.write(b"x"))
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == [] and clean_stale_tmp(tmp_path / "nope") == []

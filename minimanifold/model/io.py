@@ -30,7 +30,7 @@ def atomic_write(path, write_fn, mode="wb") -> None:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{os.path.basename(path)}.pid{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode) as f:
             write_fn(f)
@@ -44,6 +44,38 @@ def atomic_write(path, write_fn, mode="wb") -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+_TMP = re.compile(r"\.pid(\d+)\.[^.]*\.tmp$")
+
+
+def clean_stale_tmp(folder) -> list:
+    """Remove temp files that killed writers left in ``folder`` (atomic_write names them
+    ``<file>.pid<N>.<random>.tmp``); a live process's are kept, so concurrent writers of
+    the same folder are safe. Returns the paths removed."""
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in os.listdir(folder):
+        m = _TMP.search(name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        try:
+            os.remove(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
+        except FileNotFoundError:                 # another cleaner got there first
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                      # exists, owned by someone else
+        return True
+    return True
 
 
 def save_npz(path, arrays: dict) -> None:

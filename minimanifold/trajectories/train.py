@@ -31,7 +31,7 @@ import numpy as np
 from ..model import optim
 from ..model.backend import get_backend, to_device
 from ..model.config import ModelConfig, TaskConfig
-from ..model.io import read_npz, save_json, save_npz
+from ..model.io import clean_stale_tmp, read_npz, save_json, save_npz
 from ..model.transformer import INIT_STD, init_params, loss_and_grads, param_shapes
 from .metrics import evaluate
 from .run_files import ckpt_path, file_digest, latest_checkpoint, read_history, read_json, refuse_other_config
@@ -135,6 +135,8 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
             refuse_other_config(run_dir, json.loads(str(z["config"])), cfg_dict, os.path.basename(ckpt))
         save_json(cfg_path, cfg_dict)
 
+    for folder in (run_dir, os.path.join(run_dir, "ckpt")):   # what killed writes left behind
+        clean_stale_tmp(folder)
     cfg_json = json.dumps(cfg_dict, sort_keys=True)          # every checkpoint carries its config
     names = list(param_shapes(model))
     probe = probe_set(task, schedule.all_m(), train_cfg.n_probe, train_cfg.seed)
