@@ -19,9 +19,17 @@ def test_t_interval_known_answer():
     iv = t_interval([1.0, 2.0, 3.0])                        # mean 2, sd 1, n 3
     assert iv.est == 2.0 and iv.n == 3
     assert iv.hi - 2.0 == pytest.approx(4.303 / math.sqrt(3)) and 2.0 - iv.lo == pytest.approx(4.303 / math.sqrt(3))
-    assert t_interval([5.0, np.nan, 5.0]) == Interval(5.0, 5.0, 5.0, 2, "t")    # NaN seeds left out
+    assert t_interval([5.0, np.nan, 5.0, 5.0]) == Interval(5.0, 5.0, 5.0, 3, "t")    # NaN seeds left out
     one = t_interval([4.0])
     assert one.lo == -math.inf and one.hi == math.inf and "undetermined" in one.text()
+
+
+def test_two_seeds_decide_nothing_even_when_tied():
+    """Two seeds with the same integer count gave [26, 26]: certainty from a tie."""
+    for iv in (t_interval([26.0, 26.0]), diff_interval([1.0, 1.0], [1.0] * 5),
+               bootstrap_interval([3.0, 4.0], np.mean)):
+        assert iv.lo == -math.inf and iv.hi == math.inf and "3 needed" in iv.text()
+        assert holds(iv, ">=", 0) is None
 
 
 def test_t_interval_covers_the_mean_95_percent_of_the_time():
@@ -38,8 +46,8 @@ def test_welch_known_answer():
     iv = diff_interval(a, b)
     assert int(df) == 3 and iv.est == pytest.approx(1.5)
     assert iv.hi - iv.est == pytest.approx(3.182 * math.sqrt(va + vb))
-    assert diff_interval([2.0, 2.0], [1.0, 1.0]) == Interval(1.0, 1.0, 1.0, 4, "Welch t")
-    assert diff_interval([2.0], [1.0, 3.0]).hi == math.inf
+    assert diff_interval([2.0] * 3, [1.0] * 3) == Interval(1.0, 1.0, 1.0, 6, "Welch t")
+    assert diff_interval([2.0, 2.0], [1.0, 3.0, 2.0]).hi == math.inf             # 2 seeds in a group
 
 
 def test_bootstrap_is_deterministic_and_brackets_the_estimate():

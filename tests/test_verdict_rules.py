@@ -165,7 +165,7 @@ def test_claim_bubbling_with_collapse():
     assert BU.claim_bubbling_with_collapse(b[:1], [{ALL: {"stabilization": 0.9}}])["verdict"] == I   # one seed
 
 
-def fake_projs(n=11, seeds=2, **curves):
+def fake_projs(n=11, seeds=3, **curves):
     """Commutator projections: each keyword a curve over n measurement points (or a constant)."""
     out = []
     for _ in range(seeds):
@@ -199,7 +199,7 @@ def test_claim_enrichment_and_negligible_inside():
     assert CM.claim_negligible_inside(inside)["verdict"] == S
 
 
-def fake_saes(counts=(4, 4, 4), drops=(0.0, 0.0, 0.0), seeds=2):
+def fake_saes(counts=(4, 4, 4), drops=(0.0, 0.0, 0.0), seeds=3):
     def stage(c, d):
         return {"n_correlated_0.5": c, "sae": {"d_sae": 128, "dead_latents": 8, "fvu": 0.1, "l0": 5.0},
                 "top_latents": [{"factor": "m", "abs_corr": 0.9}], "acc_clean": 1.0, "acc_ablated": 1.0 - d,
@@ -221,24 +221,25 @@ def variant(r90, acc=1.0):
 
 
 def test_claims_mlp_and_multiplication_direction():
-    base = variant([3.0, 3.0])
-    assert AR.claim_mlp_rank(base, variant([5.0, 5.0]))["verdict"] == S
-    assert AR.claim_mlp_rank(variant([5.0, 5.0]), base)["verdict"] == N
-    assert AR.claim_mlp_accuracy(base, variant([3.0, 3.0], acc=0.9))["verdict"] == S
-    assert AR.claim_mlp_accuracy(variant([3.0, 3.0], acc=0.9), base)["verdict"] == N
-    assert MU.claim_multiplication(base, variant([4.5, 4.5]))["verdict"] == S
-    assert MU.claim_multiplication(variant([4.5, 4.5]), base)["verdict"] == N
+    base = variant([3.0, 3.0, 3.0])
+    assert AR.claim_mlp_rank(base, variant([5.0, 5.0, 5.0]))["verdict"] == S
+    assert AR.claim_mlp_rank(variant([5.0, 5.0, 5.0]), base)["verdict"] == N
+    assert AR.claim_mlp_rank(base, variant([5.0, 5.0]))["verdict"] == I                    # 2 seeds decide nothing
+    assert AR.claim_mlp_accuracy(base, variant([3.0] * 3, acc=0.9))["verdict"] == S
+    assert AR.claim_mlp_accuracy(variant([3.0] * 3, acc=0.9), base)["verdict"] == N
+    assert MU.claim_multiplication(base, variant([4.5] * 3))["verdict"] == S
+    assert MU.claim_multiplication(variant([4.5] * 3), base)["verdict"] == N
 
 
 def test_claim_curriculum():
     def run(a1, a2):
         return {"summary": {"final_acc": {"1": a1, "2": a2}}}
-    hist = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 2
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 2, hist)["verdict"] == S
-    assert AR.claim_curriculum([run(1.0, 0.9)], [run(0.3, 1.0)] * 2, hist)["verdict"] == N     # mixed unlearned
-    kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]] * 2
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)] * 2, kept)["verdict"] == N
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)], hist[:1])["verdict"] == I     # one seed
+    hist = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 3
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 3, hist)["verdict"] == S
+    assert AR.claim_curriculum([run(1.0, 0.9)], [run(0.3, 1.0)] * 3, hist)["verdict"] == N     # mixed unlearned
+    kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]] * 3
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)] * 3, kept)["verdict"] == N
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 2, hist[:2])["verdict"] == I  # 2 seeds
 
 
 def test_claim_m_scaling():

@@ -7,6 +7,7 @@ True when the whole interval is on the claim's side, False when the whole interv
 on the other side, None (undecided) when it straddles the threshold.
 
     t_interval(x)              mean of per-seed values: mean +- t_{0.975, n-1} sd / sqrt(n)
+                               (every interval needs MIN_SEEDS = 3 seeds per group; fewer: undetermined)
     diff_interval(a, b)        mean(a) - mean(b) of two groups of seeds (Welch)
     bootstrap_interval(x, f)   any statistic f of the seeds: percentile bootstrap, fixed seed
 """
@@ -22,6 +23,8 @@ T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
         2.052, 2.048, 2.045, 2.042)
 Z975 = 1.959964
+MIN_SEEDS = 3     # fewer seeds decide nothing: 2 seeds with tied values (integer counts, accuracies
+                  # of 1.0) would give a zero-width interval that claims certainty
 
 
 class Interval(NamedTuple):
@@ -33,7 +36,7 @@ class Interval(NamedTuple):
 
     def text(self, fmt="{:.2f}") -> str:
         if not math.isfinite(self.lo) or not math.isfinite(self.hi):
-            return f"undetermined ({self.n} seed{'s' if self.n != 1 else ''})"
+            return f"undetermined ({self.n} seed{'s' if self.n != 1 else ''}; {MIN_SEEDS} needed per group)"
         return f"[{fmt.format(self.lo)}, {fmt.format(self.hi)}] (95% {self.how}, {self.n} seeds)"
 
 
@@ -54,8 +57,8 @@ def t_interval(x) -> Interval:
     if n == 0:
         return Interval(math.nan, -math.inf, math.inf, 0, "t")
     m = float(x.mean())
-    if n == 1:
-        return Interval(m, -math.inf, math.inf, 1, "t")
+    if n < MIN_SEEDS:
+        return Interval(m, -math.inf, math.inf, n, "t")
     half = t975(n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
     return Interval(m, m - half, m + half, n, "t")
 
@@ -66,7 +69,7 @@ def diff_interval(a, b) -> Interval:
     a, b = (np.asarray(v, dtype=float) for v in (a, b))
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     n = len(a) + len(b)
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
         return Interval(float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, -math.inf, math.inf, n, "Welch t")
     d = float(a.mean() - b.mean())
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
@@ -83,7 +86,7 @@ def bootstrap_interval(x, stat, n_boot=2000, seed=0) -> Interval:
     x = np.asarray(x, dtype=float)
     n = len(x)
     est = float(stat(x))
-    if n < 2:
+    if n < MIN_SEEDS:
         return Interval(est, -math.inf, math.inf, n, "bootstrap")
     rng = np.random.default_rng(seed)
     draws = np.array([stat(x[rng.integers(0, n, n)]) for _ in range(n_boot)])
