@@ -177,3 +177,45 @@ def test_disk_full_is_one_line(tmp_path, monkeypatch, capsys):
     err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("[run]")]
     assert code == 2 and len(err) == 1 and err[0].startswith("error:") and "No space left on device" in err[0]
     assert sorted(os.listdir(tmp_path / "run" / "ckpt")) == ["step_00000000.npz", "step_00000001.npz"]
+
+
+def test_killing_a_sweep_stops_its_workers(tmp_path):
+    """kill -9 of a --jobs 2 sweep: its spawned workers exit too (an orphan used to keep
+    training into a run directory that a restarted sweep then resumed: two writers)."""
+    import signal
+    import time
+    script = ("import sys; from minimanifold.trajectories.presets import SMOKE; "
+              "from minimanifold.trajectories.sweep import sweep; "
+              f"sweep(SMOKE.specs(seeds=[0, 1], steps=100000, ckpt_every=1000), {str(tmp_path)!r}, jobs=2, log=print)")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+    def children():
+        out = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    stat, cmd = open(f"/proc/{pid}/stat").read(), open(f"/proc/{pid}/cmdline").read()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == parent.pid and "spawn_main" in cmd:
+                    out.append(int(pid))
+        return out
+    deadline = time.time() + 60
+    while len(workers := children()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(workers) == 2, "the sweep did not start two workers"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    def running(pid):
+        try:
+            return "zombie" not in open(f"/proc/{pid}/status").read().lower()
+        except OSError:                                   # gone (and reaped)
+            return False
+    deadline = time.time() + 10
+    while any(running(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    alive = [w for w in workers if running(w)]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive, f"workers {alive} kept running after their sweep was killed"

@@ -14,6 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -120,9 +121,20 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
         return results
     # workers are spawned lazily at submit time, so the thread split must hold until then
     with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
-            ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         _run_on(pool, args, report)
     return results
+
+
+def exit_with_parent(parent_pid: int, every: float = 0.5) -> None:
+    """In a worker: exit as soon as the sweep that spawned it is gone (killed, say), so no
+    orphan keeps training into a run directory that a restarted sweep resumes."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _run_on(executor, args, report):
