@@ -4,13 +4,15 @@ A run directory holds
   config.json              the run's full configuration (model, task, training)
   ckpt/step_XXXXXXXX.npz   every ``ckpt_every`` steps (and step 0): all parameters under
                            their TransformerLens names (each loads with
-                           ``model.io.load_params``), the optimizer state, the step, and the
-                           metrics recorded at that step
+                           ``model.io.load_params``), the optimizer state, the step, the
+                           metrics recorded at that step, and the run's config
   metrics.json             every checkpoint's metrics, rewritten at each checkpoint
   trajectory.npz           written at the end: each parameter stacked over checkpoints
                            [n_ckpt, ...] plus ``steps``; intermediate ckpt files are then
                            removed (the last one stays)
-  summary.json             written last; its presence marks the run complete
+  summary.json             written last; its presence marks the run complete; it lists
+                           the sha256 of the other files (``run_files.verify_run``) and
+                           where the training time went
 Every file is written atomically. The batch of step s is a pure function of (seed, s),
 so a run killed mid-way resumes from its last checkpoint and ends bit-identical to an
 uninterrupted one.
