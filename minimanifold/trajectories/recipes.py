@@ -4,7 +4,7 @@ rates, batch sizes and depths, trained with the project's own sweep (cached), an
 table of outcomes the README records.
 
     python -m minimanifold.trajectories.recipes --jobs 2 --seeds 3        # screen the grid
-    python -m minimanifold.trajectories.recipes --only L3-cos0.2 --first-seed 3 --seeds 7
+    python -m minimanifold.trajectories.recipes --only L3-cos0.1 --seeds 10 --jobs 2
 
 Plain SGD throughout: theta <- theta - eta_t g, no momentum; a schedule only sets eta_t.
 """
@@ -28,6 +28,7 @@ GRID = {
     "L2-cos0.2": (2, {"lr": 0.2, "lr_schedule": "cosine:1000"}),
     "L3-const0.1": (3, {}),
     "L3-cos0.2": (3, {"lr": 0.2, "lr_schedule": "cosine:1000"}),
+    "L3-cos0.1": (3, {"lr": 0.1, "lr_schedule": "cosine:1000"}),     # next: L3-const0.1 oscillates at the end
 }
 
 
