@@ -121,8 +121,3 @@ def any_of(*conds):
     if any(c is True for c in conds):
         return True
     return False if all(c is False for c in conds) else None
-
-
-def point(value) -> Interval:
-    """A number known exactly (no seed spread): an interval of width 0."""
-    return Interval(float(value), float(value), float(value), 0, "exact")

@@ -19,7 +19,6 @@ import numpy as np
 from ..model.io import atomic_write
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
 
 
 def verdict(cond) -> str:
