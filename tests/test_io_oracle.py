@@ -48,6 +48,13 @@ def test_load_errors_name_the_key(tmp_path):
     np.savez(tmp_path / "m.npz", **missing)
     with pytest.raises(ValueError, match=r"missing parameter 'blocks.1.attn.W_K'"):
         load_params(tmp_path / "m.npz")
+    del missing["blocks.1.attn.W_Q"]
+    np.savez(tmp_path / "m.npz", **missing)
+    with pytest.raises(ValueError, match=r"stray key 'blocks.1.*layer 1 has no 'blocks.1.attn.W_Q'"):
+        load_params(tmp_path / "m.npz")
+    np.savez(tmp_path / "m.npz", **params, **{"blocks.7.x": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"stray key 'blocks.7.x'.*layers 0..1 do"):
+        load_params(tmp_path / "m.npz")
     bad = dict(params, **{"ln_final.w": np.ones(5, np.float32)})
     np.savez(tmp_path / "s.npz", **bad)
     with pytest.raises(ValueError, match=r"'ln_final.w' has shape \(5,\)"):
@@ -85,6 +92,32 @@ def test_oracle_grads_round_trip(oracle_files):
     assert sorted(k for k in out.files if k.startswith("grad.")) == sorted("grad." + k for k in params)
     for k in params:
         np.testing.assert_array_equal(out["grad." + k], grads[k])
+
+
+def test_oracle_emits_the_gradients_of_the_zero_biases_it_accepts(oracle_files):
+    """A HookedTransformer's state dict holds zero b_Q/b_K/b_V/b_O: the oracle returns a
+    gradient for each of them (a client compares every key both ways) and none it lacks."""
+    d, cfg, tokens, targets = oracle_files
+    params, _ = load_params(d / "params.npz")
+    h, e = cfg.n_heads, cfg.d_head
+    biases = {"blocks.1.attn.b_Q": np.zeros((h, e)), "blocks.1.attn.b_V": np.zeros((h, e)),
+              "blocks.0.attn.b_O": np.zeros(cfg.d_model), "blocks.0.attn.IGNORE": np.array(-1e5)}
+    np.savez(d / "tl.npz", **params, **biases)
+    r = oracle("grads", d / "tl.npz", d / "batch.npz", d / "out.npz")
+    assert r.returncode == 0, r.stderr
+    out = np.load(d / "out.npz")
+    want = sorted("grad." + k for k in [*params, "blocks.1.attn.b_Q", "blocks.1.attn.b_V", "blocks.0.attn.b_O"])
+    assert sorted(k for k in out.files if k.startswith("grad.")) == want
+    _, grads, _ = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg, bias_grads=True)
+    for k in ("blocks.1.attn.b_Q", "blocks.1.attn.b_V", "blocks.0.attn.b_O"):
+        np.testing.assert_array_equal(out["grad." + k], grads[k])
+        assert np.abs(grads[k]).max() > 0
+    np.savez(d / "bad.npz", **params, **{"blocks.0.attn.b_V": np.zeros((h + 1, e))})
+    r = oracle("grads", d / "bad.npz", d / "batch.npz", d / "out2.npz")
+    assert r.returncode == 2 and "'blocks.0.attn.b_V' has shape" in r.stderr
+    np.savez(d / "bad.npz", **params, **{"blocks.5.attn.b_O": np.zeros(cfg.d_model)})
+    r = oracle("grads", d / "bad.npz", d / "batch.npz", d / "out2.npz")
+    assert r.returncode == 2 and "stray key 'blocks.5.attn.b_O'" in r.stderr and not (d / "out2.npz").exists()
 
 
 def _write_batch(path, **arrays):

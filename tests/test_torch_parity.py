@@ -62,3 +62,19 @@ def test_a_pytorch_state_dict_export_loads(tmp_path):
     assert cfg2 == cfg
     np.testing.assert_array_equal(loss_grads_logits(loaded, tokens, targets, cfg)[2],
                                   loss_grads_logits(params, tokens, targets, cfg)[2])
+
+
+def test_zero_attention_bias_gradients_match_pytorch():
+    """The gradients the oracle emits for TransformerLens's zero attention biases equal
+    autograd's for a model that has them (every layer, both variants' attention)."""
+    cfg, params, tokens, targets = small_setup(n_layers=3, seed=4, batch=7)
+    h, e, d = cfg.n_heads, cfg.d_head, cfg.d_model
+    biases = {f"blocks.{l}.attn.{n}": np.zeros((d,) if n == "b_O" else (h, e))
+              for l in range(cfg.n_layers) for n in ("b_Q", "b_K", "b_V", "b_O")}
+    _, grads, _ = loss_grads_logits(params, tokens, targets, cfg, bias_grads=True)
+    _, tgrads, _ = tr.loss_grads_logits({**params, **biases}, tokens, targets, cfg)
+    assert set(grads) == set(tgrads)
+    for k in biases:
+        scale = np.abs(tgrads[k]).max()
+        np.testing.assert_allclose(grads[k], tgrads[k], rtol=1e-9, atol=1e-12 * max(scale, 1), err_msg=k)
+    assert max(np.abs(tgrads[f"blocks.{l}.attn.b_Q"]).max() for l in range(3)) > 1e-6   # not vacuous

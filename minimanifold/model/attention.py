@@ -96,8 +96,13 @@ def attention_forward(a, W_Q, W_K, W_V, W_O, n_query=None, pattern_override=None
     return out.reshape(b, tq, d), AttnCache(a, W_Qs, W_KV, W_O, q, k, v, pattern, z)
 
 
-def attention_backward(dout, cache):
-    """dout [b,t,d] -> (da [b,s,d], dW_Q, dW_K, dW_V, dW_O)."""
+def attention_backward(dout, cache, bias_grads=False):
+    """dout [b,t,d] -> (da [b,s,d], dW_Q, dW_K, dW_V, dW_O).
+
+    ``bias_grads=True`` appends (db_Q [h,e], db_K [h,e], db_V [h,e], db_O [d]): the
+    gradients of TransformerLens's attention biases at zero, the value this layer has
+    them at (q = a W_Q + b_Q etc.; out = z W_O + b_O). db_K is 0 up to rounding (adding
+    q.b_K to every score of a row leaves the softmax unchanged)."""
     xp = xp_of(dout)
     a, W_Qs, W_KV, W_O, q, k, v, pattern, z = cache
     b, T, d = a.shape
@@ -125,4 +130,8 @@ def attention_backward(dout, cache):
     dW_Qs *= 1.0 / math.sqrt(e)                                   # undo the folded scale
     dW_Q = xp.ascontiguousarray(dW_Qs.reshape(d, h, e).transpose(1, 0, 2))
     dW_K, dW_V = dW_KV.reshape(d, 2 * h, e).transpose(1, 0, 2).reshape(2, h, d, e)
-    return da, dW_Q, dW_K, dW_V, dW_O
+    if not bias_grads:
+        return da, dW_Q, dW_K, dW_V, dW_O
+    db_Q = dq.sum(axis=0).reshape(h, e) * (1.0 / math.sqrt(e))   # dq is d(q / sqrt(e))
+    db_K, db_V = dkv.sum(axis=0).reshape(2, h, e)
+    return da, dW_Q, dW_K, dW_V, dW_O, db_Q, db_K, db_V, dout.sum(axis=0)

@@ -111,10 +111,15 @@ def config_from_params(arrays: dict, source: str = "params") -> ModelConfig:
 
     d_vocab, d_model = need("embed.W_E")
     n_ctx = need("pos_embed.W_pos")[0]
-    layers = {int(m.group(1)) for k in arrays if (m := _BLOCK.match(k))}
+    # a layer is where a W_Q is; any other blocks.N key past the last one is named as stray
+    layers = {int(m.group(1)) for k in arrays if (m := _BLOCK.match(k)) and k.endswith(".attn.W_Q")}
     n_layers = max(layers) + 1 if layers else 0
     if n_layers == 0:
         raise ValueError(f"{source}: missing parameter 'blocks.0.attn.W_Q' (no layers found)")
+    for k in arrays:
+        if (m := _BLOCK.match(k)) and int(m.group(1)) >= n_layers:
+            raise ValueError(f"{source}: stray key {k!r}: layer {m.group(1)} has no "
+                             f"'blocks.{m.group(1)}.attn.W_Q' (layers 0..{n_layers - 1} do)")
     n_heads, _, d_head = need("blocks.0.attn.W_Q")
     attn_only = "blocks.0.mlp.W_in" not in arrays
     d_mlp = 4 * d_model if attn_only else need("blocks.0.mlp.W_in")[1]
@@ -126,10 +131,21 @@ def config_from_params(arrays: dict, source: str = "params") -> ModelConfig:
         if tuple(need(name)) != tuple(shape):
             raise ValueError(f"{source}: parameter {name!r} has shape {tuple(arrays[name].shape)}, "
                              f"but the architecture implies {tuple(shape)}")
-    for name, value in arrays.items():
-        if name.endswith(_ZERO_ONLY) and np.any(value != 0):
+    for name in zero_bias_names(arrays):
+        m = _BLOCK.match(name)
+        want = (d_model,) if name.endswith("b_O") else (n_heads, d_head)
+        if not m or int(m.group(1)) >= n_layers or tuple(arrays[name].shape) != tuple(want):
+            raise ValueError(f"{source}: {name!r} has shape {tuple(arrays[name].shape)}, but the "
+                             f"architecture implies {tuple(want)} in layers 0..{n_layers - 1}")
+        if np.any(arrays[name] != 0):
             raise ValueError(f"{source}: {name!r} is nonzero, but this model has no attention biases")
     return cfg
+
+
+def zero_bias_names(arrays) -> list:
+    """The TransformerLens attention biases among ``arrays``' names (a dict or an .npz's
+    key list); accepted by ``config_from_params`` only when all zero."""
+    return [name for name in arrays if name.endswith(_ZERO_ONLY)]
 
 
 def save_params(path, params: dict, cfg: ModelConfig, extra: dict | None = None) -> None:
@@ -141,9 +157,11 @@ def save_params(path, params: dict, cfg: ModelConfig, extra: dict | None = None)
     save_npz(path, {**params, **(extra or {})})
 
 
-def load_params(path):
+def load_params(path, with_biases=False):
     """(params, cfg) from an .npz written by ``save_params`` or exported from a PyTorch
-    state dict with the same names. Arrays keep their stored dtype."""
+    state dict with the same names. Arrays keep their stored dtype. ``with_biases=True``
+    returns (params, cfg, names of the zero attention biases the file holds)."""
     arrays = read_npz(path)
     cfg = config_from_params(arrays, source=os.fspath(path))
-    return {name: arrays[name] for name in param_shapes(cfg)}, cfg
+    params = {name: arrays[name] for name in param_shapes(cfg)}
+    return (params, cfg, zero_bias_names(arrays)) if with_biases else (params, cfg)

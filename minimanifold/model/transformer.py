@@ -151,8 +151,13 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
     return logits, ModelCache(acts, ecache, blocks, lnf, x.shape)
 
 
-def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict:
-    """Gradients of every parameter, given dL/dlogits [b,c]. Walks forward in reverse."""
+ATTN_BIASES = ("b_Q", "b_K", "b_V", "b_O")   # TransformerLens's; this model holds them at 0
+
+
+def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig, bias_grads=False) -> dict:
+    """Gradients of every parameter, given dL/dlogits [b,c]. Walks forward in reverse.
+    ``bias_grads=True`` adds ``blocks.{l}.attn.b_Q/b_K/b_V/b_O``: the gradients a
+    TransformerLens model with those biases at zero has (the oracle's, for such clients)."""
     xp = xp_of(dlogits)
     grads = {}
     # logits = xf @ W_U + b_U
@@ -173,20 +178,26 @@ def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict
             dx += dxa
         # x[:, -t':] = x[:, -t':] + attn(LN(x; ln1))  (t' = T except in a last-position layer)
         da, grads[p + "attn.W_Q"], grads[p + "attn.W_K"], grads[p + "attn.W_V"], \
-            grads[p + "attn.W_O"] = A.attention_backward(dx, attn)
+            grads[p + "attn.W_O"], *biases = A.attention_backward(dx, attn, bias_grads)
+        grads.update({p + "attn." + n: g for n, g in zip(ATTN_BIASES, biases)})
         dx_in, grads[p + "ln1.w"], grads[p + "ln1.b"] = L.layernorm_backward(da, ln1)  # [b,t,d]
         dx_in[:, dx_in.shape[1] - dx.shape[1]:] += dx
         dx = dx_in
     # x = W_E[tokens] + W_pos[:T]
     grads["embed.W_E"], grads["pos_embed.W_pos"] = L.embed_backward(dx, cache.embed)
-    return {name: grads[name] for name in params}                                # params' order
+    out = {name: grads[name] for name in params}                                 # params' order
+    if bias_grads:
+        out.update({f"blocks.{l}.attn.{n}": grads[f"blocks.{l}.attn.{n}"]
+                    for l in range(cfg.n_layers) for n in ATTN_BIASES})
+    return out
 
 
-def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig):
-    """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``."""
+def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig, bias_grads=False):
+    """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``
+    (plus the zero attention biases' with ``bias_grads``, see ``backward``)."""
     logits, cache = forward(params, tokens, cfg)
     loss, ce = L.cross_entropy_forward(logits, targets)
-    return loss, backward(params, cache, L.cross_entropy_backward(ce), cfg), logits
+    return loss, backward(params, cache, L.cross_entropy_backward(ce), cfg, bias_grads), logits
 
 
 def loss_and_grads(params: dict, tokens, targets, cfg: ModelConfig):

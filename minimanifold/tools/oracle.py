@@ -6,7 +6,8 @@
 PARAMS.npz: parameters under their TransformerLens names (``model.io.load_params``).
 BATCH.npz:  ``tokens`` [b,t] integers in 0..d_vocab-1 (t <= n_ctx) and ``targets`` [b]
             integers in 0..d_vocab_out-1.
-OUT.npz:    grads: ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every parameter;
+OUT.npz:    grads: ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every parameter,
+            the zero attention biases PARAMS.npz holds included (TransformerLens's);
             commutator: ``delta.<name>`` = theta_AB - theta_BA (eq 3–5) for every
             parameter, and ``lr``. All computed in float64.
 Bad input exits with status 2 and a one-line message naming the file or key; OUT is
@@ -88,12 +89,13 @@ def check_params(params, path) -> dict:
 
 def grads_command(params_path, batch_path, out_path) -> None:
     check_out_path(out_path, [params_path, batch_path])
-    params, cfg = load_params(params_path)
+    params, cfg, biases = load_params(params_path, with_biases=True)
     check_params(params, params_path)
     tokens, targets = load_batch(batch_path, cfg)
-    loss, grads, logits = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg)
+    loss, grads, logits = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg,
+                                            bias_grads=bool(biases))
     out = {"logits": logits, "loss": np.asarray(loss, dtype=np.float64)}
-    out.update({"grad." + k: v for k, v in grads.items()})
+    out.update({"grad." + k: v for k, v in grads.items() if k in params or k in biases})
     save_npz(out_path, out)
 
 

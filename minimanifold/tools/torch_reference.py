@@ -1,6 +1,7 @@
 """An independent PyTorch implementation of the same model, written from the spec (not
 from model.py), for the parity test and the benchmark. Optional: only imported when
-torch is installed. Autograd supplies its gradients.
+torch is installed. Autograd supplies its gradients. TransformerLens's attention biases
+(``blocks.{l}.attn.b_Q/b_K/b_V/b_O``) are used when ``p`` holds them, 0 otherwise.
 """
 from __future__ import annotations
 
@@ -29,13 +30,14 @@ def forward(p: dict, tokens: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
         b, _, d = a.shape
         h, e = cfg.n_heads, cfg.d_head
         heads = lambda W: W.permute(1, 0, 2).reshape(d, h * e)          # (h,d,e) -> (d,he)
-        q = (a @ heads(p[pre + "attn.W_Q"])).view(b, T, h, e).transpose(1, 2)   # [b,h,t,e]
-        k = (a @ heads(p[pre + "attn.W_K"])).view(b, T, h, e).transpose(1, 2)
-        v = (a @ heads(p[pre + "attn.W_V"])).view(b, T, h, e).transpose(1, 2)
+        bias = lambda n, shape: p.get(pre + "attn." + n, torch.zeros(shape, dtype=a.dtype))
+        q = (a @ heads(p[pre + "attn.W_Q"]) + bias("b_Q", (h, e)).reshape(h * e)).view(b, T, h, e).transpose(1, 2)
+        k = (a @ heads(p[pre + "attn.W_K"]) + bias("b_K", (h, e)).reshape(h * e)).view(b, T, h, e).transpose(1, 2)
+        v = (a @ heads(p[pre + "attn.W_V"]) + bias("b_V", (h, e)).reshape(h * e)).view(b, T, h, e).transpose(1, 2)
         scores = q @ k.transpose(-1, -2) / math.sqrt(e)                        # [b,h,t,s]
         pattern = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
         z = (pattern @ v).transpose(1, 2).reshape(b, T, h * e)                 # [b,t,he]
-        x = x + z @ p[pre + "attn.W_O"].reshape(h * e, d)
+        x = x + z @ p[pre + "attn.W_O"].reshape(h * e, d) + bias("b_O", (d,))
         if not cfg.attn_only:
             a2 = F.layer_norm(x, (cfg.d_model,), p[pre + "ln2.w"], p[pre + "ln2.b"], eps=1e-5)
             hid = F.gelu(a2 @ p[pre + "mlp.W_in"] + p[pre + "mlp.b_in"], approximate="tanh")

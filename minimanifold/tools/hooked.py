@@ -1,0 +1,97 @@
+"""TransformerLens interop: our parameters in a ``HookedTransformer`` and back.
+
+    pip install -e ".[transformer_lens]"     # transformer-lens >=3,<4 (tested: 3.9.0, torch 2.13)
+
+TransformerLens 4.x removed ``HookedTransformer`` (it has ``TransformerBridge``), so the
+extra pins 3.x. Our model is a ``HookedTransformer`` with
+
+    normalization_type="LN" (eps 1e-5), positional_embedding_type="standard",
+    act_fn="gelu_new" (the standard variant's MLP), attn_only=True for the paper's model,
+    every attention bias b_Q, b_K, b_V, b_O at zero (we have none), d_vocab_out = C,
+
+and its logits are TransformerLens's at the last position, ``model(tokens)[:, -1]``. The
+``blocks.{l}.attn.IGNORE`` and ``mask`` buffers are TransformerLens's own and are kept.
+Both helpers refuse (one line, naming the setting or key) a model that is not of that
+form, rather than convert it into a different function.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from ..model.config import ModelConfig
+from ..model.layers import LN_EPS
+from ..model.transformer import ATTN_BIASES, param_shapes
+
+TESTED = "3.9.0"
+
+
+def hooked_config(cfg: ModelConfig, dtype=torch.float64, device="cpu") -> HookedTransformerConfig:
+    """The ``HookedTransformerConfig`` of our architecture ``cfg``."""
+    kw = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_ctx=cfg.n_ctx, d_head=cfg.d_head,
+              n_heads=cfg.n_heads, d_vocab=cfg.d_vocab, d_vocab_out=cfg.d_vocab_out,
+              attn_only=cfg.attn_only, normalization_type="LN", eps=LN_EPS,
+              positional_embedding_type="standard", act_fn="gelu_new",
+              default_prepend_bos=False, dtype=dtype, device=device)
+    if not cfg.attn_only:
+        kw["d_mlp"] = cfg.d_mlp
+    return HookedTransformerConfig(**kw)
+
+
+def to_hooked_transformer(params: dict, cfg: ModelConfig, dtype=torch.float64, device="cpu"):
+    """A ``HookedTransformer`` computing exactly our model with ``params`` (in ``dtype``);
+    logits at the last position are ``model(tokens)[:, -1]``."""
+    missing = set(param_shapes(cfg)) ^ set(params)
+    if missing:
+        raise ValueError(f"params do not match the config: {sorted(missing)[:3]}")
+    model = HookedTransformer(hooked_config(cfg, dtype, device))
+    state = model.state_dict()
+    for name in state:
+        if name in params:
+            state[name] = torch.as_tensor(np.asarray(params[name]), dtype=dtype, device=device)
+        elif name.rsplit(".", 1)[1] in ATTN_BIASES:
+            state[name] = torch.zeros_like(state[name])
+    unknown = [n for n in state if n not in params and n.rsplit(".", 1)[1] not in (*ATTN_BIASES, "IGNORE", "mask")]
+    if unknown:
+        raise ValueError(f"TransformerLens {TESTED}-style model has parameters we do not: {unknown[:3]}")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"this HookedTransformer differs from our model: {what}")
+
+
+def from_hooked_transformer(model) -> tuple:
+    """(params as float64 NumPy arrays keyed by our names, ModelConfig) from a
+    ``HookedTransformer`` of our form; ValueError names the first setting or nonzero
+    attention bias that is not."""
+    c = model.cfg
+    _require(c.normalization_type == "LN", f"normalization_type={c.normalization_type!r}, not 'LN'")
+    _require(c.positional_embedding_type == "standard",
+             f"positional_embedding_type={c.positional_embedding_type!r}, not 'standard'")
+    _require(c.attn_only or c.act_fn == "gelu_new", f"act_fn={c.act_fn!r}, not 'gelu_new'")
+    _require(c.eps == LN_EPS, f"eps={c.eps}, not {LN_EPS}")
+    _require(c.use_attn_scale and math.isclose(c.attn_scale, math.sqrt(c.d_head)),
+             f"attn_scale={c.attn_scale}, not sqrt(d_head)")
+    for flag in ("parallel_attn_mlp", "gated_mlp", "final_rms", "use_local_attn"):
+        _require(not getattr(c, flag, False), f"{flag}=True")
+    _require(getattr(c, "attention_dir", "causal") == "causal", f"attention_dir={c.attention_dir!r}")
+    _require(getattr(c, "n_key_value_heads", None) in (None, c.n_heads), "grouped-query attention")
+    cfg = ModelConfig(d_vocab=c.d_vocab, d_vocab_out=c.d_vocab_out, n_ctx=c.n_ctx, d_model=c.d_model,
+                      n_heads=c.n_heads, d_head=c.d_head, n_layers=c.n_layers, attn_only=c.attn_only,
+                      d_mlp=4 * c.d_model if c.attn_only else c.d_mlp)
+    state = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in model.state_dict().items()}
+    for name, value in state.items():
+        if name.rsplit(".", 1)[1] in ATTN_BIASES and np.any(value != 0):
+            raise ValueError(f"{name!r} is nonzero, but our model has no attention biases")
+    shapes = param_shapes(cfg)
+    missing = [n for n in shapes if n not in state]
+    _require(not missing, f"no parameter {missing[:1]}")
+    for name, shape in shapes.items():
+        _require(tuple(state[name].shape) == tuple(shape), f"{name!r} has shape {state[name].shape}")
+    return {name: state[name] for name in shapes}, cfg
