@@ -18,6 +18,7 @@ import minimanifold  # noqa: F401  (sets up the allocator before any work)
 from minimanifold.model.backend import get_backend
 from minimanifold.pipeline import PipelineError, run
 from minimanifold.trajectories.presets import PRESETS
+from minimanifold.trajectories.progress import Board
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
     try:
         run(preset, a.runs_dir, fig_dir, jobs=a.jobs, backend=a.backend,
             readme=os.path.join(ROOT, "README.md") if quick_ledger else None,
-            log=lambda s: print(s, flush=True))
+            log=Board(sys.stdout))
     except (PipelineError, OSError) as e:           # OSError: disk full, read-only or file-for-folder paths
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -56,9 +56,23 @@ def test_sweep_on_any_executor_matches_serial(tmp_path):
 
 
 def test_sweep_local_process_pool(tmp_path):
-    specs = SMOKE.specs(seeds=[0, 1], steps=30)
-    out = sweep(specs, tmp_path, jobs=2, log=lambda s: None)
+    """Both workers train; their training lines reach the parent's log (a Board redraws
+    them on a terminal), each run's live line is dropped when its run finishes."""
+    specs = SMOKE.specs(seeds=[0, 1], steps=30, ckpt_every=10)
+    lines, finished = [], []
+
+    class Log:
+        def __call__(self, s):
+            lines.append(s)
+
+        def finish(self, tag):
+            finished.append(tag)
+    out = sweep(specs, tmp_path, jobs=2, log=Log())
     assert all(os.path.exists(os.path.join(r["dir"], "trajectory.npz")) for r in out)
+    for seed in (0, 1):
+        steps = [ln for ln in lines if ln.startswith(f"[add seed {seed}] step")]
+        assert [ln.split()[4] for ln in steps] == ["10/30", "20/30", "30/30"]
+    assert sorted(finished) == ["add seed 0", "add seed 1"]
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -16,6 +16,7 @@ import sys
 
 from ..model.config import ModelConfig, TaskConfig
 from .metrics import steps_to_learn
+from .progress import Board
 from .sweep import RunSpec, sweep
 from .run_files import load_metrics
 from .train import TrainConfig
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
     names = a.only or list(GRID)
     seeds = range(a.first_seed, a.first_seed + a.seeds)
     specs = [recipe_specs(n, [s])[0] for s in seeds for n in names]     # seed-major: early results for all
-    done = sweep(specs, a.runs_dir, jobs=a.jobs, log=lambda s: print(s, flush=True))
+    done = sweep(specs, a.runs_dir, jobs=a.jobs, log=Board(sys.stdout))
     results = {n: [r for r in done if r["name"] == f"recipe-{n}"] for n in names}
     print(outcome_table(results))
     return 0

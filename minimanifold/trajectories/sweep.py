@@ -48,6 +48,9 @@ def run_dir(runs_root, spec: RunSpec) -> str:
     return os.path.join(runs_root, run_key(spec), f"seed_{spec.train.seed}")
 
 
+_LINES = None   # in a pool worker: the queue its training lines go to (the sweep shows them)
+
+
 def _train_one(args):
     runs_root, spec, backend = args
     t0 = time.perf_counter()
@@ -64,7 +67,8 @@ def _train_one(args):
            "damaged": damaged}
     try:
         rec["summary"] = train(d, spec.model, spec.task, spec.train, backend=backend,
-                               tag=f"{spec.name} seed {spec.train.seed}")
+                               tag=f"{spec.name} seed {spec.train.seed}",
+                               log=None if _LINES is None else _LINES.put)
     except TrainingDiverged as e:          # one bad seed must not sink the sweep
         rec["summary"], rec["diverged"] = None, str(e)
     rec["seconds"] = time.perf_counter() - t0
@@ -89,7 +93,9 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
           backend: str | None = None, log=print) -> list:
     """Train (or load) every spec; returns one record per spec, in order, with its
     summary and run directory (a run whose loss became non-finite has ``summary`` None
-    and ``diverged`` set to the error). Logs one line per finished run with an ETA."""
+    and ``diverged`` set to the error). Logs one line per finished run with an ETA, and
+    with a local pool, the workers' training lines too (``log`` may be a
+    ``progress.Board``: then each run's line updates in place on a terminal)."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     args = [(runs_root, s, backend) for s in specs]
@@ -100,6 +106,7 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
 
     def report(i, rec, done):
         results[i] = rec
+        getattr(log, "finish", lambda tag: None)(f"{rec['name']} seed {rec['seed']}")
         if rec["diverged"]:
             log(f"  [{done}/{len(specs)}] {rec['name']} seed {rec['seed']}: DIVERGED: {rec['diverged']}")
             return
@@ -113,23 +120,51 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
             f" | overall {elapsed:.0f}s, ETA {eta:.0f}s")
 
     if executor is None and jobs <= 1:
-        for n, (i, a) in enumerate(enumerate(args), 1):
-            report(i, _train_one(a), n)
+        global _LINES
+        _LINES, before = _Direct(log), _LINES
+        try:
+            for n, (i, a) in enumerate(enumerate(args), 1):
+                report(i, _train_one(a), n)
+        finally:
+            _LINES = before
         return results
     if executor is not None:
         _run_on(executor, args, report)
         return results
     # workers are spawned lazily at submit time, so the thread split must hold until then
-    with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
-            ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-        _run_on(pool, args, report)
+    ctx = multiprocessing.get_context("spawn")
+    lines = ctx.SimpleQueue()
+    reader = threading.Thread(target=_show_lines, args=(lines, log), daemon=True, name="sweep-lines")
+    reader.start()
+    try:
+        with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
+                ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
+                                    initargs=(os.getpid(), lines)) as pool:
+            _run_on(pool, args, report)
+    finally:
+        lines.put(None)
+        reader.join()
     return results
 
 
-def exit_with_parent(parent_pid: int, every: float = 0.5) -> None:
+class _Direct:
+    """The serial sweep's stand-in for the workers' queue: lines go straight to ``log``."""
+    def __init__(self, log):
+        self.put = log
+
+
+def _show_lines(lines, log) -> None:
+    """The parent's reader: the workers' training lines, in arrival order, to ``log``."""
+    while (line := lines.get()) is not None:
+        log(line)
+
+
+def exit_with_parent(parent_pid: int, lines=None, every: float = 0.5) -> None:
     """In a worker: exit as soon as the sweep that spawned it is gone (killed, say), so no
-    orphan keeps training into a run directory that a restarted sweep resumes."""
+    orphan keeps training into a run directory that a restarted sweep resumes. ``lines``:
+    the queue the worker's training lines go to."""
+    global _LINES
+    _LINES = lines
     def watch():
         while os.getppid() == parent_pid:
             time.sleep(every)
