@@ -10,12 +10,15 @@ from minimanifold.trajectories.presets import SMOKE
 from minimanifold.trajectories.sweep import run_dir, run_key, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Subprocess limits only guard against a hang: the smoke preset takes about 40 s alone on
+# 2 cores but several times that on a loaded machine, which must not fail the suite.
+HANG = 1800
 
 
 def test_smoke_preset_end_to_end_then_cached(tmp_path):
     cmd = [sys.executable, "run_all.py", "--preset", "smoke", "--runs-dir", str(tmp_path / "runs"),
            "--figures-dir", str(tmp_path / "fig")]
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "preset smoke" in first.stdout and "| run | seed |" in first.stdout
     shares = first.stdout.split("training time of 8 runs")[1].splitlines()[0]        # where the time went
@@ -29,7 +32,7 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     import json
     claims = json.loads((tmp_path / "fig" / "claims.json").read_text())["claims"]
     assert len(claims) == 20 and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
-    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert second.returncode == 0
     assert "2 cached, 0 to train" in second.stdout and "6 cached, 0 to train" in second.stdout
     assert first.stdout.split("| run | seed |")[1].split("total")[0] == \
@@ -90,7 +93,7 @@ def test_a_diverging_run_is_reported_not_fatal(tmp_path):
 def test_run_all_when_every_run_diverges(tmp_path):
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--lr", "1e30", "--steps", "20",
                         "--runs-dir", str(tmp_path / "r"), "--figures-dir", str(tmp_path / "f")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+                       cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 2
     assert "DIVERGED, left out of the analyses: add seed 0, add seed 1" in r.stdout
     assert r.stderr.strip().splitlines()[-1].startswith("error: fewer than 2 runs")
