@@ -234,3 +234,22 @@ def test_temp_files_of_killed_writers_are_cleaned_and_live_ones_kept(tmp_path):
     assert not any(p.exists() for p in stale) and live.exists() and other.exists()
     atomic_write(tmp_path / "f.txt", lambda f: f.write(b"x"))
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == [] and clean_stale_tmp(tmp_path / "nope") == []
+
+
+def test_train_help_shows_every_option_with_its_default(capsys):
+    """`python -m minimanifold.train --help` lists each TrainConfig field and the model and
+    task options, each with its default (argparse shows none without a help text)."""
+    import dataclasses
+    import re
+    from minimanifold.train import main
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split()).split(" options: ", 1)[1] + " "
+    options = re.findall(r"(--[a-z-]+|--[TC]) [A-Z_]+ ", text)
+    want = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainConfig)} | {
+        "--holdout", "--T", "--C", "--backend", "--n-layers"}
+    assert want <= set(options)
+    for opt in set(options):
+        after = text.split(opt + " ", 1)[1].split(" --", 1)[0]
+        assert "(default: " in after, opt
+    assert "--steps STEPS SGD steps (default: 3000)" in text
