@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from minimanifold import ModelConfig, TaskConfig, init_params, make_batch
+
+# Every randomised test is seeded: Hypothesis draws the same examples on every run (no
+# CI failure by chance), and keeps no example database between runs.
+settings.register_profile("seeded", derandomize=True, database=None)
+settings.load_profile("seeded")
 
 
 def small_setup(attn_only=True, n_layers=2, seed=0, batch=6, spread=0.3):

@@ -143,7 +143,14 @@ def test_cli_reports_bad_input(tmp_path):
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "C must be" in out.stderr
-    assert json.loads  # the CLI prints JSON on success; see test_run_all for an end-to-end run
+    ok = subprocess.run([sys.executable, "-m", "minimanifold.train", str(tmp_path / "y"), "--steps", "20",
+                         "--ckpt-every", "10", "--d-model", "16", "--n-heads", "2", "--d-head", "8",
+                         "--T", "8", "--C", "5", "--n-markers", "2", "--d-vocab", "16", "--n-probe", "8"],
+                        cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    printed = json.loads(ok.stdout)                 # success prints the summary's headline as JSON
+    assert printed["final_step"] == 20 and set(printed["final_acc"]) == {"1", "2"}
+    assert printed == {k: json.load(open(tmp_path / "y" / "summary.json"))[k] for k in printed}
 
 
 def test_steps_to_learn():
