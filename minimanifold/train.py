@@ -19,7 +19,7 @@ __all__ = ["TrainConfig", "TrainingDiverged", "load_metrics", "load_trajectory",
 HELP = {
     "steps": "SGD steps", "lr": "peak step size eta", "batch_size": "examples per step",
     "ckpt_every": "steps between checkpoints (the trajectory's snapshots)", "seed": "init and data seed",
-    "schedule": "m per batch: mixed:1,2,... or curriculum:1,2,...@steps (see the README)",
+    "schedule": "which m each step trains on: mixed:1,2,3,4 or curriculum:1x1000,2x1000 (m-set x steps)",
     "optimizer": "sgd (the paper's) or adamw (the authors' code)", "weight_decay": "adamw only",
     "n_probe": "held-out examples per m at each checkpoint", "init_std": "std of the normal init",
     "lr_schedule": "constant, warmup:W or cosine:W (W warmup steps; plain SGD all the same)",

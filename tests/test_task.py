@@ -137,3 +137,20 @@ def test_curriculum_boundaries_in_training_batches():
     for step, m in [(0, 1), (29, 1), (30, 2), (59, 2), (60, 3), (89, 3), (500, 3)]:
         assert set(train_batch(task, sched, 64, 0, step).m) == {m}, step
     assert curriculum_schedule("mixed:1,2", 1001) == "curriculum:1x500,2x501"
+
+
+def test_perbatch_draws_one_m_per_batch_uniformly():
+    """The authors' scheme: every example of a step's batch has the same m, and over many
+    steps each m of the set comes up about equally often (mixed varies m within a batch)."""
+    task = TaskConfig(T=16)
+    sched = Schedule.parse("perbatch:1,2,3,4")
+    assert sched.spec() == "perbatch:1,2,3,4" and Schedule.parse(sched.spec()) == sched
+    assert sched.m_set(7) == (1, 2, 3, 4) and sched.all_m() == (1, 2, 3, 4)
+    counts = {m: 0 for m in (1, 2, 3, 4)}
+    for step in range(400):
+        ms = set(train_batch(task, sched, 32, 0, step).m)
+        assert len(ms) == 1, step
+        counts[ms.pop()] += 1
+    assert all(70 <= c <= 130 for c in counts.values()), counts      # 100 +- 3 sd
+    assert len(set(train_batch(task, Schedule.parse("mixed:1,2,3,4"), 32, 0, 0).m)) > 1
+    np.testing.assert_array_equal(train_batch(task, sched, 32, 3, 9).tokens, train_batch(task, sched, 32, 3, 9).tokens)

@@ -260,3 +260,20 @@ def test_train_help_shows_every_option_with_its_default(capsys):
         after = text.split(opt + " ", 1)[1].split(" --", 1)[0]
         assert "(default: " in after, opt
     assert "--steps STEPS SGD steps (default: 3000)" in text
+
+
+def test_authors_preset_is_their_configuration_and_trains(tmp_path):
+    """The authors preset (issue 10 §1): AdamW 3e-4 with PyTorch's defaults, wd 0.01,
+    T=16, C=8, batch 128, d_model 128, 5 layers, 4 heads, one m in 1..4 per batch, 20,000
+    steps, a snapshot every 500 (40), 5 seeds; and it trains (three steps here)."""
+    import dataclasses
+    from minimanifold.model import optim
+    from minimanifold.trajectories.presets import AUTHORS, PRESETS
+    m, t, tr = AUTHORS.model, AUTHORS.task, AUTHORS.train
+    assert PRESETS["authors"] is AUTHORS
+    assert (tr.optimizer, tr.lr, tr.weight_decay, optim.ADAM_BETAS, optim.ADAM_EPS) == ("adamw", 3e-4, 0.01, (0.9, 0.999), 1e-8)
+    assert (t.T, t.C, m.n_ctx, tr.batch_size, m.d_model, m.n_layers, m.n_heads) == (16, 8, 16, 128, 128, 5, 4)
+    assert (tr.schedule, tr.steps, tr.steps // tr.ckpt_every, AUTHORS.n_seeds) == ("perbatch:1,2,3,4", 20000, 40, 5)
+    s = train(tmp_path / "a", m, t, dataclasses.replace(tr, steps=3, ckpt_every=1, n_probe=8, batch_size=8),
+              log=lambda line: None)
+    assert s["final_step"] == 3 and set(s["final_acc"]) == {"1", "2", "3", "4"}

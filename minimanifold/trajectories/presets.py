@@ -62,4 +62,16 @@ PAPER = Preset(
     TrainConfig(steps=30000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4"),
     n_seeds=20, n_extra_seeds=5, m_scaling=(1, 2, 3, 4, 5, 6), holdout=0.2)
 
-PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER)}
+# The training configuration of the authors' released code (skydancerosel/bubble-modadd,
+# train.py), as closely as this model allows; what stays different is listed in the
+# README ("The authors' configuration"): no attention biases, our init (normal 0.1, not
+# PyTorch's defaults), our vocabulary (32 tokens, not 256 with markers at 100+i), a
+# position drawn per example (not shared by the batch), a query token at the end.
+AUTHORS = Preset(
+    "authors", "the authors' released code: AdamW 3e-4 (wd 0.01), T=16, 5 layers, batch 128, one m per batch",
+    ModelConfig(n_ctx=16, n_layers=5), TaskConfig(T=16),
+    TrainConfig(steps=20000, ckpt_every=500, lr=3e-4, optimizer="adamw", weight_decay=0.01, batch_size=128,
+                init_std=0.1, schedule="perbatch:1,2,3,4"),
+    n_seeds=5, n_extra_seeds=2)
+
+PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER, AUTHORS)}

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..model.config import TaskConfig
 
-SCHEDULE_KINDS = ("mixed", "curriculum")
+SCHEDULE_KINDS = ("mixed", "curriculum", "perbatch")
 
 
 class Batch(NamedTuple):
@@ -108,6 +108,8 @@ class Schedule:
     """Which m values training draws from at each step.
 
     mixed:      one stage, m drawn per example from ``stages[0][0]``, for all steps.
+    perbatch:   one stage, one m per batch, drawn each step from ``stages[0][0]`` (the
+                authors' released code; the paper's text mixes per example).
     curriculum: stages (m_set, n_steps) in order; after the last stage ends training
                 stays on the last stage.
     """
@@ -130,20 +132,24 @@ class Schedule:
         return cls("mixed", ((tuple(sorted(set(int(m) for m in ms))), None),))
 
     @classmethod
+    def perbatch(cls, ms) -> "Schedule":
+        return cls("perbatch", cls.mixed(ms).stages)
+
+    @classmethod
     def curriculum(cls, stages) -> "Schedule":
         return cls("curriculum", tuple((tuple(sorted(set(int(m) for m in ms))), int(n))
                                        for ms, n in stages))
 
     @classmethod
     def parse(cls, text: str) -> "Schedule":
-        """'mixed:1,2,3,4' or 'curriculum:1x1000,2x1000,3x1000,4x1000' (m-set 'x' steps;
+        """'mixed:1,2,3,4', 'perbatch:1,2,3,4' or 'curriculum:1x1000,2x1000,3x1000,4x1000' (m-set 'x' steps;
         an m-set of several values is joined by '+', e.g. '1+2x500')."""
         kind, _, rest = text.partition(":")
         if kind not in SCHEDULE_KINDS:
             raise ValueError(f"schedule must be one of {SCHEDULE_KINDS}, got {kind!r}")
         try:
-            if kind == "mixed":
-                return cls.mixed(int(x) for x in rest.split(","))
+            if kind in ("mixed", "perbatch"):
+                return getattr(cls, kind)(int(x) for x in rest.split(","))
             stages = []
             for part in rest.split(","):
                 ms, _, n = part.partition("x")
@@ -155,8 +161,8 @@ class Schedule:
             raise ValueError(f"schedule {text!r} is malformed: {e}") from None
 
     def spec(self) -> str:
-        if self.kind == "mixed":
-            return "mixed:" + ",".join(map(str, self.stages[0][0]))
+        if self.kind != "curriculum":
+            return f"{self.kind}:" + ",".join(map(str, self.stages[0][0]))
         return "curriculum:" + ",".join("+".join(map(str, ms)) + f"x{n}" for ms, n in self.stages)
 
     def all_m(self) -> tuple:
@@ -164,7 +170,7 @@ class Schedule:
 
     def m_set(self, step: int) -> tuple:
         """The m set in force at (0-based) training step ``step``."""
-        if self.kind == "mixed":
+        if self.kind != "curriculum":
             return self.stages[0][0]
         end = 0
         for ms, n in self.stages:
@@ -200,4 +206,7 @@ def train_batch(task: TaskConfig, schedule: Schedule, batch_size: int, seed: int
     """The training batch of step ``step``: a pure function of (seed, step), so a resumed
     run draws exactly the batches an uninterrupted run would."""
     rng = np.random.default_rng([seed, 0, step])
-    return make_batch(rng, task, schedule.m_set(step), batch_size)
+    ms = schedule.m_set(step)
+    if schedule.kind == "perbatch":                   # one m for the whole batch
+        ms = (ms[int(rng.integers(len(ms)))],)
+    return make_batch(rng, task, ms, batch_size)
