@@ -1,0 +1,93 @@
+"""Functional dimension (issue 10 §3) on synthetic trajectories with a known answer."""
+import numpy as np
+import pytest
+
+from minimanifold.analysis import functional as FD
+
+
+def synthetic(k0, D=200, n=201, seed=0, noise=1e-4):
+    """Snapshots whose drift lies in a k0-dimensional subspace (plus tiny noise), with
+    every one of the k0 directions carrying a comparable share of theta_T - theta_0 and
+    moving on its own time course (so the centred PCA also finds all k0)."""
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((D, k0)))[0]
+    t = np.linspace(0, 1, n)[:, None]
+    # sin((i + 1/2) pi t) are orthogonal on [0, 1] and end at +-1; distinct amplitudes give
+    # distinct variances, so the PCA directions are the u_i themselves
+    coef = np.hstack([(3.0 - 0.5 * i) * np.sin((i + 0.5) * np.pi * t) for i in range(k0)])   # [n,k0]
+    theta0 = rng.standard_normal(D)
+    return theta0 + coef @ U.T + noise * rng.standard_normal((n, D))
+
+
+def make_accuracy(blocks):
+    """1 at theta_T, falling with the distance from it (a stand-in for held-out accuracy)."""
+    ends = {name: X[-1] for name, X in blocks.items()}
+
+    def accuracy(thetas):
+        d2 = sum(float(np.sum((thetas[n] - ends[n]) ** 2)) for n in ends)
+        return float(np.exp(-d2 / 0.5))
+    return accuracy
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_k_star_is_the_drift_dimension_and_random_needs_more(centred):
+    blocks = {"W_Q": synthetic(3, seed=1), "W_V": synthetic(3, seed=2)}
+    acc = make_accuracy(blocks)
+    out = FD.functional_curve(blocks, acc, ks=[1, 2, 3, 4, 6, 8], centred=centred)
+    assert out["final"] == 1.0
+    assert out["k_star"] == 3, out
+    assert out["pca"][:2] == sorted(out["pca"][:2]) and out["pca"][1] < 0.9
+    assert out["k_star_random"] is None and max(out["random"]) < 0.5
+    assert all(0.0 <= a <= 1.0 for a in out["pca"] + out["random"])
+
+
+def test_centred_and_uncentred_differ_where_they_should():
+    """A drift that goes out along v and comes back along v (ending at theta_0 + small
+    w) while going once along w: centred PCA ranks v first (variance), the drift's
+    second moment too, but only w matters for theta_T, so k* = 2 for both, and the
+    rebuilt end point from 1 direction misses it."""
+    D, n = 100, 50
+    rng = np.random.default_rng(3)
+    v, w = np.linalg.qr(rng.standard_normal((D, 2)))[0].T
+    t = np.linspace(0, 1, n)[:, None]
+    X = 5.0 * np.sin(np.pi * t) * v + 0.8 * t * w
+    acc = make_accuracy({"A": X})
+    for centred in (True, False):
+        out = FD.functional_curve({"A": X}, acc, ks=[1, 2, 3], centred=centred)
+        assert out["k_star"] == 2 and out["pca"][0] < 0.9, (centred, out)
+
+
+def test_centred_and_uncentred_pca_rank_a_drift_differently():
+    """A straight drift 8 t w and an oscillation f(t) v that ends where it began,
+    f = 2 (sin 2 pi t - 2 sin 4 pi t) (mean 0 and uncorrelated with t, so the principal
+    axes are w and v exactly): the centred covariance ranks v first (variance 10 against
+    64/12), so k* = 2; the drift's second moment ranks w first (64/3 against 10), k* = 1."""
+    D, n = 100, 201
+    rng = np.random.default_rng(5)
+    v, w = np.linalg.qr(rng.standard_normal((D, 2)))[0].T
+    t = np.linspace(0, 1, n)[:, None]
+    X = rng.standard_normal(D) + 8.0 * t * w + 2.0 * (np.sin(2 * np.pi * t) - 2 * np.sin(4 * np.pi * t)) * v
+    acc = make_accuracy({"A": X})
+    centred = FD.functional_curve({"A": X}, acc, ks=[1, 2, 3], centred=True)
+    uncentred = FD.functional_curve({"A": X}, acc, ks=[1, 2, 3], centred=False)
+    assert (centred["k_star"], uncentred["k_star"]) == (2, 1), (centred, uncentred)
+
+
+def test_rebuild_and_directions_are_projections():
+    rng = np.random.default_rng(4)
+    X = synthetic(4, D=60, n=20, seed=4)
+    for centred in (True, False):
+        V = FD.drift_directions(X, 10, centred)
+        assert V.shape[1] <= 10
+        np.testing.assert_allclose(V[:, :4].T @ V[:, :4], np.eye(4), atol=1e-10)   # the drift's own
+        # the noise-level directions (variance 1e-8 of the top's 1e0) are orthonormal to ~eps/lambda
+        np.testing.assert_allclose(V.T @ V, np.eye(V.shape[1]), atol=1e-6)
+    R = FD.random_directions(60, 5, rng)
+    np.testing.assert_allclose(R.T @ R, np.eye(5), atol=1e-12)
+    full = np.linalg.qr(rng.standard_normal((60, 60)))[0]
+    np.testing.assert_allclose(FD.rebuild(X[0], X[-1], full), X[-1], atol=1e-10)   # every direction: theta_T
+    np.testing.assert_allclose(FD.rebuild(X[0], X[-1], full[:, :0]), X[0])         # none: theta_0
+    drift = FD.rebuild(X[0], X[-1], R) - X[0]
+    assert np.linalg.norm(drift) <= np.linalg.norm(X[-1] - X[0]) + 1e-12          # a projection shrinks
+    assert FD.k_star([1, 2, 4], [0.1, 0.95, 1.0], 1.0) == 2 and FD.k_star([1], [0.5], 1.0) is None
+    assert FD.k_star([1, 2], [0.40, 0.46], 0.5) == 2          # 90% of a final accuracy of 0.5
