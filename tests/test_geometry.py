@@ -114,3 +114,15 @@ def test_bench_command_runs(capsys):
     assert {r["dtype"] for r in rows} == {"float32", "float64"} and all(r["numpy_ms"] > 0 for r in rows)
     assert "| 1 | float32 |" in bench.format_table(rows)
     assert bench.pca_seconds(n=5, D=1000, reps=1) > 0
+
+
+def test_random_walk_null_reports_its_participation_ratio():
+    """The centred PCA of a long random walk in high dimension explains 6 / (pi k)^2 of the
+    variance in its k-th direction (Antognini & Sohl-Dickstein, 2018), so its participation
+    ratio is (pi^2/6)^2 / (pi^4/90) = 2.5: low, like the r90 of a walk. The null carries
+    it beside r90."""
+    from minimanifold.analysis.pca import random_walk_null
+    null = random_walk_null(np.ones(300), 4000, n_draws=4, seed=1)
+    for kind in ("matched", "constant"):
+        assert abs(null[kind]["pr_mean"] - 2.5) < 0.1, null[kind]
+        assert null[kind]["pr_sd"] >= 0

@@ -257,3 +257,42 @@ def test_m_scaling_variants_reuse_the_main_runs():
     assert sorted(v) == [f"m-scaling-M{M}" for M in (1, 2, 3, 5, 6)]        # M = 4 is the main runs
     assert v["m-scaling-M6"][0].train.schedule == "mixed:1,2,3,4,5,6" and v["m-scaling-M6"][0].task.n_markers >= 6
     assert len(v["m-scaling-M1"]) == PAPER.n_extra_seeds and MS.variants(QUICK) == {}
+
+
+def test_optimizer_rule_boundaries():
+    from minimanifold.experiments import optimizer as OP
+    r = OP.optimizer_rule
+    assert r({"SGD": iv(1, 3)}) == S and r({"SGD": iv(1 - E, 3)}) == I
+    assert r({"SGD": iv(-1, 1 - E), "AdamW": iv(1, 4)}) == N           # the optimizer makes it
+    assert r({"SGD": iv(-1, 1 - E), "AdamW": iv(1 - E, 4)}) == I
+    assert r({"SGD": iv(-1, 1), "AdamW": iv(2, 4)}) == I                # SGD's touches 1
+    assert r({"AdamW": iv(2, 4)}) == I                                  # no SGD runs
+
+
+def test_claim_optimizer_passes_each_optimizers_gap():
+    from minimanifold.experiments import optimizer as OP
+    def opt(r90, null):
+        return {"r90": r90, "null": null, "pr": [1.2] * len(r90), "null_pr": [1.5] * len(r90),
+                "final_acc": [{1: 1.0, 2: 1.0}] * len(r90)}
+    row = OP.claim_optimizer({"SGD": opt([2.0, 2.1, 1.9], [5.0, 5.2, 4.9]),
+                              "AdamW": opt([3.0, 3.1, 2.9], [3.0, 3.2, 3.1])})
+    assert row["verdict"] == S and abs(row["value"]["SGD"] - 3.033333) < 1e-5 and abs(row["value"]["AdamW"] - 0.1) < 1e-9
+    assert "SGD: r90 2.00" in row["measured"] and "AdamW null − r90" in row["interval"]
+    row = OP.claim_optimizer({"SGD": opt([5.0, 5.1, 4.9], [5.0, 5.2, 4.9]),
+                              "AdamW": opt([1.0, 1.1, 0.9], [5.0, 5.2, 5.1])})
+    assert row["verdict"] == N
+
+
+def test_optimizer_variants_are_the_other_two():
+    from minimanifold.experiments import optimizer as OP
+    from minimanifold.trajectories.presets import AUTHORS, QUICK
+    v = OP.variants(QUICK)
+    assert sorted(v) == ["optimizer-adamw", "optimizer-adamw-no-weight-decay"]
+    tr = v["optimizer-adamw"][0].train
+    assert (tr.optimizer, tr.lr, tr.weight_decay, tr.steps, tr.schedule) == ("adamw", 3e-4, 0.01, QUICK.train.steps, QUICK.train.schedule)
+    assert v["optimizer-adamw-no-weight-decay"][0].train.weight_decay == 0
+    assert len(v["optimizer-adamw"]) == QUICK.n_extra_seeds
+    w = OP.variants(AUTHORS)
+    assert sorted(w) == ["optimizer-adamw-no-weight-decay", "optimizer-sgd"]
+    assert (w["optimizer-sgd"][0].train.optimizer, w["optimizer-sgd"][0].train.lr) == ("sgd", 0.1)
+    assert w["optimizer-sgd"][0].train.batch_size == AUTHORS.train.batch_size and w["optimizer-sgd"][0].task.T == 16

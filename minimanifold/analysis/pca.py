@@ -124,13 +124,17 @@ def random_walk(norms, D: int, rng) -> np.ndarray:
 
 def random_walk_null(norms, D: int, n_draws: int = 5, seed: int = 0, threshold=0.90) -> dict:
     """r_threshold of random walks with the given step norms ("matched") and with every
-    step the mean norm ("constant"): mean and sd over ``n_draws`` walks."""
+    step the mean norm ("constant"): mean and sd over ``n_draws`` walks; and their
+    participation ratios ("pr_mean", "pr_sd"; about 2.5 for a long walk in high dimension)."""
     rng = np.random.default_rng([seed, 3])
     norms = np.asarray(norms, dtype=np.float64)
     out = {}
     for kind, ns in (("matched", norms), ("constant", np.full_like(norms, norms.mean()))):
-        r = [rank_at(pca_spectrum(random_walk(ns, D, rng)), threshold) for _ in range(n_draws)]
-        out[kind] = {"mean": float(np.mean(r)), "sd": float(np.std(r)), "draws": r}
+        lams = [pca_spectrum(random_walk(ns, D, rng)) for _ in range(n_draws)]
+        r = [rank_at(lam, threshold) for lam in lams]
+        pr = [participation_ratio(lam) for lam in lams]
+        out[kind] = {"mean": float(np.mean(r)), "sd": float(np.std(r)), "draws": r,
+                     "pr_mean": float(np.mean(pr)), "pr_sd": float(np.std(pr))}
     return out
 
 

@@ -8,7 +8,7 @@
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
 from . import (architecture, bubbling, collapse, commutators, compositional, m_scaling, multiplication,
-               sae_probing, training)
+               optimizer, sae_probing, training)
 
 EXPERIMENTS = (
     training,        # §3.2   the runs: training curves
@@ -20,4 +20,5 @@ EXPERIMENTS = (
     architecture,    # §4.5   curriculum and MLP figures, claims 15–17
     compositional,   # §4.5   held-out value combinations and a held-out m, claim 20
     multiplication,  # §4.6   multiplication figure, claim 18
+    optimizer,       # control: SGD against AdamW (with and without weight decay), claim 21
 )

@@ -21,7 +21,7 @@ from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, ver
 from ..report.plotting import plt, save_figure
 from .rundir import ALL, MATS, attention_trajectories, matrix_names, run_configs
 
-ANALYSIS_VERSION = 1   # bump when the measurement changes, so cached results are recomputed
+ANALYSIS_VERSION = 2   # bump when the measurement changes, so cached results are recomputed
 
 
 def geometry_of_run(run_dir, null_draws=3, k_dirs=3) -> dict:

@@ -1,0 +1,126 @@
+"""The optimizer control (issue 10 §2), claim 21: is the collapse the task's or the
+optimizer's? The same model, task and step budget trained with plain SGD (the paper's),
+AdamW (the authors' code: lr 3e-4, weight decay 0.01) and AdamW without weight decay;
+per optimizer, r90 and the participation ratio of the attention trajectories beside those
+of matched random walks (same step norms), and the final accuracy.
+
+The preset's own optimizer is served by its main runs; the other two are variants with
+``n_extra_seeds`` seeds. An SGD variant uses the SGD step size of the quick preset (0.1).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..analysis.intervals import holds, t_interval
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..report.plotting import plt, save_figure
+from .collapse import cached_geometry, mean_r90
+from .variants import mean_final_accuracy, variant_specs
+
+ADAMW_LR = 3e-4        # the authors' code (PyTorch's betas and eps; optim.py)
+ADAMW_WD = 0.01
+SGD_LR = 0.1           # the quick preset's plain-SGD step size (README: defaults table)
+OPTIMIZERS = {"SGD": ("sgd", SGD_LR, 0.0), "AdamW": ("adamw", ADAMW_LR, ADAMW_WD),
+              "AdamW, no weight decay": ("adamw", ADAMW_LR, 0.0)}
+
+
+def label_of(train) -> str:
+    if train.optimizer == "sgd":
+        return "SGD"
+    return "AdamW" if train.weight_decay > 0 else "AdamW, no weight decay"
+
+
+def variants(preset) -> dict:
+    """The two optimizers the main runs do not use, each at the main runs' budget."""
+    main = label_of(preset.train)
+    out = {}
+    for label, (opt, lr, wd) in OPTIMIZERS.items():
+        if label != main:
+            name = "optimizer-" + label.lower().replace(",", "").replace(" ", "-")
+            train = dataclasses.replace(preset.train, optimizer=opt, lr=lr, weight_decay=wd,
+                                        lr_schedule="constant")
+            out[name] = variant_specs(name, preset, preset.n_extra_seeds, train=train)
+    return out
+
+
+def summarize(ctx, runs) -> dict:
+    """Per seed, means over the attention matrices: r90, participation ratio, and those of
+    the matched random walks; the final accuracy per m."""
+    geoms = ctx.per_run(cached_geometry, runs)
+    n = ctx.n_layers
+    return {"r90": [mean_r90(g, n) for g in geoms],
+            "null": [mean_r90(g, n, lambda x: x["null"]["matched"]["mean"]) for g in geoms],
+            "pr": [mean_r90(g, n, lambda x: x["participation_ratio"]) for g in geoms],
+            "null_pr": [mean_r90(g, n, lambda x: x["null"]["matched"]["pr_mean"]) for g in geoms],
+            "final_acc": [{int(m): a for m, a in r["summary"]["final_acc"].items()} for r in runs]}
+
+
+def optimizer_rule(below_null: dict) -> str:
+    """the collapse is the task's, not the optimizer's: per optimizer, the interval over seeds
+    of (matched random-walk null − r90), means over attention matrices; *supported* if plain
+    SGD's lies at or above 1 (trajectories collapse below the null without Adam or weight
+    decay), *not supported* if SGD's lies below 1 while an AdamW variant's lies at or above 1
+    (the optimizer makes the collapse), *inconclusive* otherwise."""
+    sgd = below_null.get("SGD")
+    if sgd is None:
+        return INCONCLUSIVE
+    if holds(sgd, ">=", 1) is True:
+        return SUPPORTED
+    adam = [iv for k, iv in below_null.items() if k != "SGD"]
+    if holds(sgd, "<", 1) is True and any(holds(iv, ">=", 1) is True for iv in adam):
+        return NOT_SUPPORTED
+    return INCONCLUSIVE
+
+
+RULES = {21: optimizer_rule}
+
+
+def claim_optimizer(per_opt: dict):
+    gaps = {k: t_interval(np.array(v["null"]) - np.array(v["r90"])) for k, v in per_opt.items()}
+    order = [k for k in OPTIMIZERS if k in per_opt]
+    return {"claim": "the collapse is the task's, not the optimizer's (optimizer control)",
+            "section": "§4.1 (control)", "paper": "low-dimensional under plain SGD (§3.2: SGD, lr 0.001)",
+            "measured": "; ".join(f"{k}: r90 {mean_sd(per_opt[k]['r90'])}, PR {mean_sd(per_opt[k]['pr'])}, "
+                                  f"final accuracy {np.mean(mean_final_accuracy(per_opt[k])):.2f}" for k in order),
+            "null": "; ".join(f"{k}: r90 {mean_sd(per_opt[k]['null'])}, PR {mean_sd(per_opt[k]['null_pr'])}"
+                              for k in order),
+            "interval": "; ".join(f"{k} null − r90 {gaps[k].text()}" for k in order),
+            "verdict": optimizer_rule(gaps), "value": {k: gaps[k].est for k in order}}
+
+
+def fig_optimizer(per_opt: dict, caption, path) -> str:
+    order = [k for k in OPTIMIZERS if k in per_opt]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+    for ax, key, null_key, what in ((axes[0], "r90", "null", "r90 (eq 2)"),
+                                    (axes[1], "pr", "null_pr", "participation ratio")):
+        for i, k in enumerate(order):
+            r, n = np.array(per_opt[k][key]), np.array(per_opt[k][null_key])
+            ax.bar(i - 0.18, r.mean(), 0.34, yerr=r.std(), capsize=3, color=f"C{i}",
+                   label="attention trajectories (mean ± sd over seeds)" if i == 0 else None)
+            ax.bar(i + 0.18, n.mean(), 0.34, yerr=n.std(), capsize=3, color="0.6",
+                   label="matched random walks" if i == 0 else None)
+            ax.scatter(np.full(len(r), i - 0.18), r, color="k", s=8, zorder=3)
+        top = max(max(np.array(per_opt[k][key]).max(), np.array(per_opt[k][null_key]).max()) for k in order)
+        ax.set_xticks(range(len(order)), order, fontsize=8)
+        ax.set(ylabel=f"{what}, mean over attention matrices", ylim=(0, 1.45 * top), title=what)
+        ax.legend(fontsize=7, loc="upper left")
+    for i, k in enumerate(order):
+        acc = mean_final_accuracy(per_opt[k])
+        axes[2].scatter(np.full(len(acc), i), acc, color=f"C{i}", s=16)
+    axes[2].axhline(0.95, color="k", ls=":", lw=0.8)
+    axes[2].set_xticks(range(len(order)), order, fontsize=8)
+    axes[2].set(ylabel="final held-out accuracy (mean over m; dots: seeds)", ylim=(0, 1.02),
+                title="Did each learn?")
+    fig.suptitle("Optimizer control: the same model, task and steps\n" + caption, fontsize=9, y=1.04)
+    return save_figure(fig, path)
+
+
+def report(ctx):
+    per_opt = {label_of(ctx.preset.train): summarize(ctx, ctx.runs)}
+    for name, specs in variants(ctx.preset).items():
+        if ctx.variants.get(name):                 # all of a variant's seeds may have diverged
+            per_opt[label_of(specs[0].train)] = summarize(ctx, ctx.variants[name])
+    return {21: claim_optimizer(per_opt)}, [fig_optimizer(per_opt, ctx.extra_caption,
+                                                          ctx.path("fig_optimizer.png"))]
