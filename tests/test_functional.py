@@ -91,3 +91,25 @@ def test_rebuild_and_directions_are_projections():
     assert np.linalg.norm(drift) <= np.linalg.norm(X[-1] - X[0]) + 1e-12          # a projection shrinks
     assert FD.k_star([1, 2, 4], [0.1, 0.95, 1.0], 1.0) == 2 and FD.k_star([1], [0.5], 1.0) is None
     assert FD.k_star([1, 2], [0.40, 0.46], 0.5) == 2          # 90% of a final accuracy of 0.5
+
+
+def test_functional_of_a_real_run_ends_at_its_final_accuracy(tmp_path):
+    """On a trained run: rebuilding from every drift direction gives back the final
+    accuracy the run recorded (the snapshots' last row is theta_T, the other parameters
+    are final), accuracies are in [0, 1], and the result is cached."""
+    import os
+    from minimanifold.experiments import functional_dimension as FU
+    from minimanifold.trajectories.presets import SMOKE
+    from minimanifold.trajectories.train import train
+    import dataclasses
+    s = train(tmp_path / "r", SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, steps=150, ckpt_every=10),
+              log=lambda line: None)
+    out = FU.cached_functional(str(tmp_path / "r"))
+    assert os.path.exists(tmp_path / "r" / f"functional_v{FU.VERSION}.json")
+    assert FU.cached_functional(str(tmp_path / "r")) == out
+    recorded = float(np.mean(list(s["final_acc"].values())))
+    for kind in ("centred", "uncentred"):
+        c = out[kind]
+        assert abs(c["final"] - recorded) < 1e-12
+        assert all(0.0 <= a <= 1.0 for a in c["pca"] + c["random"])
+        assert c["k"] == list(FU.KS)

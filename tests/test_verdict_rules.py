@@ -296,3 +296,30 @@ def test_optimizer_variants_are_the_other_two():
     assert sorted(w) == ["optimizer-adamw-no-weight-decay", "optimizer-sgd"]
     assert (w["optimizer-sgd"][0].train.optimizer, w["optimizer-sgd"][0].train.lr) == ("sgd", 0.1)
     assert w["optimizer-sgd"][0].train.batch_size == AUTHORS.train.batch_size and w["optimizer-sgd"][0].task.T == 16
+
+
+def test_functional_rule_boundaries():
+    from minimanifold.experiments import functional_dimension as FU
+    r = FU.functional_rule
+    assert r(iv(0.9, 1.0), iv(E, 0.5)) == S
+    assert r(iv(0.9, 1.0), iv(0, 0.5)) == I                  # the control is not beaten
+    assert r(iv(0.9 - E, 1.0), iv(0.2, 0.5)) == I
+    assert r(iv(0.5, 0.9 - E), iv(0.2, 0.5)) == N
+
+
+def test_claim_functional_reads_k4_and_the_random_control():
+    from minimanifold.experiments import functional_dimension as FU
+    K = FU.KS
+
+    def run(pca_at4, rand_at4, k_star, k_rand=None):
+        acc = [0.2] * len(K)
+        pca = [a if k < 4 else pca_at4 for k, a in zip(K, acc)]
+        rand = [a if k != 4 else rand_at4 for k, a in zip(K, acc)]
+        c = {"k": list(K), "pca": pca, "random": rand, "final": 1.0, "k_star": k_star, "k_star_random": k_rand}
+        return {"centred": c, "uncentred": dict(c, k_star=k_star - 1)}
+    row = FU.claim_functional([run(0.97, 0.2, 3), run(0.99, 0.25, 4), run(0.98, 0.2, 4)])
+    assert row["verdict"] == S and abs(row["value"] - 0.98) < 1e-12
+    assert "centred PCA 3.7" in row["measured"] and "uncentred 2.7" in row["measured"]
+    assert "> 16" in row["null"] and "3 of 3 seeds" in row["null"]
+    row = FU.claim_functional([run(0.5, 0.2, 12), run(0.55, 0.2, 16), run(0.45, 0.2, 12)])
+    assert row["verdict"] == N

@@ -7,8 +7,8 @@
 
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
-from . import (architecture, bubbling, collapse, commutators, compositional, m_scaling, multiplication,
-               optimizer, sae_probing, training)
+from . import (architecture, bubbling, collapse, commutators, compositional, functional_dimension,
+               m_scaling, multiplication, optimizer, sae_probing, training)
 
 EXPERIMENTS = (
     training,        # §3.2   the runs: training curves
@@ -21,4 +21,5 @@ EXPERIMENTS = (
     compositional,   # §4.5   held-out value combinations and a held-out m, claim 20
     multiplication,  # §4.6   multiplication figure, claim 18
     optimizer,       # control: SGD against AdamW (with and without weight decay), claim 21
+    functional_dimension,  # control: does the top-k subspace carry the function? claim 22
 )
