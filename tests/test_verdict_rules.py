@@ -323,3 +323,24 @@ def test_claim_functional_reads_k4_and_the_random_control():
     assert "> 16" in row["null"] and "3 of 3 seeds" in row["null"]
     row = FU.claim_functional([run(0.5, 0.2, 12), run(0.55, 0.2, 16), run(0.45, 0.2, 12)])
     assert row["verdict"] == N
+
+
+def test_restricted_rule_and_claim():
+    from minimanifold.experiments import restricted_training as RT
+    r = RT.restricted_rule
+    assert r(iv(0.1 + E, 0.5)) == S and r(iv(0.1, 0.5)) == I and r(iv(-0.2, 0.1)) == N
+    assert r(iv(0.05, 0.2)) == I
+
+    def res(final):
+        return {"steps": [0, 10], "acc": {"1": [0.2, final], "2": [0.2, final]}}
+    per_k = {1: {"execution": [res(0.9), res(0.95), res(1.0)], "random": [res(0.3), res(0.2), res(0.25)]},
+             4: {"execution": [res(1.0)] * 3, "random": [res(0.95), res(0.97), res(1.0)]},
+             8: {"execution": [res(1.0)] * 3, "random": [res(0.1)] * 3}}
+    row = RT.claim_restricted(per_k, 10)
+    assert row["interval"].startswith("K=4 ") and row["verdict"] == N     # the largest K <= 4 decides
+    assert abs(row["value"] - (1.0 - 0.9733333333)) < 1e-6
+    assert "K=1 execution 0.95" in row["measured"] and "K=8 0.10" in row["null"]
+    assert "K=4 execution 1.00 ± 0.00 (10 ± 0)" in row["measured"] and "K=8 0.10 ± 0.00 (never on some seed)" in row["null"]
+    per_k[4]["random"] = [res(0.3), res(0.2), res(0.25)]
+    assert RT.claim_restricted(per_k, 10)["verdict"] == S
+    assert RT.claim_restricted({}, 10)["verdict"] == I

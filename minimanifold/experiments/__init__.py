@@ -8,7 +8,7 @@
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
 from . import (architecture, bubbling, collapse, commutators, compositional, functional_dimension,
-               m_scaling, multiplication, optimizer, sae_probing, training)
+               m_scaling, multiplication, optimizer, restricted_training, sae_probing, training)
 
 EXPERIMENTS = (
     training,        # §3.2   the runs: training curves
@@ -22,4 +22,5 @@ EXPERIMENTS = (
     multiplication,  # §4.6   multiplication figure, claim 18
     optimizer,       # control: SGD against AdamW (with and without weight decay), claim 21
     functional_dimension,  # control: does the top-k subspace carry the function? claim 22
+    restricted_training,   # control: does training inside it (vs a random one) learn? claim 23
 )

@@ -22,6 +22,9 @@ class Preset:
     n_extra_seeds: int = 2   # seeds of each §4.4–4.6 comparison (curriculum, MLP, mul) and SAE
     m_scaling: tuple = ()    # claim 19: mixed training up to each M (n_extra_seeds each); () = not measured
     holdout: float = 0.0     # claim 20: share of value combinations held out of training; 0 = not measured
+    restrict_k: tuple = ()   # claim 23: K of the restricted retrainings (exec vs random); () = not measured
+    restrict_seeds: int = 0  # ... of how many main runs (seeds 0..)
+    restrict_steps: float = 1.0   # ... for this share of the main runs' steps
 
     def specs(self, label="add", seeds=None, **train_overrides) -> list:
         seeds = range(self.n_seeds) if seeds is None else seeds
@@ -40,7 +43,9 @@ class Preset:
                 + (f"\n  r90 against M (mixed m in 1..M) for M in {list(self.m_scaling)}: {self.n_extra_seeds} seeds each"
                    if self.m_scaling else "")
                 + (f"\n  compositional: {self.holdout:.0%} of value combinations held out; {self.n_extra_seeds} seeds"
-                   if self.holdout else ""))
+                   if self.holdout else "")
+                + (f"\n  restricted retraining: K in {list(self.restrict_k)}, execution vs random subspace, "
+                   f"{self.restrict_seeds} seed(s), {self.restrict_steps:.0%} of the steps" if self.restrict_k else ""))
 
 
 SMOKE = Preset(
@@ -48,19 +53,20 @@ SMOKE = Preset(
     ModelConfig(d_vocab=16, d_vocab_out=5, n_ctx=12, d_model=32, n_heads=2, d_head=16, n_layers=2),
     TaskConfig(T=12, C=5, n_markers=2, d_vocab=16),
     TrainConfig(steps=800, ckpt_every=25, lr=0.1, init_std=0.1, schedule="mixed:1,2", n_probe=64),
-    n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2), holdout=0.25)
+    n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2), holdout=0.25, restrict_k=(1, 4), restrict_seeds=1)
 
 QUICK = Preset(
     "quick", "the paper's model and task with m in {1,2}; every run learns",
     ModelConfig(), TaskConfig(),
     TrainConfig(steps=2000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2"),
-    n_seeds=5, n_extra_seeds=2)
+    n_seeds=5, n_extra_seeds=2, restrict_k=(1, 4), restrict_seeds=1, restrict_steps=0.5)
 
 PAPER = Preset(
     "paper", "the paper's stated setup (T=32, C=8, m in {1..4} mixed, batch 64, 20 seeds)",
     ModelConfig(), TaskConfig(),
     TrainConfig(steps=30000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4"),
-    n_seeds=20, n_extra_seeds=5, m_scaling=(1, 2, 3, 4, 5, 6), holdout=0.2)
+    n_seeds=20, n_extra_seeds=5, m_scaling=(1, 2, 3, 4, 5, 6), holdout=0.2,
+    restrict_k=(1, 2, 4, 8), restrict_seeds=3)
 
 # The training configuration of the authors' released code (skydancerosel/bubble-modadd,
 # train.py), as closely as this model allows; what stays different is listed in the

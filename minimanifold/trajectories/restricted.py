@@ -1,0 +1,76 @@
+"""Restricted training (issue 10 §4): is the execution subspace causal?
+
+Retrain a run from its own theta_0 on its own batches (both pure functions of the seed:
+``init_params`` and ``train_batch``), with every attention matrix's update projected onto
+a given K-dimensional subspace of that matrix, V [D,K] orthonormal:
+
+    W <- W - eta_t V V^T g_W          (plain SGD inside span(V); W - W_0 stays in span(V))
+
+Every other parameter trains as usual. Nothing is written: the experiment that calls this
+caches what it returns. Plain SGD only (the paper's optimizer).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..model import optim
+from ..model.config import ModelConfig, TaskConfig
+from ..model.transformer import init_params, loss_and_grads
+from .metrics import evaluate
+from .task import Schedule, probe_set, train_batch
+from .train import TrainConfig
+
+
+def project(g, V):
+    """V V^T g for a matrix gradient g (any shape, D entries) and V [D,K]; same shape."""
+    flat = g.reshape(-1)
+    return (V @ (V.T @ flat)).reshape(g.shape).astype(g.dtype, copy=False)
+
+
+def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig, bases: dict,
+                     eval_every: int = 100) -> dict:
+    """Train with the updates of the matrices in ``bases`` ({name: V [D,K] float64,
+    orthonormal columns}) restricted to span(V). Returns {"steps", "acc" ({m: [...]}),
+    "loss" (mean train loss since the previous evaluation), "seconds", and "params" (the
+    final parameters, float32)}: accuracy on the run's held-out probe set at step 0 and
+    every ``eval_every`` steps."""
+    if train_cfg.optimizer != "sgd":
+        raise ValueError(f"restricted training is plain SGD; got optimizer {train_cfg.optimizer!r}")
+    for name, V in bases.items():
+        if V.ndim != 2 or V.shape[0] != int(np.prod(_shape(model, name))):
+            raise ValueError(f"basis for {name!r} has shape {V.shape}, not (D, K) with D = {np.prod(_shape(model, name))}")
+    schedule = Schedule.parse(train_cfg.schedule)
+    probe = probe_set(task, schedule.all_m(), train_cfg.n_probe, train_cfg.seed)
+    params = init_params(model, train_cfg.seed, np.float32, std=train_cfg.init_std)
+    bases32 = {k: np.asarray(V, dtype=np.float32) for k, V in bases.items()}
+    out = {"steps": [], "acc": {int(m): [] for m in probe}, "loss": []}
+
+    def record(step, losses):
+        ev = evaluate(params, probe, model)
+        out["steps"].append(step)
+        for m, a in ev["acc"].items():
+            out["acc"][int(m)].append(a)
+        out["loss"].append(float(np.mean(losses)) if losses else None)
+
+    t0, losses = time.perf_counter(), []
+    record(0, losses)
+    for s in range(train_cfg.steps):
+        batch = train_batch(task, schedule, train_cfg.batch_size, train_cfg.seed, s)
+        loss, grads = loss_and_grads(params, batch.tokens, batch.targets, model)
+        for name, V in bases32.items():
+            grads[name] = project(grads[name], V)
+        optim.sgd_step(params, grads, optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps))
+        losses.append(float(loss))
+        if (s + 1) % eval_every == 0 or s + 1 == train_cfg.steps:
+            record(s + 1, losses)
+            losses = []
+    out["seconds"] = time.perf_counter() - t0
+    out["params"] = params
+    return out
+
+
+def _shape(model, name):
+    from ..model.transformer import param_shapes
+    return param_shapes(model)[name]

@@ -1,0 +1,81 @@
+"""Restricted training (issue 10 §4): every attention update stays inside its subspace
+(W_t - W_0 in span(V) to float32 rounding), the unrestricted matrices train as usual, and
+a full basis reproduces ordinary training."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from minimanifold.analysis.functional import random_directions
+from minimanifold.model.transformer import attention_param_names, init_params, param_shapes
+from minimanifold.trajectories.presets import SMOKE
+from minimanifold.trajectories.restricted import project, train_restricted
+from minimanifold.trajectories.train import train
+from minimanifold.trajectories.run_files import load_trajectory
+
+
+def bases_for(cfg, K, seed=0):
+    rng = np.random.default_rng(seed)
+    return {n: random_directions(int(np.prod(s)), K, rng) for n, s in param_shapes(cfg).items()
+            if n in attention_param_names(cfg)}
+
+
+def test_every_update_stays_in_its_subspace():
+    tr = dataclasses.replace(SMOKE.train, steps=40)
+    bases = bases_for(SMOKE.model, 3)
+    out = train_restricted(SMOKE.model, SMOKE.task, tr, bases, eval_every=20)
+    theta0 = init_params(SMOKE.model, tr.seed, np.float32, std=tr.init_std)
+    moved_elsewhere = 0.0
+    for name, V in bases.items():
+        drift = (out["params"][name] - theta0[name]).reshape(-1).astype(np.float64)
+        outside = drift - V @ (V.T @ drift)
+        assert np.linalg.norm(drift) > 1e-4, name                          # it did move
+        assert np.linalg.norm(outside) <= 1e-5 * np.linalg.norm(drift) + 1e-6, name
+    for name in ("embed.W_E", "blocks.0.ln1.w", "unembed.W_U"):            # the rest trains freely
+        moved_elsewhere += float(np.abs(out["params"][name] - theta0[name]).max())
+    assert moved_elsewhere > 1e-3
+    assert out["steps"] == [0, 20, 40] and all(0 <= a <= 1 for v in out["acc"].values() for a in v)
+
+
+def test_a_full_basis_is_ordinary_training(tmp_path):
+    """V = identity (K = D): the same theta_0, batches and updates as train(), so the same
+    parameters to float32 rounding after 30 steps."""
+    tr = dataclasses.replace(SMOKE.train, steps=30, ckpt_every=30)
+    bases = {n: np.eye(int(np.prod(s))) for n, s in param_shapes(SMOKE.model).items()
+             if n in attention_param_names(SMOKE.model)}
+    out = train_restricted(SMOKE.model, SMOKE.task, tr, bases, eval_every=30)
+    train(tmp_path / "r", SMOKE.model, SMOKE.task, tr, log=lambda s: None)
+    final = {k: v[-1] for k, v in load_trajectory(tmp_path / "r").items() if k != "steps"}
+    for name, value in final.items():
+        np.testing.assert_allclose(out["params"][name], value, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_project_and_refusals():
+    rng = np.random.default_rng(1)
+    V = random_directions(12, 4, rng)
+    g = rng.standard_normal((3, 4)).astype(np.float32)
+    p = project(g, V)
+    assert p.shape == g.shape and p.dtype == np.float32
+    np.testing.assert_allclose(project(p, V), p, atol=1e-5)                # idempotent
+    assert np.linalg.norm(p) <= np.linalg.norm(g) + 1e-6
+    with pytest.raises(ValueError, match="plain SGD"):
+        train_restricted(SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, optimizer="adamw"), {})
+    with pytest.raises(ValueError, match="basis for 'blocks.0.attn.W_Q'"):
+        train_restricted(SMOKE.model, SMOKE.task, SMOKE.train, {"blocks.0.attn.W_Q": np.eye(5)})
+
+
+def test_restricted_of_a_run_uses_its_own_top_k_directions(tmp_path):
+    """The experiment's bases: the run's own top-K PCA directions per attention matrix (or
+    K random ones); the retraining starts at the run's theta_0 (step 0 accuracy equals the
+    run's recorded step-0 accuracy) and is cached under its K, kind and steps."""
+    import os
+    from minimanifold.experiments import restricted_training as RT
+    from minimanifold.trajectories.run_files import load_metrics
+    d = tmp_path / "r"
+    train(d, SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10), log=lambda s: None)
+    first = load_metrics(d)[0]
+    for kind in RT.KINDS:
+        out = RT.cached_restricted(str(d), 2, kind, 20)
+        assert out["K_used"] == 2 and out["steps"][0] == 0 and out["steps"][-1] == 20
+        assert {m: v[0] for m, v in out["acc"].items()} == first["acc"]
+        assert os.path.exists(d / f"restricted_v{RT.VERSION}_K2_{kind}_20.json")
