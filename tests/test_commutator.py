@@ -134,3 +134,37 @@ def test_rho_is_a_ratio_for_every_basis_the_code_builds(seed, n, k, rank, scale,
         assert 0.0 <= r <= 1.0 + 1e-9, r
         for key, val in E.baselines(v, cfg, k, block, full).items():
             assert 0.0 <= val <= 1.0 + 1e-9, (key, val)
+
+
+def test_svd_basis_is_the_matrix_own_top_directions():
+    """vec(u_i v_i^T) are orthonormal, in W's own layout: projecting W onto its top-k gives
+    the rank-k truncation of the map it computes, whose norm is sqrt(sum of s_i^2)."""
+    from minimanifold.analysis import execution as E
+    rng = np.random.default_rng(0)
+    for name, shape in (("blocks.0.attn.W_Q", (3, 8, 4)), ("blocks.0.attn.W_O", (3, 4, 8))):
+        W = rng.standard_normal(shape)
+        s = np.linalg.svd(E.matrix_view(name, W), compute_uv=False)
+        for k in (1, 3, 12):
+            V = E.svd_basis(name, W, k)
+            kk = min(k, len(s))
+            assert V.shape == (W.size, kk)
+            np.testing.assert_allclose(V.T @ V, np.eye(kk), atol=1e-12)
+            assert abs(np.linalg.norm(V.T @ W.ravel()) - np.sqrt(np.sum(s[:kk] ** 2))) < 1e-10
+        top = (V[:, :1] @ (V[:, :1].T @ W.ravel())).reshape(shape)       # rank 1 as a map
+        assert np.linalg.matrix_rank(E.matrix_view(name, top), tol=1e-9) == 1
+    assert E.svd_basis("blocks.0.attn.W_V", np.zeros((2, 3, 4)), 3).shape == (24, 0)
+
+
+def test_block_random_rho_is_the_average_of_random_block_bases():
+    """The analytic block baseline equals the Monte Carlo mean of ||P v||^2 over random
+    block bases (to sampling error), and lies in [0, 1]."""
+    from minimanifold import ModelConfig
+    from minimanifold.analysis import execution as E
+    cfg = ModelConfig(d_model=16, n_heads=2, d_head=8, n_layers=1, d_vocab=10, d_vocab_out=4, n_ctx=8)
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal(E.n_params(cfg)) * np.linspace(0.1, 3, E.n_params(cfg))
+    for k in (1, 5):
+        mc = np.mean([E.projected_norm(E.random_block_basis(cfg, k, rng), v, cfg) ** 2 for _ in range(400)])
+        an = E.block_random_rho(v, cfg, k)
+        assert 0 <= an <= 1
+        assert abs(an ** 2 / (mc / np.sum(v ** 2)) - 1) < 0.08

@@ -83,3 +83,47 @@ def baselines(v, cfg, k: int, block_bases: list, full_bases: list) -> dict:
     return {"analytic": float(np.sqrt(K / P)),
             "full": float(np.mean([np.linalg.norm(Q.T @ v) / nv for Q in full_bases])),
             "block": float(np.mean([projected_norm(B, v, cfg) / nv for B in block_bases]))}
+
+
+# ---- other bases for the same projection (issue 10 §5): a matrix's top-K singular pairs ----
+# A weight matrix W with SVD sum_i s_i u_i v_i^T has, in its own parameter space, the
+# orthonormal directions vec(u_i v_i^T) (Frobenius inner products <u_i v_i^T, u_j v_j^T> =
+# delta_ij). W_Q, W_K, W_V [h,d,e] are read as d x (h e) matrices (d_model rows), W_O
+# [h,e,d] as (h e) x d: the map each computes.
+
+def matrix_view(name: str, W) -> np.ndarray:
+    """The 2-D matrix an attention weight computes: [d, h*e] for W_Q/K/V, [h*e, d] for W_O."""
+    W = np.asarray(W, dtype=np.float64)
+    if name.endswith("W_O"):
+        h, e, d = W.shape
+        return W.reshape(h * e, d)
+    h, d, e = W.shape
+    return W.transpose(1, 0, 2).reshape(d, h * e)
+
+
+def svd_basis(name: str, W, k: int) -> np.ndarray:
+    """[D, k'] orthonormal: vec(u_i v_i^T) of the top-k' singular pairs of ``matrix_view``
+    (k' <= k: directions of a zero singular value are dropped), in W's flattened layout."""
+    W = np.asarray(W, dtype=np.float64)
+    U, s, Vt = np.linalg.svd(matrix_view(name, W), full_matrices=False)
+    keep = min(k, int(np.sum(s > s[0] * 1e-12))) if s.size and s[0] > 0 else 0
+    cols = []
+    for i in range(keep):
+        M = np.outer(U[:, i], Vt[i])
+        if name.endswith("W_O"):
+            cols.append(M.reshape(W.shape).ravel())
+        else:
+            h, d, e = W.shape
+            cols.append(M.reshape(d, h, e).transpose(1, 0, 2).ravel())
+    return np.stack(cols, axis=1) if cols else np.zeros((W.size, 0))
+
+
+def block_random_rho(v, cfg, k: int) -> float:
+    """The root-mean-square rho of v over uniformly random k-subspaces inside each
+    attention matrix (exact: E||P_b v_b||^2 = (k / D_b) ||v_b||^2 per block): the
+    block-matched baseline without sampling."""
+    off = offsets(cfg)
+    v = np.asarray(v, dtype=np.float64)
+    expected = sum(min(1.0, k / (off[n][1] - off[n][0])) * float(np.sum(v[off[n][0]:off[n][1]] ** 2))
+                   for n in attention_param_names(cfg))
+    return float(np.sqrt(expected) / np.linalg.norm(v))

@@ -2,11 +2,13 @@
 execution subspace (eq 6–7, 10), beside three random baselines. Claims 8–12.
 
     measure.py  the per-run measurement (commutators stored; projections cached)
+    bases.py    the enrichment for other bases and K, and r90 against the snapshots used
     claims.py   the verdict rules and ledger rows
     figures.py  Figures 3, 4 and 5
 """
 from __future__ import annotations
 
+from . import bases as B
 from . import claims as C
 from . import figures as F
 from .claims import RULES
@@ -17,8 +19,11 @@ __all__ = ["RULES", "report", "cached_projection"]
 
 def report(ctx):
     projs = ctx.per_run(cached_projection)
-    claims = {8: C.claim_perpendicular(projs), 9: C.claim_norms_stay_large(projs), 10: C.claim_enrichment(projs),
+    sweeps = ctx.per_run(B.cached_sweep)
+    claims = {8: C.claim_perpendicular(projs), 9: C.claim_norms_stay_large(projs),
+              10: C.claim_enrichment(projs, B.summary_text(sweeps)),
               11: C.claim_defect_grows(projs), 12: C.claim_negligible_inside(projs)}
     return claims, [F.fig3_norm(projs, ctx.runs, ctx.caption, ctx.path("fig3_commutator_norm.png")),
                     F.fig4_rho(projs, ctx.caption, ctx.path("fig4_commutator_rho.png")),
-                    F.fig5_decomposition(projs, ctx.caption, ctx.path("fig5_commutator_decomposition.png"))]
+                    F.fig5_decomposition(projs, ctx.caption, ctx.path("fig5_commutator_decomposition.png")),
+                    B.fig_basis_sweep(sweeps, ctx.caption, ctx.path("fig_basis_sweep.png"))]
