@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from .experiments import EXPERIMENTS
+from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
 from .experiments.training import learned, learned_final_stage, summary_table
 from .model.io import clean_stale_tmp
@@ -78,6 +78,9 @@ def analyse(ctx, log=print):
             raise PipelineError(f"{name}: claims {sorted(rows)} but rules for {sorted(module.RULES)}")
         if set(rows) & set(claims):
             raise PipelineError(f"{name}: claim numbers {sorted(set(rows) & set(claims))} already taken")
+        if ctx.preset.compare_authors:
+            for n, row in rows.items():
+                row["authors"] = AUTHORS_FIGURES.get(n, "")
         claims.update(rows)
         rules.update(module.RULES)
         paths += figs

@@ -62,3 +62,41 @@ def test_pipes_in_cells_are_escaped():
     claims = [row(measured="|corr| > 0.5")]
     line = ledger.findings_markdown(claims).splitlines()[-1]
     assert line.count("|") - line.count("\\|") == 7          # 6 columns: 7 unescaped bars
+
+
+def test_authors_column_only_where_their_figures_are_given(tmp_path):
+    """The authors preset's ledger has a column of the authors' figure values beside the
+    paper's; every other ledger keeps its columns."""
+    from minimanifold.experiments import AUTHORS_FIGURES
+    claims = [dict(row("alpha"), authors="r90 4.1–6.0"), dict(row("beta"), authors="")]
+    ledger.write(claims, {}, "caption", tmp_path / "c.md", tmp_path / "c.json")
+    lines = (tmp_path / "c.md").read_text().splitlines()
+    header = next(i for i, l in enumerate(lines) if l.startswith("| # |"))
+    assert "authors' figures (their code)" in lines[header] and lines[header + 1].count("|") == 10
+    assert "| 1 | alpha | §4.1 | p | r90 4.1–6.0 | m | n | [1.00, 2.00] | **supported** |" in lines
+    assert "| 2 | beta | §4.1 | p |  | m | n | [1.00, 2.00] | **supported** |" in lines
+    ledger.write([row("alpha")], {}, "caption", tmp_path / "d.md", tmp_path / "d.json")
+    assert "authors" not in (tmp_path / "d.md").read_text()
+    assert set(AUTHORS_FIGURES) == {1, 2, 6, 10, 14} and "9.7×" in AUTHORS_FIGURES[10]
+
+
+def test_the_pipeline_adds_the_authors_values_for_the_authors_preset():
+    import dataclasses
+    from minimanifold.experiments.context import Context
+    from minimanifold.pipeline import analyse
+    from minimanifold.trajectories.presets import AUTHORS, QUICK
+
+    import types
+    Fake = types.ModuleType("minimanifold.experiments.fake")
+    Fake.RULES = {1: lambda: None, 3: lambda: None}
+    Fake.report = lambda ctx: ({1: row("one"), 3: row("three")}, [])
+    import minimanifold.pipeline as P
+    saved = P.EXPERIMENTS
+    try:
+        P.EXPERIMENTS = (Fake,)
+        claims, _, _ = analyse(Context(AUTHORS, [], {}, "/tmp", "c"), log=lambda s: None)
+        assert claims[0]["authors"].startswith("r90 4.1–6.0") and claims[1]["authors"] == ""
+        claims, _, _ = analyse(Context(dataclasses.replace(QUICK), [], {}, "/tmp", "c"), log=lambda s: None)
+        assert all("authors" not in c for c in claims)
+    finally:
+        P.EXPERIMENTS = saved

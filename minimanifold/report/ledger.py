@@ -51,13 +51,15 @@ def rules_text(rules: dict) -> str:
 
 def write(claims, rules: dict, caption, md_path, json_path) -> None:
     """claims.md (the table, then the rules) and claims.json, each written atomically."""
+    authors = any("authors" in c for c in claims)       # the authors preset: their figures' values too
     lines = [f"# Claims ledger\n\n{caption}\n",
-             "| # | claim | section | paper | measured (mean ± sd over seeds) | null / control | "
-             "95% interval over seeds (decides the verdict) | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| # | claim | section | paper | " + ("authors' figures (their code) | " if authors else "")
+             + "measured (mean ± sd over seeds) | null / control | 95% interval over seeds (decides the verdict) | verdict |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if authors else "")]
     for i, c in enumerate(claims, 1):
         lines.append(f"| {i} | {cell(c['claim'])} | {c['section']} | {cell(c['paper'])} | "
-                     f"{cell(c['measured'])} | {cell(c['null'])} | {cell(c.get('interval', ''))} | **{c['verdict']}** |")
+                     + (f"{cell(c.get('authors', ''))} | " if authors else "")
+                     + f"{cell(c['measured'])} | {cell(c['null'])} | {cell(c.get('interval', ''))} | **{c['verdict']}** |")
     text = "\n".join(lines) + "\n\n" + rules_text(rules) + "\n"
     atomic_write(md_path, lambda f: f.write(text), mode="w")
     atomic_write(json_path, lambda f: f.write(json.dumps({"caption": caption, "claims": claims},

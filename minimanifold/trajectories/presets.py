@@ -25,6 +25,7 @@ class Preset:
     restrict_k: tuple = ()   # claim 23: K of the restricted retrainings (exec vs random); () = not measured
     restrict_seeds: int = 0  # ... of how many main runs (seeds 0..)
     restrict_steps: float = 1.0   # ... for this share of the main runs' steps
+    compare_authors: bool = False  # the ledger adds a column of the authors' own figure values
 
     def specs(self, label="add", seeds=None, **train_overrides) -> list:
         seeds = range(self.n_seeds) if seeds is None else seeds
@@ -78,6 +79,6 @@ AUTHORS = Preset(
     ModelConfig(n_ctx=16, n_layers=5), TaskConfig(T=16),
     TrainConfig(steps=20000, ckpt_every=500, lr=3e-4, optimizer="adamw", weight_decay=0.01, batch_size=128,
                 init_std=0.1, schedule="perbatch:1,2,3,4"),
-    n_seeds=5, n_extra_seeds=2)
+    n_seeds=5, n_extra_seeds=2, compare_authors=True)
 
 PRESETS = {p.name: p for p in (SMOKE, QUICK, PAPER, AUTHORS)}
