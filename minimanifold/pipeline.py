@@ -78,7 +78,7 @@ def analyse(ctx, log=print):
             raise PipelineError(f"{name}: claims {sorted(rows)} but rules for {sorted(module.RULES)}")
         if set(rows) & set(claims):
             raise PipelineError(f"{name}: claim numbers {sorted(set(rows) & set(claims))} already taken")
-        if ctx.preset.compare_authors:
+        if getattr(getattr(ctx, "preset", None), "compare_authors", False):
             for n, row in rows.items():
                 row["authors"] = AUTHORS_FIGURES.get(n, "")
         claims.update(rows)

@@ -21,7 +21,7 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "preset smoke" in first.stdout and "| run | seed |" in first.stdout
-    shares = first.stdout.split("training time of 8 runs")[1].splitlines()[0]        # where the time went
+    shares = first.stdout.split("training time of 10 runs")[1].splitlines()[0]        # where the time went
     assert "steps" in shares and "evaluate" in shares and "checkpoint writes" in shares
     assert sum(int(p) for p in __import__("re").findall(r"\((\d+)%\)", shares)) in range(98, 103)
     for name in ("fig_training", "fig1_effective_rank", "fig2_attention_entropy", "fig_topk_attention",

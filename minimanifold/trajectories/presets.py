@@ -54,7 +54,8 @@ SMOKE = Preset(
     ModelConfig(d_vocab=16, d_vocab_out=5, n_ctx=12, d_model=32, n_heads=2, d_head=16, n_layers=2),
     TaskConfig(T=12, C=5, n_markers=2, d_vocab=16),
     TrainConfig(steps=800, ckpt_every=25, lr=0.1, init_std=0.1, schedule="mixed:1,2", n_probe=64),
-    n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2), holdout=0.25, restrict_k=(1, 4), restrict_seeds=1)
+    n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2), holdout=0.25, restrict_k=(4,), restrict_seeds=1,
+    restrict_steps=0.5)
 
 QUICK = Preset(
     "quick", "the paper's model and task with m in {1,2}; every run learns",
