@@ -79,3 +79,11 @@ def test_restricted_of_a_run_uses_its_own_top_k_directions(tmp_path):
         assert out["K_used"] == 2 and out["steps"][0] == 0 and out["steps"][-1] == 20
         assert {m: v[0] for m, v in out["acc"].items()} == first["acc"]
         assert os.path.exists(d / f"restricted_v{RT.VERSION}_K2_{kind}_20.json")
+    from minimanifold.analysis.pca import pca_directions
+    from minimanifold.experiments.rundir import attention_trajectories
+    traj = attention_trajectories(str(d), SMOKE.model)
+    ex, ra = RT.restriction_bases(str(d), 2, "execution"), RT.restriction_bases(str(d), 2, "random")
+    for name, V in ex.items():
+        np.testing.assert_array_equal(V, pca_directions(traj[name], 2))      # the run's own directions
+        np.testing.assert_allclose(ra[name].T @ ra[name], np.eye(2), atol=1e-12)
+        assert np.abs(V.T @ ra[name]).max() < 0.5                            # not those

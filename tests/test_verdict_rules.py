@@ -323,6 +323,10 @@ def test_claim_functional_reads_k4_and_the_random_control():
     assert "> 16" in row["null"] and "3 of 3 seeds" in row["null"]
     row = FU.claim_functional([run(0.5, 0.2, 12), run(0.55, 0.2, 16), run(0.45, 0.2, 12)])
     assert row["verdict"] == N
+    half = [run(0.48, 0.1, 3), run(0.49, 0.1, 3), run(0.47, 0.1, 3)]      # final accuracy 0.5: 96% recovered
+    for r in half:
+        r["centred"]["final"] = 0.5
+    assert FU.claim_functional(half)["verdict"] == S
 
 
 def test_restricted_rule_and_claim():

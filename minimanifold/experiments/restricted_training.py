@@ -27,14 +27,21 @@ KINDS = ("execution", "random")
 MARGIN = 0.1         # accuracy points the execution subspace must beat the random one by
 
 
+def restriction_bases(run_dir, K: int, kind: str) -> dict:
+    """{attention matrix: V [D, K']}: the run's own top-K centred PCA directions of that
+    matrix's trajectory ("execution"), or K random orthonormal ones ("random")."""
+    cfg, _, train = run_configs(run_dir)
+    traj = attention_trajectories(run_dir, cfg)
+    rng = np.random.default_rng([train["seed"], 11, K])
+    return {name: (drift_directions(traj[name], K) if kind == "execution"
+                   else random_directions(traj[name].shape[1], K, rng))
+            for name in matrix_names(cfg.n_layers)}
+
+
 def restricted_of_run(run_dir, K: int, kind: str, steps: int) -> dict:
     cfg, task, train = run_configs(run_dir)
     tr = dataclasses.replace(TrainConfig(**train), steps=steps)
-    traj = attention_trajectories(run_dir, cfg)
-    rng = np.random.default_rng([tr.seed, 11, K])
-    bases = {name: (drift_directions(traj[name], K) if kind == "execution"
-                    else random_directions(traj[name].shape[1], K, rng))
-             for name in matrix_names(cfg.n_layers)}
+    bases = restriction_bases(run_dir, K, kind)
     out = train_restricted(cfg, task, tr, bases, eval_every=max(1, steps // 20))
     out.pop("params")
     out["acc"] = {str(m): v for m, v in out["acc"].items()}
