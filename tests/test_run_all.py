@@ -78,6 +78,12 @@ def test_sweep_local_process_pool(tmp_path):
     assert sorted(finished) == ["add seed 0", "add seed 1"]
 
 
+def test_a_serial_sweep_shows_training_lines_in_its_log(tmp_path):
+    lines = []
+    sweep(SMOKE.specs(seeds=[0], steps=20, ckpt_every=10), tmp_path, log=lines.append)
+    assert [ln.split()[4] for ln in lines if ln.startswith("[add seed 0] step")] == ["10/20", "20/20"]
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_diverging_run_is_reported_not_fatal(tmp_path):
     import dataclasses

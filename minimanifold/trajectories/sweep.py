@@ -51,8 +51,11 @@ def run_dir(runs_root, spec: RunSpec) -> str:
 _LINES = None   # in a pool worker: the queue its training lines go to (the sweep shows them)
 
 
-def _train_one(args):
+def _train_one(args, log=None):
+    """Train or load one spec. Training lines go to ``log``, else (in a pool worker) to the
+    sweep's queue, else (a foreign executor's worker) to train's default, stderr."""
     runs_root, spec, backend = args
+    log = log or (None if _LINES is None else _LINES.put)
     t0 = time.perf_counter()
     d = run_dir(runs_root, spec)
     cached, damaged = os.path.exists(os.path.join(d, "summary.json")), None
@@ -67,8 +70,7 @@ def _train_one(args):
            "damaged": damaged}
     try:
         rec["summary"] = train(d, spec.model, spec.task, spec.train, backend=backend,
-                               tag=f"{spec.name} seed {spec.train.seed}",
-                               log=None if _LINES is None else _LINES.put)
+                               tag=f"{spec.name} seed {spec.train.seed}", log=log)
     except TrainingDiverged as e:          # one bad seed must not sink the sweep
         rec["summary"], rec["diverged"] = None, str(e)
     rec["seconds"] = time.perf_counter() - t0
@@ -120,13 +122,8 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
             f" | overall {elapsed:.0f}s, ETA {eta:.0f}s")
 
     if executor is None and jobs <= 1:
-        global _LINES
-        _LINES, before = _Direct(log), _LINES
-        try:
-            for n, (i, a) in enumerate(enumerate(args), 1):
-                report(i, _train_one(a), n)
-        finally:
-            _LINES = before
+        for n, (i, a) in enumerate(enumerate(args), 1):
+            report(i, _train_one(a, log), n)
         return results
     if executor is not None:
         _run_on(executor, args, report)
@@ -145,12 +142,6 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
         lines.put(None)
         reader.join()
     return results
-
-
-class _Direct:
-    """The serial sweep's stand-in for the workers' queue: lines go straight to ``log``."""
-    def __init__(self, log):
-        self.put = log
 
 
 def _show_lines(lines, log) -> None:
