@@ -33,7 +33,7 @@ SUBSETS = (("every checkpoint", None), ("every 5th checkpoint", 5), ("5 evenly s
            ("20 evenly spaced", -20))
 
 
-def _basis(kind, name, k, i, j, traj, whole, grad_mean):
+def _basis(kind, name, k, j, traj, whole, grad_mean):
     if kind == "trajectory PCA":
         return whole[name][:, :k]
     if kind == "weights SVD":
@@ -64,7 +64,7 @@ def sweep_of_run(run_dir) -> dict:
         deltas = [data["delta"][i, col].astype(np.float64) for col in mixed]
         for b, kind in enumerate(BASES):
             # each basis once with the largest K; its first k columns are its top-k (nested)
-            basis = {n: _basis(kind, n, max(KS), i, j, traj, whole, grad_mean) for n in names}
+            basis = {n: _basis(kind, n, max(KS), j, traj, whole, grad_mean) for n in names}
             avail = np.array([basis[n].shape[1] for n in names])                  # [block]
             used = np.minimum(ks[:, None], avail[None, :])                        # [K, block]
             k_used[b, :, i] = used.min(axis=1)
