@@ -17,7 +17,7 @@ import numpy as np
 
 from ..model import optim
 from ..model.config import ModelConfig, TaskConfig
-from ..model.transformer import init_params, loss_and_grads
+from ..model.transformer import init_params, loss_and_grads, param_shapes
 from .metrics import evaluate
 from .task import Schedule, probe_set, train_batch
 from .train import TrainConfig
@@ -38,9 +38,11 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
     every ``eval_every`` steps."""
     if train_cfg.optimizer != "sgd":
         raise ValueError(f"restricted training is plain SGD; got optimizer {train_cfg.optimizer!r}")
+    shapes = param_shapes(model)
     for name, V in bases.items():
-        if V.ndim != 2 or V.shape[0] != int(np.prod(_shape(model, name))):
-            raise ValueError(f"basis for {name!r} has shape {V.shape}, not (D, K) with D = {np.prod(_shape(model, name))}")
+        D = int(np.prod(shapes[name]))
+        if V.ndim != 2 or V.shape[0] != D:
+            raise ValueError(f"basis for {name!r} has shape {V.shape}, not (D, K) with D = {D}")
     schedule = Schedule.parse(train_cfg.schedule)
     probe = probe_set(task, schedule.all_m(), train_cfg.n_probe, train_cfg.seed)
     params = init_params(model, train_cfg.seed, np.float32, std=train_cfg.init_std)
@@ -69,8 +71,3 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
     out["seconds"] = time.perf_counter() - t0
     out["params"] = params
     return out
-
-
-def _shape(model, name):
-    from ..model.transformer import param_shapes
-    return param_shapes(model)[name]
