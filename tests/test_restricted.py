@@ -2,6 +2,7 @@
 (W_t - W_0 in span(V) to float32 rounding), the unrestricted matrices train as usual, and
 a full basis reproduces ordinary training."""
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -20,8 +21,13 @@ def bases_for(cfg, K, seed=0):
             if n in attention_param_names(cfg)}
 
 
-def test_every_update_stays_in_its_subspace():
-    tr = dataclasses.replace(SMOKE.train, steps=40)
+ADAMW = dict(optimizer="adamw", lr=3e-3, weight_decay=0.01)
+
+
+@pytest.mark.parametrize("opt", [{}, ADAMW], ids=["sgd", "adamw"])
+def test_every_update_stays_in_its_subspace(opt):
+    """AdamW's per-coordinate step and its weight decay leave span(V) unless projected too."""
+    tr = dataclasses.replace(SMOKE.train, steps=40, **opt)
     bases = bases_for(SMOKE.model, 3)
     out = train_restricted(SMOKE.model, SMOKE.task, tr, bases, eval_every=20)
     theta0 = init_params(SMOKE.model, tr.seed, np.float32, std=tr.init_std)
@@ -37,10 +43,11 @@ def test_every_update_stays_in_its_subspace():
     assert out["steps"] == [0, 20, 40] and all(0 <= a <= 1 for v in out["acc"].values() for a in v)
 
 
-def test_a_full_basis_is_ordinary_training(tmp_path):
-    """V = identity (K = D): the same theta_0, batches and updates as train(), so the same
-    parameters to float32 rounding after 30 steps."""
-    tr = dataclasses.replace(SMOKE.train, steps=30, ckpt_every=30)
+@pytest.mark.parametrize("opt", [{}, ADAMW], ids=["sgd", "adamw"])
+def test_a_full_basis_is_ordinary_training(tmp_path, opt):
+    """V = identity (K = D): the same theta_0, batches and updates as train() (the same
+    optimizer state too), so the same parameters to float32 rounding after 30 steps."""
+    tr = dataclasses.replace(SMOKE.train, steps=30, ckpt_every=30, **opt)
     bases = {n: np.eye(int(np.prod(s))) for n, s in param_shapes(SMOKE.model).items()
              if n in attention_param_names(SMOKE.model)}
     out = train_restricted(SMOKE.model, SMOKE.task, tr, bases, eval_every=30)
@@ -58,8 +65,6 @@ def test_project_and_refusals():
     assert p.shape == g.shape and p.dtype == np.float32
     np.testing.assert_allclose(project(p, V), p, atol=1e-5)                # idempotent
     assert np.linalg.norm(p) <= np.linalg.norm(g) + 1e-6
-    with pytest.raises(ValueError, match="plain SGD"):
-        train_restricted(SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, optimizer="adamw"), {})
     with pytest.raises(ValueError, match="basis for 'blocks.0.attn.W_Q'"):
         train_restricted(SMOKE.model, SMOKE.task, SMOKE.train, {"blocks.0.attn.W_Q": np.eye(5)})
 
@@ -87,3 +92,25 @@ def test_restricted_of_a_run_uses_its_own_top_k_directions(tmp_path):
         np.testing.assert_array_equal(V, pca_directions(traj[name], 2))      # the run's own directions
         np.testing.assert_allclose(ra[name].T @ ra[name], np.eye(2), atol=1e-12)
         assert np.abs(V.T @ ra[name]).max() < 0.5                            # not those
+
+
+def test_an_adamw_preset_measures_claim_23(tmp_path):
+    """The authors' preset trains with AdamW; its ledger row must be measured (execution vs
+    random at K), not "not measured", and the figure written."""
+    from minimanifold.experiments import restricted_training as RT
+    from minimanifold.experiments.context import Context
+    tr = dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10, **ADAMW)
+    preset = dataclasses.replace(SMOKE, train=tr, restrict_k=(2,), restrict_seeds=2, restrict_steps=0.5)
+    runs = []
+    for seed in (0, 1):
+        d = tmp_path / f"seed_{seed}"
+        train(d, SMOKE.model, SMOKE.task, dataclasses.replace(tr, seed=seed), log=lambda s: None)
+        runs.append({"dir": str(d), "seed": seed})
+    rows, figs = RT.report(Context(preset, runs, {}, str(tmp_path), "c"))
+    row = rows[23]
+    assert "not measured" not in row["measured"] and row["value"] is not None
+    assert "K=2 execution" in row["measured"] and row["interval"].startswith("K=2 execution − random")
+    assert len(figs) == 1 and os.path.exists(figs[0])
+    for seed in (0, 1):
+        for kind in RT.KINDS:
+            assert os.path.exists(tmp_path / f"seed_{seed}" / f"restricted_v{RT.VERSION}_K2_{kind}_30.json")

@@ -5,7 +5,8 @@ retrain from the run's own theta_0 on its own batches with every attention matri
 update projected onto (a) the K-dimensional execution subspace the run itself found (its
 top-K centred trajectory PCA directions per matrix) and (b) K random orthonormal
 directions in the same matrix; every other parameter trains freely
-(``trajectories/restricted.py``). Cached in the run directory. Plain SGD presets only.
+(``trajectories/restricted.py``; with the preset's optimizer, AdamW included). Cached in
+the run directory.
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def claim_restricted(per_k: dict, steps: int):
     base = "training restricted to the execution subspace learns; a random one of the same K does not"
     if not per_k:
         return {"claim": base, "section": "§4.3 (control)", "paper": "an execution manifold (causal role implied)",
-                "measured": "not measured by this preset (plain-SGD presets with restrict_k only)",
+                "measured": "not measured by this preset (presets with restrict_k only)",
                 "null": "", "interval": "", "verdict": INCONCLUSIVE, "value": None}
     K = max([k for k in per_k if k <= 4] or [min(per_k)])
     finals = {k: {kind: [float(mean_acc(r)[-1]) for r in v[kind]] for kind in KINDS} for k, v in per_k.items()}
@@ -125,7 +126,7 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
 def report(ctx):
     p = ctx.preset
     steps = max(1, int(round(p.train.steps * p.restrict_steps)))
-    if not p.restrict_k or p.train.optimizer != "sgd":
+    if not p.restrict_k:
         return {23: claim_restricted({}, steps)}, []
     runs = ctx.runs[:p.restrict_seeds]
     per_k = {k: {kind: [cached_restricted(r["dir"], k, kind, steps) for r in runs] for kind in KINDS}

@@ -7,7 +7,15 @@ a given K-dimensional subspace of that matrix, V [D,K] orthonormal:
     W <- W - eta_t V V^T g_W          (plain SGD inside span(V); W - W_0 stays in span(V))
 
 Every other parameter trains as usual. Nothing is written: the experiment that calls this
-caches what it returns. Plain SGD only (the paper's optimizer).
+caches what it returns.
+
+AdamW (the authors' optimizer) is restricted the same way: the optimizer sees the projected
+gradient, and its whole update of a restricted matrix (the Adam step and the weight decay,
+either of which leaves span(V) coordinate by coordinate) is projected onto span(V) again:
+
+    W <- W + V V^T (AdamW(W) - W)     (W - W_0 stays in span(V))
+
+For plain SGD that second projection changes nothing, and it is skipped.
 """
 from __future__ import annotations
 
@@ -36,8 +44,6 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
     "loss" (mean train loss since the previous evaluation), "seconds", and "params" (the
     final parameters, float32)}: accuracy on the run's held-out probe set at step 0 and
     every ``eval_every`` steps."""
-    if train_cfg.optimizer != "sgd":
-        raise ValueError(f"restricted training is plain SGD; got optimizer {train_cfg.optimizer!r}")
     shapes = param_shapes(model)
     for name, V in bases.items():
         D = int(np.prod(shapes[name]))
@@ -47,6 +53,8 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
     probe = probe_set(task, schedule.all_m(), train_cfg.n_probe, train_cfg.seed)
     params = init_params(model, train_cfg.seed, np.float32, std=train_cfg.init_std)
     bases32 = {k: np.asarray(V, dtype=np.float32) for k, V in bases.items()}
+    state = optim.init_state(train_cfg.optimizer, params)
+    plain = train_cfg.optimizer == "sgd"
     out = {"steps": [], "acc": {int(m): [] for m in probe}, "loss": []}
 
     def record(step, losses):
@@ -63,7 +71,12 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
         loss, grads = loss_and_grads(params, batch.tokens, batch.targets, model)
         for name, V in bases32.items():
             grads[name] = project(grads[name], V)
-        optim.sgd_step(params, grads, optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps))
+        before = None if plain else {name: params[name].copy() for name in bases32}
+        optim.step(train_cfg.optimizer, params, grads, state,
+                   optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps), train_cfg.weight_decay)
+        if not plain:
+            for name, V in bases32.items():
+                params[name] = before[name] + project(params[name] - before[name], V)
         losses.append(float(loss))
         if (s + 1) % eval_every == 0 or s + 1 == train_cfg.steps:
             record(s + 1, losses)
