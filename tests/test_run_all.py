@@ -242,3 +242,29 @@ def test_killing_a_sweep_stops_its_workers(tmp_path):
     for w in alive:
         os.kill(w, signal.SIGKILL)
     assert not alive, f"workers {alive} kept running after their sweep was killed"
+
+
+def test_a_finished_run_under_another_name_is_reused_not_retrained(tmp_path):
+    """The key's hash leaves the name out: a preset adopting a recipe screen's run (the same
+    configuration and seed) links it in instead of training it again; a run of another
+    configuration, or another seed, is not taken."""
+    import dataclasses
+    import json
+    screen = [dataclasses.replace(s, name="screen") for s in SMOKE.specs(seeds=[0], steps=30, ckpt_every=10)]
+    first = sweep(screen, tmp_path, log=lambda s: None)[0]
+    other_lr = [dataclasses.replace(s, name="other") for s in SMOKE.specs(seeds=[0], steps=30, ckpt_every=10, lr=0.05)]
+    wanted = SMOKE.specs(seeds=[0, 1], steps=30, ckpt_every=10) + other_lr
+    lines = []
+    out = sweep(wanted, tmp_path, log=lines.append)
+    assert "3 runs: 0 cached, 1 trained under another name (reused), 2 to train" in lines[0]
+    reused, seed1, lr = out
+    assert reused["cached"] and reused["twin"] == first["dir"] and reused["dir"] != first["dir"]
+    assert "(reused screen-" in "\n".join(lines)
+    assert not any(ln.startswith("[add seed 0] step") for ln in lines)             # not retrained
+    assert not seed1["cached"] and seed1["twin"] is None and not lr["cached"] and lr["twin"] is None
+    for name in json.load(open(os.path.join(first["dir"], "summary.json")))["files"]:
+        a, b = os.path.join(first["dir"], name), os.path.join(reused["dir"], name)
+        assert open(a, "rb").read() == open(b, "rb").read(), name
+    assert reused["summary"] == first["summary"]
+    again = sweep(wanted[:1], tmp_path, log=lambda s: None)[0]                       # now its own
+    assert again["cached"] and again["twin"] is None

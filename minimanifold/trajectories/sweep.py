@@ -2,7 +2,9 @@
 
 Runs are cached: each lives in ``<runs_root>/<key>/seed_<seed>`` where ``key`` names and
 hashes its configuration without the seed, and a finished run is loaded instead of
-retrained. With ``jobs > 1`` and no executor given, a local process pool (spawned, BLAS
+retrained. The hash leaves the name out, so a finished run of the same configuration and
+seed under another name (a recipe screen's run that a preset adopted, say) is reused too:
+hard-linked into this name's directory, not retrained. With ``jobs > 1`` and no executor given, a local process pool (spawned, BLAS
 threads split between workers) is used; a cluster user can pass e.g. Dask's
 ``Client.get_executor()`` instead.
 """
@@ -14,6 +16,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -48,6 +51,47 @@ def run_dir(runs_root, spec: RunSpec) -> str:
     return os.path.join(runs_root, run_key(spec), f"seed_{spec.train.seed}")
 
 
+def twin_run(runs_root, spec: RunSpec):
+    """A finished run of this spec's configuration and seed under another name (its key has
+    the same hash), or None."""
+    key = run_key(spec)
+    digest = key.rsplit("-", 1)[1]
+    if not os.path.isdir(runs_root):
+        return None
+    for entry in sorted(os.listdir(runs_root)):
+        d = os.path.join(runs_root, entry, f"seed_{spec.train.seed}")
+        if entry != key and entry.endswith("-" + digest) and os.path.exists(os.path.join(d, "summary.json")):
+            return d
+    return None
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:              # a filesystem without hard links
+        shutil.copy2(src, dst)
+
+
+def adopt_twin(runs_root, spec: RunSpec):
+    """Hard-link a finished twin (``twin_run``) into this spec's run directory, which must
+    not exist yet; returns the twin's directory, or None when there is none (or it is
+    damaged). Atomic: linked into a temporary directory, then renamed."""
+    d = run_dir(runs_root, spec)
+    twin = twin_run(runs_root, spec)
+    if twin is None or os.path.exists(d):
+        return None
+    try:
+        verify_run(twin)
+    except DamagedRun:
+        return None
+    tmp = f"{d}.adopting-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.dirname(d), exist_ok=True)
+    shutil.copytree(twin, tmp, copy_function=_link_or_copy)
+    os.rename(tmp, d)
+    return twin
+
+
 _LINES = None   # in a pool worker: the queue its training lines go to (the sweep shows them)
 
 
@@ -58,6 +102,7 @@ def _train_one(args, log=None):
     log = log or (None if _LINES is None else _LINES.put)
     t0 = time.perf_counter()
     d = run_dir(runs_root, spec)
+    twin = adopt_twin(runs_root, spec)
     cached, damaged = os.path.exists(os.path.join(d, "summary.json")), None
     if cached:
         try:
@@ -67,7 +112,7 @@ def _train_one(args, log=None):
             os.rename(d, aside)
             cached, damaged = False, f"{e}; moved to {os.path.basename(aside)} and retrained"
     rec = {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": cached, "diverged": None,
-           "damaged": damaged}
+           "damaged": damaged, "twin": twin}
     try:
         rec["summary"] = train(d, spec.model, spec.task, spec.train, backend=backend,
                                tag=f"{spec.name} seed {spec.train.seed}", log=log)
@@ -104,7 +149,10 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     results, t0 = [None] * len(specs), time.perf_counter()
     todo = [i for i, s in enumerate(specs)
             if not os.path.exists(os.path.join(run_dir(runs_root, s), "summary.json"))]
-    log(f"{len(specs)} runs: {len(specs) - len(todo)} cached, {len(todo)} to train")
+    twins = sum(twin_run(runs_root, specs[i]) is not None and not os.path.exists(run_dir(runs_root, specs[i]))
+                for i in todo)
+    log(f"{len(specs)} runs: {len(specs) - len(todo)} cached, "
+        + (f"{twins} trained under another name (reused), " if twins else "") + f"{len(todo) - twins} to train")
 
     def report(i, rec, done):
         results[i] = rec
@@ -115,7 +163,8 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
         if rec.get("damaged"):
             log(f"  DAMAGED: {rec['damaged']}")
         acc = " ".join(f"m{m}={a:.2f}" for m, a in sorted(rec["summary"]["final_acc"].items()))
-        took = "cached" if rec["cached"] else f"{rec['seconds']:.0f}s"
+        took = (f"reused {os.path.basename(os.path.dirname(rec['twin']))}" if rec.get("twin")
+                else "cached" if rec["cached"] else f"{rec['seconds']:.0f}s")
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (len(specs) - done)
         log(f"  [{done}/{len(specs)}] {rec['name']} seed {rec['seed']}: {acc} ({took})"
