@@ -4,6 +4,7 @@
     python run_all.py                      # quick preset (default)
     python run_all.py --preset paper --jobs 2
     python run_all.py --preset paper --lr 0.001   # the paper as written (does not learn)
+    python run_all.py --preset paper --plan      # what it would train, and how long: trains nothing
 
 The work is ``minimanifold.pipeline.run``; this file only reads the command line.
 """
@@ -16,7 +17,7 @@ import sys
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
 from minimanifold.model.backend import get_backend
-from minimanifold.pipeline import PipelineError, run
+from minimanifold.pipeline import PipelineError, plan, run
 from minimanifold.trajectories.presets import PRESETS
 from minimanifold.trajectories.progress import Board
 
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="override the preset's step count")
     ap.add_argument("--seeds", type=int, default=None, help="override the preset's seed count")
     ap.add_argument("--backend", default=None, help="numpy (default) or cupy")
+    ap.add_argument("--plan", action="store_true",
+                    help="print the runs the preset needs (finished, reusable, to train) and an estimate "
+                         "of their training time from a step timed now; train nothing")
     a = ap.parse_args(argv)
     for name in ("jobs", "seeds"):
         if getattr(a, name) is not None and getattr(a, name) < 1:
@@ -53,6 +57,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if a.plan:
+        print(plan(preset, a.runs_dir))
+        return 0
     fig_dir = a.figures_dir or os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
     quick_ledger = os.path.abspath(fig_dir) == os.path.join(ROOT, "figures")
     try:

@@ -15,7 +15,7 @@ from .experiments.context import Context
 from .experiments.training import learned, learned_final_stage, summary_table
 from .model.io import clean_stale_tmp
 from .report import ledger
-from .trajectories.sweep import sweep
+from .trajectories.sweep import run_dir, sweep, twin_run
 
 
 class PipelineError(RuntimeError):
@@ -37,21 +37,83 @@ def usable(runs, log=print) -> list:
     return [r for r in runs if r["summary"] is not None]
 
 
-def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
-    """(main runs, {variant name: runs}), trained or loaded from the cache."""
-    main = usable(sweep(preset.specs(), runs_dir, jobs=jobs, backend=backend, log=log), log)
-    if len(main) < 2:
-        raise PipelineError("fewer than 2 runs trained without diverging; nothing to analyse")
-    specs = {}
+def planned_specs(preset) -> dict:
+    """{group: [RunSpec]}: the main runs, then each experiment's variants, as ``train_all``
+    trains them."""
+    groups = {"main": preset.specs()}
     for module in EXPERIMENTS:
         if hasattr(module, "variants"):
-            specs.update(module.variants(preset))
+            groups.update(module.variants(preset))
+    return groups
+
+
+def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
+    """(main runs, {variant name: runs}), trained or loaded from the cache."""
+    specs = planned_specs(preset)
+    main = usable(sweep(specs.pop("main"), runs_dir, jobs=jobs, backend=backend, log=log), log)
+    if len(main) < 2:
+        raise PipelineError("fewer than 2 runs trained without diverging; nothing to analyse")
     flat = [s for group in specs.values() for s in group]
     done = usable(sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log), log) if flat else []
     unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)]
     log("every comparison run learned its task (the curriculum: its final stage)" if not unlearned
         else f"NOT LEARNED: {', '.join(unlearned)}")
     return main, {name: [r for r in done if r["name"] == name] for name in specs}
+
+
+def seconds_per_step(spec, steps=8) -> float:
+    """Median seconds of one training step (forward, backward, update) of ``spec``'s model,
+    task, batch and optimizer, measured here with this process's BLAS threads."""
+    import numpy as np
+    from .model import optim
+    from .model.transformer import init_params, loss_and_grads
+    from .trajectories.task import Schedule, train_batch
+    m, t, tr = spec.model, spec.task, spec.train
+    params = init_params(m, 0, np.float32, std=tr.init_std)
+    state = optim.init_state(tr.optimizer, params)
+    schedule = Schedule.parse(tr.schedule)
+    times = []
+    for s in range(steps + 2):                      # two warm-up steps
+        batch = train_batch(t, schedule, tr.batch_size, 0, s)
+        t0 = time.perf_counter()
+        _, grads = loss_and_grads(params, batch.tokens, batch.targets, m)
+        optim.step(tr.optimizer, params, grads, state, 1e-9, tr.weight_decay)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[2:]))
+
+
+def plan(preset, runs_dir) -> str:
+    """What ``run`` would train for ``preset`` with ``runs_dir`` as its cache: per group the
+    runs finished, reusable under another name, and still to train, their steps, and a
+    serial estimate of the training time from a step timed here (evaluation, checkpoints
+    and the analyses not included). Trains nothing."""
+    per_key, rows, total_steps, total_s = {}, [], 0, 0.0
+    lines = [preset.describe(), "", f"{'group':<32}{'runs':>5}{'done':>6}{'reuse':>6}{'train':>6}"
+             f"{'steps each':>11}{'ms/step':>9}{'est. h':>8}"]
+    groups = planned_specs(preset)
+    if preset.restrict_k:
+        n = max(1, int(round(preset.train.steps * preset.restrict_steps)))
+        groups["restricted retraining"] = [s for s in preset.specs(seeds=range(preset.restrict_seeds), steps=n)
+                                           for _ in range(2 * len(preset.restrict_k))]
+    for name, specs in groups.items():
+        done = [os.path.exists(os.path.join(run_dir(runs_dir, s), "summary.json")) for s in specs]
+        if name == "restricted retraining":
+            done = [False] * len(specs)                # cached per main run; counted as to do
+        reuse = [not d and twin_run(runs_dir, s) is not None for s, d in zip(specs, done)]
+        todo = [s for s, d, r in zip(specs, done, reuse) if not d and not r]
+        tr = specs[0].train
+        key = (specs[0].model, specs[0].task.T, tr.batch_size, tr.optimizer)   # what a step costs
+        if key not in per_key:
+            per_key[key] = seconds_per_step(specs[0])
+        steps = sum(s.train.steps for s in todo)
+        hours = steps * per_key[key] / 3600
+        total_steps, total_s = total_steps + steps, total_s + steps * per_key[key]
+        lines.append(f"{name:<32}{len(specs):>5}{sum(done):>6}{sum(reuse):>6}{len(todo):>6}"
+                     f"{specs[0].train.steps:>11}{1000 * per_key[key]:>9.1f}{hours:>8.2f}")
+    lines.append(f"to train: {total_steps:,} steps, about {total_s / 3600:.1f} h of steps at this process's "
+                 f"BLAS threads (serial; --jobs N runs N at once with 1/N of the threads each); "
+                 f"evaluation, checkpoints and the analyses come on top; a busy machine times slow")
+    return "\n".join(lines)
 
 
 def training_time(runs) -> str:

@@ -268,3 +268,25 @@ def test_a_finished_run_under_another_name_is_reused_not_retrained(tmp_path):
     assert reused["summary"] == first["summary"]
     again = sweep(wanted[:1], tmp_path, log=lambda s: None)[0]                       # now its own
     assert again["cached"] and again["twin"] is None
+
+
+def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp_path):
+    import dataclasses
+    from minimanifold.pipeline import plan
+    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=30, ckpt_every=10))
+    own, twin = preset.specs()
+    sweep([own, dataclasses.replace(twin, name="screen")], tmp_path, log=lambda s: None)
+    before = sorted(os.listdir(tmp_path))
+    text = plan(preset, str(tmp_path))
+    rows = {ln.split()[0]: ln.split()[1:] for ln in text.splitlines() if ln.split() and ln.split()[-1][0].isdigit()}
+    assert rows["main"][:4] == ["2", "1", "1", "0"]                     # runs, done, reuse, train
+    assert rows["curriculum"][:4] == ["1", "0", "0", "1"] and rows["mlp"][4] == "30"
+    assert float(rows["main"][5]) > 0 and float(rows["main"][6]) == 0   # nothing left: 0 h
+    restricted = next(ln for ln in text.splitlines() if ln.startswith("restricted retraining"))
+    assert restricted.split()[2:7] == ["2", "0", "0", "2", "15"]        # 2 kinds x K=4 x 1 seed, half the steps
+    full = sum(int(r[3]) for name, r in rows.items() if name != "restricted")   # 30 steps each
+    assert f"to train: {full * 30 + 2 * 15:,} steps" in text
+    assert sorted(os.listdir(tmp_path)) == before                         # trained nothing
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == 0 and "to train:" in r.stdout and sorted(os.listdir(tmp_path)) == before
