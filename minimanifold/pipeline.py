@@ -15,7 +15,7 @@ from .experiments.context import Context
 from .experiments.training import learned, learned_final_stage, summary_table
 from .model.io import clean_stale_tmp
 from .report import ledger
-from .trajectories.sweep import run_dir, sweep, twin_run
+from .trajectories.sweep import run_dir, run_parallel, sweep, twin_run
 
 
 class PipelineError(RuntimeError):
@@ -129,6 +129,25 @@ def training_time(runs) -> str:
             + ", ".join(f"{k.replace('_', ' ')} {v:.0f}s ({v / all_s:.0%})" for k, v in total.items()))
 
 
+def prefetch_calls(ctx) -> list:
+    """Every module's per-run measurements [(function, args)], the heaviest kind first."""
+    calls = [(getattr(m, "PREFETCH_WEIGHT", 1), n, call) for m in EXPERIMENTS if hasattr(m, "prefetch")
+             for n, call in enumerate(m.prefetch(ctx))]
+    return [call for _, _, call in sorted(calls, key=lambda c: (-c[0], c[1]))]
+
+
+def prefetch(ctx, jobs, log=print) -> None:
+    """With ``jobs`` > 1: compute the per-run measurements on a process pool before the
+    reports (which then read them from the run directories' caches). Serially (jobs 1)
+    each report computes its own, in this process, as before."""
+    if jobs <= 1:
+        return
+    t0 = time.perf_counter()
+    calls = prefetch_calls(ctx)
+    run_parallel(calls, jobs)
+    log(f"per-run measurements: {len(calls)} on {jobs} processes in {time.perf_counter() - t0:.0f}s")
+
+
 def analyse(ctx, log=print):
     """Every experiment's report, timed. Returns (claims ordered by number, rules, paths)."""
     claims, rules, paths = {}, {}, []
@@ -159,6 +178,7 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print)
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
+    prefetch(ctx, jobs, log)
     claims, rules, written = analyse(ctx, log)
     for path in ("claims.md", "claims.json"):
         written.append(ctx.path(path))

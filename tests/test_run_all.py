@@ -290,3 +290,42 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 0 and "to train:" in r.stdout and sorted(os.listdir(tmp_path)) == before
+
+
+def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
+    """With --jobs > 1 the per-run measurements run on a process pool before the reports:
+    the reports then compute nothing (no run-directory file is added or changed) and the
+    ledger equals the one computed serially (the smoke model's products are too small for
+    BLAS threads to change a bit)."""
+    import dataclasses
+    import shutil
+    from minimanifold.experiments.context import Context
+    from minimanifold.pipeline import analyse, prefetch, prefetch_calls, train_all
+    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10))
+    main, variants = train_all(preset, str(tmp_path / "a"), log=lambda s: None)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+
+    def ctx_for(root):
+        moved = lambda r: dict(r, dir=r["dir"].replace(str(tmp_path / "a"), str(tmp_path / root)))
+        return Context(preset, [moved(r) for r in main], {k: [moved(r) for r in rs] for k, rs in variants.items()},
+                       str(tmp_path / f"fig_{root}"), "c")
+    pooled, serial = ctx_for("a"), ctx_for("b")
+    names = [fn.__name__ for fn, _ in prefetch_calls(pooled)]
+    assert names[0] == "cached_restricted" and {"sae_experiment", "measure_run", "cached_bubbling",
+                                                 "cached_functional", "cached_geometry"} <= set(names)
+    lines = []
+    prefetch(pooled, 2, lines.append)
+    assert lines[0].startswith(f"per-run measurements: {len(names)} on 2 processes")
+
+    def files():
+        return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+                for d, _, fs in os.walk(tmp_path / "a") for f in fs}
+    before = files()
+    for c in (pooled, serial):
+        os.makedirs(c.fig_dir)
+    claims_pooled, _, _ = analyse(pooled, log=lambda s: None)
+    assert files() == before                                  # every measurement was already there
+    claims_serial, _, _ = analyse(serial, log=lambda s: None)
+    assert claims_pooled == claims_serial
+    prefetch(serial, 1, lines.append)                          # jobs 1: nothing on a pool
+    assert len(lines) == 1

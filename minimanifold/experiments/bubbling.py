@@ -174,6 +174,13 @@ def fig_topk(bubbles, caption, path) -> str:
     return save_figure(fig, path)
 
 
+PREFETCH_WEIGHT = 4    # rough seconds per call in the quick preset
+
+
+def prefetch(ctx) -> list:
+    return [(cached_bubbling, (r["dir"],)) for r in ctx.runs]
+
+
 def report(ctx):
     bubbles, geoms = ctx.per_run(cached_bubbling), ctx.per_run(cached_geometry)
     claims = {6: claim_entropy_smooth(bubbles), 7: claim_bubbling_with_collapse(bubbles, geoms)}

@@ -237,6 +237,15 @@ def fig1_effective_rank(geoms, n_layers, caption, path) -> str:
     return save_figure(fig, path)
 
 
+PREFETCH_WEIGHT = 1    # rough seconds per call in the quick preset
+
+
+def prefetch(ctx) -> list:
+    """Geometry of every run any module reads it for: the main runs and every variant."""
+    runs = [*ctx.runs, *(r for rs in ctx.variants.values() for r in rs)]
+    return [(cached_geometry, (r["dir"],)) for r in runs]
+
+
 def report(ctx):
     geoms = ctx.per_run(cached_geometry)
     n_layers = ctx.n_layers

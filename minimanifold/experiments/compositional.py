@@ -127,6 +127,20 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
     return save_figure(fig, path)
 
 
+PREFETCH_WEIGHT = 2    # rough seconds per call
+
+
+def prefetch(ctx) -> list:
+    if ctx.preset.holdout <= 0:
+        return []
+    calls = [(cached_generalisation, (r["dir"],))
+             for name in ("held-out-mixed", "held-out-curriculum") for r in ctx.variants[name]]
+    if "held-out-m" in ctx.variants:
+        left_out = heldout_m_schedule(ctx.preset.train.schedule)[1]
+        calls += [(cached_generalisation, (r["dir"], [left_out])) for r in ctx.variants["held-out-m"]]
+    return calls
+
+
 def report(ctx):
     if ctx.preset.holdout <= 0:
         return {20: claim_compositional([], [])}, []

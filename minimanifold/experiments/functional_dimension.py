@@ -108,6 +108,13 @@ def fig_functional(results: list, caption, path) -> str:
     return save_figure(fig, path)
 
 
+PREFETCH_WEIGHT = 2    # rough seconds per call in the quick preset
+
+
+def prefetch(ctx) -> list:
+    return [(cached_functional, (r["dir"],)) for r in ctx.runs]
+
+
 def report(ctx):
     results = ctx.per_run(cached_functional)
     return {22: claim_functional(results)}, [fig_functional(results, ctx.caption,

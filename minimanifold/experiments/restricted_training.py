@@ -123,9 +123,24 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
     return save_figure(fig, path)
 
 
+PREFETCH_WEIGHT = 20   # rough seconds per call in the quick preset: the pipeline starts the longest first
+
+
+def restricted_steps(preset) -> int:
+    return max(1, int(round(preset.train.steps * preset.restrict_steps)))
+
+
+def prefetch(ctx) -> list:
+    """The per-run measurements ``report`` reads, as (function, args) the pipeline may run
+    in parallel first (each lands in its run directory's cache)."""
+    p = ctx.preset
+    return [(cached_restricted, (r["dir"], k, kind, restricted_steps(p)))
+            for r in ctx.runs[:p.restrict_seeds] for k in p.restrict_k for kind in KINDS]
+
+
 def report(ctx):
     p = ctx.preset
-    steps = max(1, int(round(p.train.steps * p.restrict_steps)))
+    steps = restricted_steps(p)
     if not p.restrict_k:
         return {23: claim_restricted({}, steps)}, []
     runs = ctx.runs[:p.restrict_seeds]

@@ -202,6 +202,13 @@ def fig6_sae_ablation(saes, caption, path) -> str:
     return save_figure(fig, path)
 
 
+PREFETCH_WEIGHT = 17   # rough seconds per call in the quick preset
+
+
+def prefetch(ctx) -> list:
+    return [(sae_experiment, (r["dir"], None, 4 * ctx.preset.model.d_model)) for r in ctx.runs[:ctx.n_extra]]
+
+
 def report(ctx):
     saes = ctx.per_run(lambda d: sae_experiment(d, d_sae=4 * ctx.preset.model.d_model), ctx.runs[:ctx.n_extra])
     claims = {13: claim_sae_correlated(saes), 14: claim_sae_ablation(saes)}

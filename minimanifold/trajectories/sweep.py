@@ -193,6 +193,25 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     return results
 
 
+def _call(fn, args) -> None:
+    fn(*args)                    # the result stays in the worker: it is on disk
+
+
+def run_parallel(calls, jobs: int) -> None:
+    """Run ``calls`` [(module-level function, args)] on a local pool of ``jobs`` spawned
+    processes, BLAS threads split between them as for training, in the order given (put
+    the longest first); for work whose results land in disk caches (the analyses'
+    per-run measurements). A worker's exception is raised here."""
+    if not calls:
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
+            ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
+                                initargs=(os.getpid(),)) as pool:
+        for fut in as_completed([pool.submit(_call, fn, args) for fn, args in calls]):
+            fut.result()
+
+
 def _show_lines(lines, log) -> None:
     """The parent's reader: the workers' training lines, in arrival order, to ``log``."""
     while (line := lines.get()) is not None:
