@@ -27,7 +27,10 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    ap.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel (local processes)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="runs trained (and per-run analyses computed) in parallel as local processes, "
+                         "the cores' BLAS threads split between them (default: one per core, one thread "
+                         "each; --jobs 1 trains in this process on every core)")
     ap.add_argument("--runs-dir", default=os.path.join(ROOT, "runs"), help="cache of trained runs")
     ap.add_argument("--figures-dir", default=None,
                     help="where figures go (default: figures/ for quick, figures/<preset>/ otherwise)")

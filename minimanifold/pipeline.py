@@ -50,11 +50,13 @@ def planned_specs(preset) -> dict:
 def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
     """(main runs, {variant name: runs}), trained or loaded from the cache."""
     specs = planned_specs(preset)
-    main = usable(sweep(specs.pop("main"), runs_dir, jobs=jobs, backend=backend, log=log), log)
+    flat = [s for group in specs.values() for s in group]      # the main runs first: one sweep keeps
+    runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log)  # every worker busy to the end
+    n_main = len(specs.pop("main"))
+    main = usable(runs[:n_main], log)
     if len(main) < 2:
         raise PipelineError("fewer than 2 runs trained without diverging; nothing to analyse")
-    flat = [s for group in specs.values() for s in group]
-    done = usable(sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log), log) if flat else []
+    done = usable(runs[n_main:], log)
     unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)]
     log("every comparison run learned its task (the curriculum: its final stage)" if not unlearned
         else f"NOT LEARNED: {', '.join(unlearned)}")

@@ -34,7 +34,7 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     assert len(claims) == 23 and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
     second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert second.returncode == 0
-    assert "2 cached, 0 to train" in second.stdout and "8 cached, 0 to train" in second.stdout
+    assert "10 runs: 10 cached, 0 to train" in second.stdout          # main runs and variants, one sweep
     assert first.stdout.split("| run | seed |")[1].split("total")[0] == \
         second.stdout.split("| run | seed |")[1].split("total")[0]
 
