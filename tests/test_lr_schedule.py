@@ -79,3 +79,45 @@ def test_commutators_use_the_eta_of_their_step(tmp_path):
     expected = [lr_at("cosine:10", 0.2, min(int(s), 39), 40) for s in data["steps"]]    # step 40: the last update's
     np.testing.assert_array_equal(data["lr"], expected)
     assert len(set(expected)) == len(expected)               # the schedule really varied
+
+
+def test_per_stage_schedule_restarts_in_every_curriculum_stage():
+    starts = [0, 10, 20]
+    for t in range(30):
+        local, length = t - starts[t // 10], 10
+        assert lr_at("cosine:2/stage", 1.0, t, 30, starts) == lr_at("cosine:2", 1.0, local, length)
+        assert lr_at("cosine:2/stage", 1.0, t, 30) == lr_at("cosine:2", 1.0, t, 30)   # no stages: plain
+    assert lr_at("warmup:4/stage", 0.8, 12, 30, [0, 10, 25]) == pytest.approx(0.6)      # 3rd step of stage 2
+    assert lr_at("cosine:2/stage", 1.0, 26, 30, [0, 10, 25]) == lr_at("cosine:2", 1.0, 1, 5)  # last stage to total
+    assert parse_lr_schedule("cosine:1000/stage") == ("cosine", 1000)
+    for bad in ("constant/stage", "cosine/stage", "cosine:3/stages"):
+        with pytest.raises(ValueError, match="lr_schedule"):
+            TrainConfig(lr_schedule=bad)
+
+
+def test_training_uses_the_per_stage_step_size(tmp_path, monkeypatch):
+    from minimanifold.model import optim
+    seen = []
+    real = optim.step
+    monkeypatch.setattr(optim, "step", lambda name, p, g, st, lr, wd: (seen.append(lr), real(name, p, g, st, lr, wd)))
+    tr = dataclasses.replace(SMOKE.train, steps=6, ckpt_every=3, lr=0.4, lr_schedule="warmup:4/stage",
+                             schedule="curriculum:1x3,2x3")
+    train(tmp_path / "r", SMOKE.model, SMOKE.task, tr, log=lambda s: None)
+    assert seen == pytest.approx([0.1, 0.2, 0.3, 0.1, 0.2, 0.3])
+    from minimanifold.experiments.commutators.measure import measure       # commutators use it too
+    from minimanifold.model.io import read_npz
+    lr = read_npz(measure(str(tmp_path / "r"), n_points=3, n_mixed=1))["lr"]
+    assert list(lr) == pytest.approx([0.1, 0.1, 0.3])                     # steps 0, 3 and the last update's
+
+
+def test_curriculum_variants_restart_a_decaying_schedule_per_stage():
+    """The paper preset's cosine restarts in each curriculum stage (its last stage would
+    otherwise train m=4 at a step size decayed towards 0); constant presets keep their runs."""
+    from minimanifold.experiments import architecture as A, compositional as C
+    from minimanifold.trajectories.presets import PAPER
+    cur = A.variants(PAPER)["curriculum"][0].train
+    assert cur.lr_schedule == "cosine:1000/stage" and cur.schedule == "curriculum:1x7500,2x7500,3x7500,4x7500"
+    assert C.variants(PAPER)["held-out-curriculum"][0].train.lr_schedule == "cosine:1000/stage"
+    assert A.variants(QUICK)["curriculum"][0].train.lr_schedule == "constant"
+    assert run_key(A.variants(QUICK)["curriculum"][0]) == "curriculum-4e70d3d043"    # cached quick runs stay valid
+    assert A.curriculum_train(cur).lr_schedule == "cosine:1000/stage"                 # not doubled

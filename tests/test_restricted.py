@@ -43,7 +43,8 @@ def test_every_update_stays_in_its_subspace(opt):
     assert out["steps"] == [0, 20, 40] and all(0 <= a <= 1 for v in out["acc"].values() for a in v)
 
 
-@pytest.mark.parametrize("opt", [{}, ADAMW], ids=["sgd", "adamw"])
+@pytest.mark.parametrize("opt", [{}, ADAMW, dict(lr_schedule="warmup:8/stage", schedule="curriculum:1x15,2x15")],
+                         ids=["sgd", "adamw", "per-stage-schedule"])
 def test_a_full_basis_is_ordinary_training(tmp_path, opt):
     """V = identity (K = D): the same theta_0, batches and updates as train() (the same
     optimizer state too), so the same parameters to float32 rounding after 30 steps."""

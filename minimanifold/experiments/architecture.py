@@ -23,9 +23,18 @@ def curriculum_schedule(mixed_spec: str, steps: int) -> str:
     return "curriculum:" + ",".join(stages)
 
 
+def curriculum_train(tr):
+    """The mixed runs' training with the curriculum schedule at the same budget; a step-size
+    schedule (warmup, cosine) restarts in every stage ('/stage'), so each stage is trained as
+    a run of that length would be, not the last one at a step size decayed towards 0."""
+    lr_schedule = tr.lr_schedule if tr.lr_schedule == "constant" or tr.lr_schedule.endswith("/stage") \
+        else tr.lr_schedule + "/stage"
+    return dataclasses.replace(tr, schedule=curriculum_schedule(tr.schedule, tr.steps), lr_schedule=lr_schedule)
+
+
 def variants(preset) -> dict:
     tr = preset.train
-    cur = dataclasses.replace(tr, schedule=curriculum_schedule(tr.schedule, tr.steps))
+    cur = curriculum_train(tr)
     return {"curriculum": variant_specs("curriculum", preset, preset.n_extra_seeds, train=cur),
             "mlp": variant_specs("mlp", preset, preset.n_extra_seeds,
                                  model=dataclasses.replace(preset.model, attn_only=False))}

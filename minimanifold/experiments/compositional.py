@@ -19,7 +19,7 @@ from ..model.transformer import forward
 from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from ..trajectories.task import Schedule, heldout, make_batch
-from .architecture import curriculum_schedule
+from .architecture import curriculum_train
 from .rundir import cached_json, final_params, run_configs
 from .variants import variant_specs
 
@@ -44,7 +44,7 @@ def variants(preset) -> dict:
     out = {"held-out-mixed": variant_specs("held-out-mixed", preset, n, task=task),
            "held-out-curriculum": variant_specs(
                "held-out-curriculum", preset, n, task=task,
-               train=dataclasses.replace(tr, schedule=curriculum_schedule(tr.schedule, tr.steps)))}
+               train=curriculum_train(tr))}
     if (hm := heldout_m_schedule(tr.schedule)) is not None:
         out["held-out-m"] = variant_specs("held-out-m", preset, n, train=dataclasses.replace(tr, schedule=hm[0]))
     return out

@@ -8,6 +8,7 @@ A step-size schedule keeps SGD plain: theta <- theta - eta_t * grad, with eta_t 
 """
 from __future__ import annotations
 
+import bisect
 import math
 
 from .backend import xp_of
@@ -64,9 +65,16 @@ def step(name: str, params: dict, grads: dict, state: dict, lr: float, weight_de
 LR_SCHEDULES = ("constant", "warmup", "cosine")
 
 
+PER_STAGE = "/stage"
+
+
 def parse_lr_schedule(spec: str) -> tuple:
-    """'constant' | 'warmup:W' | 'cosine:W' -> (kind, W). Raises ValueError naming the field."""
-    kind, _, arg = str(spec).partition(":")
+    """'constant' | 'warmup:W' | 'cosine:W', the last two optionally with '/stage' (restart
+    in every curriculum stage) -> (kind, W). Raises ValueError naming the field."""
+    text = str(spec)
+    if text.endswith(PER_STAGE) and text.partition(":")[0] in ("warmup", "cosine"):
+        text = text[:-len(PER_STAGE)]
+    kind, _, arg = text.partition(":")
     if kind == "constant" and not arg:
         return kind, 0
     if kind in ("warmup", "cosine") and arg.isdigit():
@@ -74,15 +82,24 @@ def parse_lr_schedule(spec: str) -> tuple:
     raise ValueError(f"lr_schedule must be 'constant', 'warmup:W' or 'cosine:W' (W warmup steps), got {spec!r}")
 
 
-def lr_at(spec: str, lr: float, step: int, total: int) -> float:
+def lr_at(spec: str, lr: float, step: int, total: int, stage_starts=None) -> float:
     """eta for the update at ``step`` (0-based) of ``total``.
 
     constant   eta_t = lr
     warmup:W   eta_t = lr * (t+1)/W for t < W, then lr
     cosine:W   the same warmup, then lr * (1 + cos(pi * (t-W) / (total-W))) / 2: from lr at
                t = W down towards 0 at t = total (the last update is still positive)
+
+    With '/stage' (e.g. 'cosine:1000/stage') the schedule restarts at each of
+    ``stage_starts`` (a curriculum's stage boundaries, ``Schedule.boundaries()``): t counts
+    from the stage's start and total is the stage's length, so every stage is trained as a
+    run of its own length would be. Without stage starts it is the plain schedule.
     """
     kind, w = parse_lr_schedule(spec)
+    if str(spec).endswith(PER_STAGE) and stage_starts is not None and len(stage_starts) > 1:
+        i = max(0, bisect.bisect_right(stage_starts, step) - 1)
+        end = stage_starts[i + 1] if i + 1 < len(stage_starts) else total
+        step, total = step - stage_starts[i], max(1, end - stage_starts[i])
     if kind == "constant":
         return lr
     if step < w:

@@ -73,7 +73,8 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
             grads[name] = project(grads[name], V)
         before = None if plain else {name: params[name].copy() for name in bases32}
         optim.step(train_cfg.optimizer, params, grads, state,
-                   optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps), train_cfg.weight_decay)
+                   optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps, schedule.boundaries()),
+                   train_cfg.weight_decay)
         if not plain:
             for name, V in bases32.items():
                 params[name] = before[name] + project(params[name] - before[name], V)

@@ -56,7 +56,7 @@ class TrainConfig:
     weight_decay: float = 0.01      # adamw only
     n_probe: int = 256              # held-out examples per m
     init_std: float = INIT_STD      # std of the normal init of matrices and embeddings
-    lr_schedule: str = "constant"   # or "warmup:W", "cosine:W" (optim.lr_at): plain SGD all the same
+    lr_schedule: str = "constant"   # or "warmup:W", "cosine:W", +"/stage" (optim.lr_at): plain SGD all the same
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "ckpt_every", "n_probe"):
@@ -190,7 +190,7 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
             raise TrainingDiverged(
                 f"[{tag}] non-finite loss ({loss}) at step {s}; last good checkpoint: "
                 f"{latest_checkpoint(run_dir)}")
-        lr = optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps)
+        lr = optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps, schedule.boundaries())
         optim.step(train_cfg.optimizer, params, grads, state, lr, train_cfg.weight_decay)
         losses.append(loss)
         seconds["steps"] += time.perf_counter() - t_step

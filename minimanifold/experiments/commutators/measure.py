@@ -43,7 +43,8 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
     lrs = []                                  # eta in force at each measured step (the schedule's)
     for i in idx:
         # the final checkpoint has no update after it: the eta in force there is the last one's
-        lrs.append(lr_at(tr["lr_schedule"], tr["lr"], min(int(steps[i]), tr["steps"] - 1), tr["steps"]))
+        lrs.append(lr_at(tr["lr_schedule"], tr["lr"], min(int(steps[i]), tr["steps"] - 1), tr["steps"],
+                         schedule.boundaries()))
         params = {k: traj[k][i].astype(np.float64) for k in param_shapes(cfg)}
         rng = np.random.default_rng([tr["seed"], 6, int(i)])
         pairs = [("mixed", schedule.m_set(int(steps[i])), schedule.m_set(int(steps[i])))] * n_mixed
