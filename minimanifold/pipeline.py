@@ -7,15 +7,21 @@ module over them, and write the figures and the claims ledger.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
-from .experiments import AUTHORS_FIGURES, EXPERIMENTS
+import numpy as np
+
+from .experiments import AUTHORS_FIGURES, EXPERIMENTS, restricted_training
 from .experiments.context import Context
 from .experiments.training import learned, learned_final_stage, summary_table
+from .model import optim
 from .model.io import clean_stale_tmp
+from .model.transformer import init_params, loss_and_grads
 from .report import ledger
 from .trajectories.sweep import run_dir, run_parallel, sweep, twin_run
+from .trajectories.task import Schedule, train_batch
 
 
 class PipelineError(RuntimeError):
@@ -66,10 +72,6 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
 def seconds_per_step(spec, steps=8) -> float:
     """Median seconds of one training step (forward, backward, update) of ``spec``'s model,
     task, batch and optimizer, measured here with this process's BLAS threads."""
-    import numpy as np
-    from .model import optim
-    from .model.transformer import init_params, loss_and_grads
-    from .trajectories.task import Schedule, train_batch
     m, t, tr = spec.model, spec.task, spec.train
     params = init_params(m, 0, np.float32, std=tr.init_std)
     state = optim.init_state(tr.optimizer, params)
@@ -89,29 +91,33 @@ def plan(preset, runs_dir) -> str:
     runs finished, reusable under another name, and still to train, their steps, and a
     serial estimate of the training time from a step timed here (evaluation, checkpoints
     and the analyses not included). Trains nothing."""
-    per_key, rows, total_steps, total_s = {}, [], 0, 0.0
+    per_key, total_steps, total_s = {}, 0, 0.0
     lines = [preset.describe(), "", f"{'group':<32}{'runs':>5}{'done':>6}{'reuse':>6}{'train':>6}"
              f"{'steps each':>11}{'ms/step':>9}{'est. h':>8}"]
-    groups = planned_specs(preset)
-    if preset.restrict_k:
-        n = max(1, int(round(preset.train.steps * preset.restrict_steps)))
-        groups["restricted retraining"] = [s for s in preset.specs(seeds=range(preset.restrict_seeds), steps=n)
-                                           for _ in range(2 * len(preset.restrict_k))]
-    for name, specs in groups.items():
-        done = [os.path.exists(os.path.join(run_dir(runs_dir, s), "summary.json")) for s in specs]
-        if name == "restricted retraining":
-            done = [False] * len(specs)                # cached per main run; counted as to do
-        reuse = [not d and twin_run(runs_dir, s) is not None for s, d in zip(specs, done)]
+    groups = {name: [(s, os.path.exists(os.path.join(run_dir(runs_dir, s), "summary.json"))) for s in specs]
+              for name, specs in planned_specs(preset).items()}
+    if preset.restrict_k:                         # cached in the main runs' directories
+        n = restricted_training.restricted_steps(preset)
+        groups["restricted retraining"] = [
+            (dataclasses.replace(s, train=dataclasses.replace(s.train, steps=n)),
+             os.path.exists(os.path.join(run_dir(runs_dir, s), restricted_training.cache_name(k, kind, n))))
+            for s in preset.specs(seeds=range(preset.restrict_seeds))
+            for k in preset.restrict_k for kind in restricted_training.KINDS]
+    for name, pairs in groups.items():
+        specs, done = [s for s, _ in pairs], [d for _, d in pairs]
+        reuse = [not d and name != "restricted retraining" and twin_run(runs_dir, s) is not None
+                 for s, d in zip(specs, done)]
         todo = [s for s, d, r in zip(specs, done, reuse) if not d and not r]
         tr = specs[0].train
         key = (specs[0].model, specs[0].task.T, tr.batch_size, tr.optimizer)   # what a step costs
-        if key not in per_key:
+        if key not in per_key and todo:
             per_key[key] = seconds_per_step(specs[0])
+        per_step = per_key.get(key, 0.0)
         steps = sum(s.train.steps for s in todo)
-        hours = steps * per_key[key] / 3600
-        total_steps, total_s = total_steps + steps, total_s + steps * per_key[key]
+        hours = steps * per_step / 3600
+        total_steps, total_s = total_steps + steps, total_s + steps * per_step
         lines.append(f"{name:<32}{len(specs):>5}{sum(done):>6}{sum(reuse):>6}{len(todo):>6}"
-                     f"{specs[0].train.steps:>11}{1000 * per_key[key]:>9.1f}{hours:>8.2f}")
+                     f"{specs[0].train.steps:>11}{(f'{1000 * per_step:.1f}' if todo else '-'):>9}{hours:>8.2f}")
     lines.append(f"to train: {total_steps:,} steps, about {total_s / 3600:.1f} h of steps at this process's "
                  f"BLAS threads (serial; --jobs N runs N at once with 1/N of the threads each); "
                  f"evaluation, checkpoints and the analyses come on top; a busy machine times slow")

@@ -281,12 +281,18 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     rows = {ln.split()[0]: ln.split()[1:] for ln in text.splitlines() if ln.split() and ln.split()[-1][0].isdigit()}
     assert rows["main"][:4] == ["2", "1", "1", "0"]                     # runs, done, reuse, train
     assert rows["curriculum"][:4] == ["1", "0", "0", "1"] and rows["mlp"][4] == "30"
-    assert float(rows["main"][5]) > 0 and float(rows["main"][6]) == 0   # nothing left: 0 h
+    assert rows["main"][5] == "-" and float(rows["main"][6]) == 0       # nothing left: not timed, 0 h
+    assert float(rows["mlp"][5]) > 0                                    # timed: it has runs to train
     restricted = next(ln for ln in text.splitlines() if ln.startswith("restricted retraining"))
     assert restricted.split()[2:7] == ["2", "0", "0", "2", "15"]        # 2 kinds x K=4 x 1 seed, half the steps
     full = sum(int(r[3]) for name, r in rows.items() if name != "restricted")   # 30 steps each
     assert f"to train: {full * 30 + 2 * 15:,} steps" in text
     assert sorted(os.listdir(tmp_path)) == before                         # trained nothing
+    from minimanifold.experiments import restricted_training as RT
+    open(os.path.join(own_dir := run_dir(tmp_path, own), RT.cache_name(4, "execution", 15)), "w").write("{}")
+    restricted = next(ln for ln in plan(preset, str(tmp_path)).splitlines() if ln.startswith("restricted"))
+    assert restricted.split()[2:6] == ["2", "1", "0", "1"]                # one retraining cached
+    os.remove(os.path.join(own_dir, RT.cache_name(4, "execution", 15)))
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 0 and "to train:" in r.stdout and sorted(os.listdir(tmp_path)) == before

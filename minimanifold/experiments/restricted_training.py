@@ -50,9 +50,12 @@ def restricted_of_run(run_dir, K: int, kind: str, steps: int) -> dict:
     return out
 
 
+def cache_name(K, kind, steps) -> str:
+    return f"restricted_v{VERSION}_K{K}_{kind}_{steps}.json"
+
+
 def cached_restricted(run_dir, K, kind, steps) -> dict:
-    return cached_json(run_dir, f"restricted_v{VERSION}_K{K}_{kind}_{steps}.json",
-                       lambda d: restricted_of_run(d, K, kind, steps))
+    return cached_json(run_dir, cache_name(K, kind, steps), lambda d: restricted_of_run(d, K, kind, steps))
 
 
 def mean_acc(result) -> np.ndarray:
