@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.plan:
-        print(plan(preset, a.runs_dir))
+        print(plan(preset, a.runs_dir, a.jobs))
         return 0
     fig_dir = a.figures_dir or os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
     quick_ledger = os.path.abspath(fig_dir) == os.path.join(ROOT, "figures")

@@ -71,7 +71,7 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
 
 def seconds_per_step(spec, steps=8) -> float:
     """Median seconds of one training step (forward, backward, update) of ``spec``'s model,
-    task, batch and optimizer, measured here with this process's BLAS threads."""
+    task, batch and optimizer, measured in this process with its BLAS threads."""
     m, t, tr = spec.model, spec.task, spec.train
     params = init_params(m, 0, np.float32, std=tr.init_std)
     state = optim.init_state(tr.optimizer, params)
@@ -86,11 +86,20 @@ def seconds_per_step(spec, steps=8) -> float:
     return float(np.median(times[2:]))
 
 
-def plan(preset, runs_dir) -> str:
+def timed_step(spec, jobs=1) -> float:
+    """Seconds per step of one run as ``run`` trains it with ``jobs``: in this process on
+    every thread (jobs 1), or the median over ``jobs`` workers timing at once, each with its
+    share of the threads (they compete for the machine as training runs do)."""
+    if jobs <= 1:
+        return seconds_per_step(spec)
+    return float(np.median(run_parallel([(seconds_per_step, (spec,))] * jobs, jobs, results=True)))
+
+
+def plan(preset, runs_dir, jobs=1) -> str:
     """What ``run`` would train for ``preset`` with ``runs_dir`` as its cache: per group the
-    runs finished, reusable under another name, and still to train, their steps, and a
-    serial estimate of the training time from a step timed here (evaluation, checkpoints
-    and the analyses not included). Trains nothing."""
+    runs finished, reusable under another name, and still to train, their steps, and an
+    estimate of the training wall time with ``jobs`` from steps timed now (evaluation,
+    checkpoints and the analyses not included). Trains nothing."""
     per_key, total_steps, total_s = {}, 0, 0.0
     lines = [preset.describe(), "", f"{'group':<32}{'runs':>5}{'done':>6}{'reuse':>6}{'train':>6}"
              f"{'steps each':>11}{'ms/step':>9}{'est. h':>8}"]
@@ -111,16 +120,16 @@ def plan(preset, runs_dir) -> str:
         tr = specs[0].train
         key = (specs[0].model, specs[0].task.T, tr.batch_size, tr.optimizer)   # what a step costs
         if key not in per_key and todo:
-            per_key[key] = seconds_per_step(specs[0])
+            per_key[key] = timed_step(specs[0], jobs)
         per_step = per_key.get(key, 0.0)
         steps = sum(s.train.steps for s in todo)
-        hours = steps * per_step / 3600
+        hours = steps * per_step / jobs / 3600
         total_steps, total_s = total_steps + steps, total_s + steps * per_step
         lines.append(f"{name:<32}{len(specs):>5}{sum(done):>6}{sum(reuse):>6}{len(todo):>6}"
                      f"{specs[0].train.steps:>11}{(f'{1000 * per_step:.1f}' if todo else '-'):>9}{hours:>8.2f}")
-    lines.append(f"to train: {total_steps:,} steps, about {total_s / 3600:.1f} h of steps at this process's "
-                 f"BLAS threads (serial; --jobs N runs N at once with 1/N of the threads each); "
-                 f"evaluation, checkpoints and the analyses come on top; a busy machine times slow")
+    lines.append(f"to train: {total_steps:,} steps, about {total_s / jobs / 3600:.1f} h of steps with --jobs {jobs} "
+                 f"(ms/step timed now, {jobs} at once; the runs share the cores evenly); evaluation, "
+                 f"checkpoints and the analyses come on top; a busy machine times slow")
     return "\n".join(lines)
 
 

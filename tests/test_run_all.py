@@ -295,7 +295,8 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     os.remove(os.path.join(own_dir, RT.cache_name(4, "execution", 15)))
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
-    assert r.returncode == 0 and "to train:" in r.stdout and sorted(os.listdir(tmp_path)) == before
+    assert r.returncode == 0 and sorted(os.listdir(tmp_path)) == before
+    assert f"steps with --jobs {os.cpu_count()} " in r.stdout                # the default: one run per core
 
 
 def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
@@ -335,3 +336,21 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
     assert claims_pooled == claims_serial
     prefetch(serial, 1, lines.append)                          # jobs 1: nothing on a pool
     assert len(lines) == 1
+
+
+def test_plan_estimates_wall_time_for_the_jobs_it_is_given(tmp_path, monkeypatch):
+    """Each group's hours: its steps x the timed step / jobs (jobs runs at once), and the
+    total line says so; the step is timed the way the run will train (with jobs)."""
+    import dataclasses
+    import minimanifold.pipeline as P
+    seen = []
+    monkeypatch.setattr(P, "timed_step", lambda spec, jobs: (seen.append(jobs), 0.036)[1])
+    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=100_000))
+    text = P.plan(preset, str(tmp_path), jobs=2)
+    mlp = next(ln for ln in text.splitlines() if ln.startswith("mlp"))
+    assert mlp.split()[-2:] == ["36.0", "0.50"]                         # 100,000 x 36 ms / 2 runs at once
+    lines = text.splitlines()
+    table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("group")) + 1:-1]
+    n = sum(int(ln.split()[4]) for ln in table if not ln.startswith("restricted"))
+    assert f"about {(n * 100_000 + 2 * 50_000) * 0.036 / 2 / 3600:.1f} h of steps with --jobs 2" in text
+    assert set(seen) == {2}

@@ -193,23 +193,28 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     return results
 
 
-def _call(fn, args) -> None:
-    fn(*args)                    # the result stays in the worker: it is on disk
+def _call(fn, args, keep):
+    out = fn(*args)
+    return out if keep else None   # by default the result stays in the worker: it is on disk
 
 
-def run_parallel(calls, jobs: int) -> None:
+def run_parallel(calls, jobs: int, results: bool = False):
     """Run ``calls`` [(module-level function, args)] on a local pool of ``jobs`` spawned
     processes, BLAS threads split between them as for training, in the order given (put
     the longest first); for work whose results land in disk caches (the analyses'
-    per-run measurements). A worker's exception is raised here."""
+    per-run measurements). A worker's exception is raised here. ``results=True`` returns
+    the calls' return values, in order (small ones: they are pickled back)."""
+    out = [None] * len(calls)
     if not calls:
-        return
+        return out if results else None
     ctx = multiprocessing.get_context("spawn")
     with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
                                 initargs=(os.getpid(),)) as pool:
-        for fut in as_completed([pool.submit(_call, fn, args) for fn, args in calls]):
-            fut.result()
+        futures = {pool.submit(_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
+        for fut in as_completed(futures):
+            out[futures[fut]] = fut.result()
+    return out if results else None
 
 
 def _show_lines(lines, log) -> None:
