@@ -150,7 +150,10 @@ def prefetch_calls(ctx) -> list:
     """Every module's per-run measurements [(function, args)], the heaviest kind first."""
     calls = [(getattr(m, "PREFETCH_WEIGHT", 1), n, call) for m in EXPERIMENTS if hasattr(m, "prefetch")
              for n, call in enumerate(m.prefetch(ctx))]
-    return [call for _, _, call in sorted(calls, key=lambda c: (-c[0], c[1]))]
+    unique = {}
+    for _, _, (fn, args) in sorted(calls, key=lambda c: (-c[0], c[1])):   # the first of repeats
+        unique.setdefault((fn, repr(args)), (fn, args))
+    return list(unique.values())
 
 
 def prefetch(ctx, jobs, log=print) -> None:

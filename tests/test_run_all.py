@@ -317,7 +317,11 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
         return Context(preset, [moved(r) for r in main], {k: [moved(r) for r in rs] for k, rs in variants.items()},
                        str(tmp_path / f"fig_{root}"), "c")
     pooled, serial = ctx_for("a"), ctx_for("b")
-    names = [fn.__name__ for fn, _ in prefetch_calls(pooled)]
+    calls = prefetch_calls(pooled)
+    names = [fn.__name__ for fn, _ in calls]
+    assert len({(n, repr(a)) for n, (_, a) in zip(names, calls)}) == len(calls)   # asked by several modules, done once
+    assert names.count("cached_geometry") == len(main) + sum(len(v) for k, v in variants.items()
+                                                            if not k.startswith("held-out"))
     assert names[0] == "cached_restricted" and {"sae_experiment", "measure_run", "cached_bubbling",
                                                  "cached_functional", "cached_geometry"} <= set(names)
     lines = []

@@ -11,7 +11,7 @@ from ..analysis.intervals import Interval, all_of, diff_interval, holds, t_inter
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..trajectories.task import Schedule
 from ..trajectories.run_files import load_metrics
-from .variants import fig_compare, mean_final_accuracy, summarize, variant_specs
+from .variants import fig_compare, mean_final_accuracy, summarize, summary_prefetch, variant_specs
 
 
 def curriculum_schedule(mixed_spec: str, steps: int) -> str:
@@ -108,6 +108,10 @@ def claim_curriculum(mixed_runs, cur_runs, histories):
             "null": f"mixed training, lowest final accuracy over m: {mean_sd(mixed_min)}",
             "interval": f"forgetting {iv.text()}", "verdict": curriculum_rule(iv, (mixed_min >= 0.95).all()),
             "value": iv.est}
+
+
+def prefetch(ctx) -> list:
+    return summary_prefetch(ctx.variants["curriculum"], ctx.variants["mlp"])
 
 
 def report(ctx):

@@ -241,9 +241,8 @@ PREFETCH_WEIGHT = 1    # rough seconds per call in the quick preset
 
 
 def prefetch(ctx) -> list:
-    """Geometry of every run any module reads it for: the main runs and every variant."""
-    runs = [*ctx.runs, *(r for rs in ctx.variants.values() for r in rs)]
-    return [(cached_geometry, (r["dir"],)) for r in runs]
+    """The main runs' geometry (modules comparing variants prefetch theirs)."""
+    return [(cached_geometry, (r["dir"],)) for r in ctx.runs]
 
 
 def report(ctx):

@@ -13,7 +13,7 @@ import numpy as np
 from ..analysis.intervals import any_of, diff_interval, holds
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
 from ..report.plotting import plt, save_figure
-from .variants import mean_final_accuracy, summarize, variant_specs
+from .variants import mean_final_accuracy, summarize, summary_prefetch, variant_specs
 
 
 def schedule_up_to(M: int) -> str:
@@ -91,6 +91,10 @@ def fig_m_scaling(per_M: dict, caption, path) -> str:
           title="Did each M learn?")
     fig.suptitle(caption, fontsize=9, y=1.02)
     return save_figure(fig, path)
+
+
+def prefetch(ctx) -> list:
+    return summary_prefetch(*runs_per_M(ctx).values()) if len(ctx.preset.m_scaling) >= 2 else []
 
 
 def report(ctx):

@@ -6,7 +6,7 @@ import dataclasses
 
 from ..analysis.intervals import Interval, diff_interval, holds
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
-from .variants import fig_compare, mean_final_accuracy, summarize, variant_specs
+from .variants import fig_compare, mean_final_accuracy, summarize, summary_prefetch, variant_specs
 
 def variants(preset) -> dict:
     return {"mul": variant_specs("mul", preset, preset.n_extra_seeds,
@@ -30,6 +30,10 @@ def claim_multiplication(add, mul):
                         f"{mean_sd(mean_final_accuracy(mul), '{:.3f}')}",
             "null": f"matched random walks: mul {mean_sd(mul['null'])}, add {mean_sd(add['null'])}",
             "interval": f"mul − add {iv.text()}", "verdict": multiplication_rule(iv), "value": iv.est}
+
+def prefetch(ctx) -> list:
+    return summary_prefetch(ctx.variants["mul"])
+
 
 def report(ctx):
     main, mul = ctx.runs, ctx.variants["mul"]

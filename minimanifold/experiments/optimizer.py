@@ -17,7 +17,7 @@ from ..analysis.intervals import holds, t_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
 from ..report.plotting import plt, save_figure
 from .collapse import cached_geometry, mean_r90
-from .variants import mean_final_accuracy, variant_specs
+from .variants import mean_final_accuracy, summary_prefetch, variant_specs
 
 ADAMW_LR = 3e-4        # the authors' code (PyTorch's betas and eps; optim.py)
 ADAMW_WD = 0.01
@@ -115,6 +115,10 @@ def fig_optimizer(per_opt: dict, caption, path) -> str:
                 title="Did each learn?")
     fig.suptitle("Optimizer control: the same model, task and steps\n" + caption, fontsize=9, y=1.04)
     return save_figure(fig, path)
+
+
+def prefetch(ctx) -> list:
+    return summary_prefetch(*(ctx.variants.get(name, []) for name in variants(ctx.preset)))
 
 
 def report(ctx):

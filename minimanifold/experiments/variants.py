@@ -21,6 +21,12 @@ def variant_specs(name, preset, n_seeds, model=None, task=None, train=None) -> l
                     dataclasses.replace(train or preset.train, seed=s)) for s in range(n_seeds)]
 
 
+def summary_prefetch(*groups) -> list:
+    """The per-run measurements ``summarize`` reads (each run's geometry), for a module's
+    ``prefetch``; the pipeline drops repeats."""
+    return [(cached_geometry, (r["dir"],)) for runs in groups for r in runs]
+
+
 def summarize(ctx, runs) -> dict:
     """Per seed: mean r90 over the attention matrices, its matched null, the all-attention
     r90, and the final accuracy per m."""
