@@ -22,7 +22,8 @@ HELP = {
     "schedule": "which m each step trains on: mixed:1,2,3,4 or curriculum:1x1000,2x1000 (m-set x steps)",
     "optimizer": "sgd (the paper's) or adamw (the authors' code)", "weight_decay": "adamw only",
     "n_probe": "held-out examples per m at each checkpoint", "init_std": "std of the normal init",
-    "lr_schedule": "constant, warmup:W or cosine:W (W warmup steps; plain SGD all the same)",
+    "lr_schedule": "constant, warmup:W or cosine:W (W warmup steps; plain SGD all the same); "
+                   "cosine:W/stage restarts it in every curriculum stage",
 }
 
 

@@ -79,7 +79,8 @@ def parse_lr_schedule(spec: str) -> tuple:
         return kind, 0
     if kind in ("warmup", "cosine") and arg.isdigit():
         return kind, int(arg)
-    raise ValueError(f"lr_schedule must be 'constant', 'warmup:W' or 'cosine:W' (W warmup steps), got {spec!r}")
+    raise ValueError(f"lr_schedule must be 'constant', 'warmup:W' or 'cosine:W' (W warmup steps; "
+                     f"'/stage' appended restarts it in every curriculum stage), got {spec!r}")
 
 
 def lr_at(spec: str, lr: float, step: int, total: int, stage_starts=None) -> float:
