@@ -4,9 +4,9 @@ Runs are cached: each lives in ``<runs_root>/<key>/seed_<seed>`` where ``key`` n
 hashes its configuration without the seed, and a finished run is loaded instead of
 retrained. The hash leaves the name out, so a finished run of the same configuration and
 seed under another name (a recipe screen's run that a preset adopted, say) is reused too:
-hard-linked into this name's directory, not retrained. With ``jobs > 1`` and no executor given, a local process pool (spawned, BLAS
-threads split between workers) is used; a cluster user can pass e.g. Dask's
-``Client.get_executor()`` instead.
+hard-linked into this name's directory, not retrained. With ``jobs > 1`` and no executor
+given, a local process pool (spawned, BLAS threads split between workers) is used; a
+cluster user can pass e.g. Dask's ``Client.get_executor()`` instead.
 """
 from __future__ import annotations
 
