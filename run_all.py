@@ -20,6 +20,7 @@ from minimanifold.model.backend import get_backend
 from minimanifold.pipeline import PipelineError, plan, run
 from minimanifold.trajectories.presets import PRESETS
 from minimanifold.trajectories.progress import Board
+from minimanifold.trajectories.sweep import usable_cores
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -27,7 +28,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    ap.add_argument("--jobs", type=int, default=usable_cores(),
                     help="runs trained (and per-run analyses computed) in parallel as local processes, "
                          "the cores' BLAS threads split between them (default: one per core, one thread "
                          "each; --jobs 1 trains in this process on every core)")

@@ -35,6 +35,15 @@ class RunSpec:
     train: TrainConfig
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports one, which a
+    container or ``taskset`` narrows; else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                    # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def run_key(spec: RunSpec) -> str:
     """``<name>-<hash of the config without the seed>``: one directory per config."""
     cfg = {"model": dataclasses.asdict(spec.model), "task": dataclasses.asdict(spec.task),
@@ -183,7 +192,7 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     reader = threading.Thread(target=_show_lines, args=(lines, log), daemon=True, name="sweep-lines")
     reader.start()
     try:
-        with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
+        with _blas_threads(max(1, usable_cores() // jobs)), \
                 ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
                                     initargs=(os.getpid(), lines)) as pool:
             _run_on(pool, args, report)
@@ -208,7 +217,7 @@ def run_parallel(calls, jobs: int, results: bool = False):
     if not calls:
         return out if results else None
     ctx = multiprocessing.get_context("spawn")
-    with _blas_threads(max(1, (os.cpu_count() or 1) // jobs)), \
+    with _blas_threads(max(1, usable_cores() // jobs)), \
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
                                 initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
