@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 from ..analysis.intervals import Interval, all_of, diff_interval, holds, t_interval
+from ..model.optim import PER_STAGE
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..trajectories.task import Schedule
 from ..trajectories.run_files import load_metrics
@@ -27,8 +28,8 @@ def curriculum_train(tr):
     """The mixed runs' training with the curriculum schedule at the same budget; a step-size
     schedule (warmup, cosine) restarts in every stage ('/stage'), so each stage is trained as
     a run of that length would be, not the last one at a step size decayed towards 0."""
-    lr_schedule = tr.lr_schedule if tr.lr_schedule == "constant" or tr.lr_schedule.endswith("/stage") \
-        else tr.lr_schedule + "/stage"
+    lr_schedule = tr.lr_schedule if tr.lr_schedule == "constant" or tr.lr_schedule.endswith(PER_STAGE) \
+        else tr.lr_schedule + PER_STAGE
     return dataclasses.replace(tr, schedule=curriculum_schedule(tr.schedule, tr.steps), lr_schedule=lr_schedule)
 
 
