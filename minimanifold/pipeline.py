@@ -53,11 +53,12 @@ def planned_specs(preset) -> dict:
     return groups
 
 
-def train_all(preset, runs_dir, jobs=1, backend=None, log=print):
-    """(main runs, {variant name: runs}), trained or loaded from the cache."""
+def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None):
+    """(main runs, {variant name: runs}), trained or loaded from the cache; ``then``: the
+    sweep's follow-up work on each finished run (``EarlyMeasurements``)."""
     specs = planned_specs(preset)
-    flat = [s for group in specs.values() for s in group]      # the main runs first: one sweep keeps
-    runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log)  # every worker busy to the end
+    flat = [s for group in specs.values() for s in group]      # one sweep keeps every worker busy
+    runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log, then=then)
     n_main = len(specs.pop("main"))
     main = usable(runs[:n_main], log)
     if len(main) < 2:
@@ -152,20 +153,51 @@ def prefetch_calls(ctx) -> list:
              for n, call in enumerate(m.prefetch(ctx))]
     unique = {}
     for _, _, (fn, args) in sorted(calls, key=lambda c: (-c[0], c[1])):   # the first of repeats
-        unique.setdefault((fn, repr(args)), (fn, args))
+        unique.setdefault(call_key(fn, args), (fn, args))
     return list(unique.values())
 
 
-def prefetch(ctx, jobs, log=print) -> None:
+def planned_context(preset, runs_dir) -> Context:
+    """The Context the analyses will get if every planned run trains without diverging:
+    records with the name, seed and directory of each run, no summaries yet."""
+    recs = {name: [{"name": s.name, "seed": s.train.seed, "dir": run_dir(runs_dir, s)} for s in group]
+            for name, group in planned_specs(preset).items()}
+    return Context(preset, recs.pop("main"), recs, fig_dir="", caption="")
+
+
+class EarlyMeasurements:
+    """The sweep's ``then``: each finished run's per-run measurements (every call of
+    ``prefetch_calls`` on the planned context whose first argument is that run's
+    directory, heaviest first), so they fill the workers while the last runs train.
+    ``done`` holds their keys for ``prefetch`` to skip."""
+
+    def __init__(self, preset, runs_dir):
+        self.by_dir, self.done = {}, set()
+        for fn, args in prefetch_calls(planned_context(preset, runs_dir)):
+            self.by_dir.setdefault(args[0], []).append((fn, args))
+
+    def __call__(self, rec) -> list:
+        calls = self.by_dir.pop(rec["dir"], [])
+        self.done.update(call_key(fn, args) for fn, args in calls)
+        return calls
+
+
+def call_key(fn, args) -> tuple:
+    return fn, repr(args)
+
+
+def prefetch(ctx, jobs, log=print, done=frozenset()) -> None:
     """With ``jobs`` > 1: compute the per-run measurements on a process pool before the
-    reports (which then read them from the run directories' caches). Serially (jobs 1)
-    each report computes its own, in this process, as before."""
+    reports (which then read them from the run directories' caches), leaving out those
+    in ``done`` (computed during training). Serially (jobs 1) each report computes its
+    own, in this process, as before."""
     if jobs <= 1:
         return
     t0 = time.perf_counter()
-    calls = prefetch_calls(ctx)
+    calls = [c for c in prefetch_calls(ctx) if call_key(*c) not in done]
     run_parallel(calls, jobs)
-    log(f"per-run measurements: {len(calls)} on {jobs} processes in {time.perf_counter() - t0:.0f}s")
+    log(f"per-run measurements: {len(done)} on the training pool as their runs finished, {len(calls)} after, "
+        f"on {jobs} processes in {time.perf_counter() - t0:.0f}s")
 
 
 def analyse(ctx, log=print):
@@ -193,12 +225,13 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print)
     """The whole job. Returns the paths written; ``readme`` (a path) gets the findings table."""
     log(preset.describe())
     t0 = time.perf_counter()
-    main, variants = train_all(preset, runs_dir, jobs, backend, log)
+    early = EarlyMeasurements(preset, runs_dir) if jobs > 1 else None
+    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
-    prefetch(ctx, jobs, log)
+    prefetch(ctx, jobs, log, done=early.done if early else frozenset())
     claims, rules, written = analyse(ctx, log)
     for path in ("claims.md", "claims.json"):
         written.append(ctx.path(path))

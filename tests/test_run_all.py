@@ -301,33 +301,30 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
 
 
 def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
-    """With --jobs > 1 the per-run measurements run on a process pool before the reports:
-    the reports then compute nothing (no run-directory file is added or changed) and the
-    ledger equals the one computed serially (the smoke model's products are too small for
-    BLAS threads to change a bit)."""
+    """With --jobs > 1 the per-run measurements run on the training pool, each queued as
+    soon as its run is trained, and whatever the final runs ask for beyond that before
+    the reports: the reports then compute nothing (no run-directory file is added or
+    changed) and the ledger equals the one trained and computed serially (the smoke
+    model's products are too small for BLAS threads to change a bit)."""
     import dataclasses
-    import shutil
     from minimanifold.experiments.context import Context
-    from minimanifold.pipeline import analyse, prefetch, prefetch_calls, train_all
+    from minimanifold.pipeline import EarlyMeasurements, analyse, call_key, prefetch, prefetch_calls, train_all
     preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10))
-    main, variants = train_all(preset, str(tmp_path / "a"), log=lambda s: None)
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
-
-    def ctx_for(root):
-        moved = lambda r: dict(r, dir=r["dir"].replace(str(tmp_path / "a"), str(tmp_path / root)))
-        return Context(preset, [moved(r) for r in main], {k: [moved(r) for r in rs] for k, rs in variants.items()},
-                       str(tmp_path / f"fig_{root}"), "c")
-    pooled, serial = ctx_for("a"), ctx_for("b")
+    early = EarlyMeasurements(preset, str(tmp_path / "a"))
+    pooled = Context(preset, *train_all(preset, str(tmp_path / "a"), jobs=2, log=lambda s: None, then=early),
+                     str(tmp_path / "fig_a"), "c")
+    serial = Context(preset, *train_all(preset, str(tmp_path / "b"), log=lambda s: None), str(tmp_path / "fig_b"), "c")
     calls = prefetch_calls(pooled)
     names = [fn.__name__ for fn, _ in calls]
     assert len({(n, repr(a)) for n, (_, a) in zip(names, calls)}) == len(calls)   # asked by several modules, done once
-    assert names.count("cached_geometry") == len(main) + sum(len(v) for k, v in variants.items()
-                                                            if not k.startswith("held-out"))
+    assert names.count("cached_geometry") == len(pooled.runs) + sum(len(v) for k, v in pooled.variants.items()
+                                                                    if not k.startswith("held-out"))
     assert names[0] == "cached_restricted" and {"sae_experiment", "measure_run", "cached_bubbling",
                                                  "cached_functional", "cached_geometry"} <= set(names)
+    assert early.done == {call_key(*c) for c in calls} and not early.by_dir    # all of them while training
     lines = []
-    prefetch(pooled, 2, lines.append)
-    assert lines[0].startswith(f"per-run measurements: {len(names)} on 2 processes")
+    prefetch(pooled, 2, lines.append, done=early.done)
+    assert lines[0].startswith(f"per-run measurements: {len(calls)} on the training pool as their runs finished, 0 after, on 2 processes")
 
     def files():
         return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
@@ -341,6 +338,37 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
     assert claims_pooled == claims_serial
     prefetch(serial, 1, lines.append)                          # jobs 1: nothing on a pool
     assert len(lines) == 1
+
+
+def test_measurements_of_a_run_that_diverged_are_left_to_the_final_pass(tmp_path):
+    """The early measurements are planned for every run; when one diverges, the runs the
+    analyses then use (the first seeds that trained, say) differ, and the final pass
+    computes exactly what the early one did not."""
+    import dataclasses
+    from minimanifold.experiments.context import Context
+    from minimanifold.pipeline import EarlyMeasurements, call_key, planned_context, prefetch_calls
+    preset = dataclasses.replace(SMOKE, n_extra_seeds=1)
+    early = EarlyMeasurements(preset, str(tmp_path))
+    plan = planned_context(preset, str(tmp_path))
+    seed0 = plan.runs[0]
+    assert early({"dir": seed0["dir"]}) and early({"dir": seed0["dir"]}) == []          # handed out once
+    for rs in plan.variants.values():
+        for r in rs:
+            early(r)
+    ctx = Context(preset, plan.runs[1:], plan.variants, "", "")                       # seed 0 diverged
+    left = [c for c in prefetch_calls(ctx) if call_key(*c) not in early.done]
+    assert left and all(args[0] != seed0["dir"] for _, args in left)
+    assert {fn.__name__ for fn, args in left if args[0] == plan.runs[1]["dir"]} >= {"sae_experiment", "cached_geometry"}
+
+
+def test_a_follow_up_that_fails_fails_the_sweep_after_training(tmp_path):
+    specs = SMOKE.specs(seeds=[0, 1], steps=20, ckpt_every=10)
+    with pytest.raises(ZeroDivisionError):
+        sweep(specs, tmp_path, jobs=2, log=lambda s: None, then=lambda rec: [(divmod, (1, 0))])
+    assert all(os.path.exists(os.path.join(run_dir(tmp_path, s), "summary.json")) for s in specs)
+    seen = []
+    sweep(specs, tmp_path, log=lambda s: None, then=lambda rec: [(seen.append, (rec["seed"],))])   # serially
+    assert seen == [0, 1]
 
 
 def test_plan_estimates_wall_time_for_the_jobs_it_is_given(tmp_path, monkeypatch):
@@ -368,3 +396,30 @@ def test_the_default_jobs_follow_the_cores_this_process_may_use():
             "from minimanifold.trajectories.sweep import usable_cores; print(usable_cores())")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 0 and r.stdout.strip() == "1"
+
+
+def test_a_sweep_hands_the_costliest_runs_out_first(tmp_path):
+    """Longest first keeps a worker from training one long run alone at the end: the order
+    of submission follows steps x FLOPs per step (an MLP costs more than attention only),
+    finished runs go first, and the records still come back in the order given."""
+    import dataclasses
+    from minimanifold.trajectories.sweep import run_cost
+    base = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10)[0]
+    short = dataclasses.replace(base, name="short")
+    long_ = dataclasses.replace(base, name="long", train=dataclasses.replace(base.train, steps=40))
+    mlp = dataclasses.replace(base, name="mlp", model=dataclasses.replace(base.model, attn_only=False))
+    done = dataclasses.replace(base, name="done", train=dataclasses.replace(base.train, steps=60))
+    assert run_cost(mlp) > run_cost(short) and run_cost(long_) == 2 * run_cost(short)
+    sweep([done], tmp_path, log=lambda s: None)
+    submitted = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, args):
+            submitted.append(args[1].name)
+            return super().submit(fn, args)
+    specs = [short, done, mlp, long_]
+    with Recording(1) as ex:
+        out = sweep(specs, tmp_path, executor=ex, log=lambda s: None)
+    expect = ["done"] + sorted(["short", "mlp", "long"], key=lambda n: -run_cost({"short": short, "mlp": mlp, "long": long_}[n]))
+    assert submitted == expect and expect[-1] == "short"
+    assert [r["name"] for r in out] == ["short", "done", "mlp", "long"]

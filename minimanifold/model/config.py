@@ -120,3 +120,19 @@ class TaskConfig:
     @classmethod
     def from_json(cls, text: str) -> "TaskConfig":
         return cls(**json.loads(text))
+
+
+def step_flops(cfg: ModelConfig, B: int, T: int) -> float:
+    """FLOPs of the matrix products in one step."""
+    d, h, e, v = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_vocab
+    fwd = 0
+    for l in range(cfg.n_layers):
+        tq = 1 if l == cfg.n_layers - 1 else T
+        fwd += 2 * B * T * d * 2 * h * e            # K, V
+        fwd += 2 * B * tq * d * h * e               # Q
+        fwd += 2 * 2 * B * h * tq * T * e           # q k^T, pattern v
+        fwd += 2 * B * tq * h * e * d               # W_O
+        if not cfg.attn_only:
+            fwd += 2 * 2 * B * tq * d * cfg.d_mlp
+    fwd += 2 * B * d * cfg.d_vocab_out                # unembed
+    return 3.0 * fwd + 2 * B * T * v * d             # backward = 2 x forward; one-hot dW_E

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..model.config import ModelConfig, TaskConfig
+from ..model.config import ModelConfig, TaskConfig, step_flops
 from ..model.transformer import init_params, loss_and_grads
 from ..model.optim import sgd_step
 from ..trajectories.task import make_batch
@@ -35,22 +35,6 @@ def gemm_gflops(dtype, n=1024, reps=10) -> float:
         a @ b
         ts.append(time.perf_counter() - t)
     return 2 * n ** 3 / float(np.median(ts)) / 1e9
-
-
-def step_flops(cfg: ModelConfig, B: int, T: int) -> float:
-    """FLOPs of the matrix products in one step."""
-    d, h, e, v = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_vocab
-    fwd = 0
-    for l in range(cfg.n_layers):
-        tq = 1 if l == cfg.n_layers - 1 else T
-        fwd += 2 * B * T * d * 2 * h * e            # K, V
-        fwd += 2 * B * tq * d * h * e               # Q
-        fwd += 2 * 2 * B * h * tq * T * e           # q k^T, pattern v
-        fwd += 2 * B * tq * h * e * d               # W_O
-        if not cfg.attn_only:
-            fwd += 2 * 2 * B * tq * d * cfg.d_mlp
-    fwd += 2 * B * d * cfg.d_vocab_out                # unembed
-    return 3.0 * fwd + 2 * B * T * v * d             # backward = 2 x forward; one-hot dW_E
 
 
 def _numpy_step(params, tokens, targets, cfg, lr=0.01):

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from ..model.config import ModelConfig, TaskConfig
+from ..model.config import ModelConfig, TaskConfig, step_flops
 from .run_files import LATER_OPTIONS, DamagedRun, verify_run
 from .train import TrainConfig, TrainingDiverged, train
 
@@ -146,12 +146,18 @@ def _blas_threads(n):
 
 
 def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
-          backend: str | None = None, log=print) -> list:
+          backend: str | None = None, log=print, then=None) -> list:
     """Train (or load) every spec; returns one record per spec, in order, with its
     summary and run directory (a run whose loss became non-finite has ``summary`` None
     and ``diverged`` set to the error). Logs one line per finished run with an ETA, and
     with a local pool, the workers' training lines too (``log`` may be a
-    ``progress.Board``: then each run's line updates in place on a terminal)."""
+    ``progress.Board``: then each run's line updates in place on a terminal).
+
+    ``then(record)`` -> [(module-level function, args)]: work on a finished run (the
+    analyses' per-run measurements, which land in disk caches). On a pool it is queued
+    behind the runs still to train, so a worker that would wait idle for the last runs
+    does it; the sweep returns when it is all done, raising a call's exception. Serially
+    it runs right after its run."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     args = [(runs_root, s, backend) for s in specs]
@@ -181,10 +187,12 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
 
     if executor is None and jobs <= 1:
         for n, (i, a) in enumerate(enumerate(args), 1):
-            report(i, _train_one(a, log), n)
+            report(i, rec := _train_one(a, log), n)
+            for fn, call_args in (then(rec) if then is not None and rec["summary"] is not None else []):
+                fn(*call_args)
         return results
     if executor is not None:
-        _run_on(executor, args, report)
+        _run_on(executor, args, report, then)
         return results
     # workers are spawned lazily at submit time, so the thread split must hold until then
     ctx = multiprocessing.get_context("spawn")
@@ -195,7 +203,7 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
         with _blas_threads(max(1, usable_cores() // jobs)), \
                 ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
                                     initargs=(os.getpid(), lines)) as pool:
-            _run_on(pool, args, report)
+            _run_on(pool, args, report, then)
     finally:
         lines.put(None)
         reader.join()
@@ -245,7 +253,30 @@ def exit_with_parent(parent_pid: int, lines=None, every: float = 0.5) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
-def _run_on(executor, args, report):
-    futures = {executor.submit(_train_one, a): i for i, a in enumerate(args)}
+def run_cost(spec: RunSpec) -> float:
+    """Matrix-product FLOPs of training ``spec`` to its last step: what orders a sweep."""
+    return spec.train.steps * step_flops(spec.model, spec.train.batch_size, spec.task.T)
+
+
+def submit_order(args) -> list:
+    """Indices of the sweep's ``(runs_root, spec, backend)`` in the order they go to the
+    workers: the finished ones first (they only load), then the most costly first, so no
+    worker is left with a long run to train alone at the end (longest-processing-time
+    first; ties keep the given order)."""
+    def key(i):
+        runs_root, spec, _ = args[i]
+        done = os.path.exists(os.path.join(run_dir(runs_root, spec), "summary.json"))
+        return (0, 0.0) if done else (1, -run_cost(spec))
+    return sorted(range(len(args)), key=key)
+
+
+def _run_on(executor, args, report, then=None):
+    futures = {executor.submit(_train_one, args[i]): i for i in submit_order(args)}
+    follow = []
     for n, fut in enumerate(as_completed(futures), 1):
-        report(futures[fut], fut.result(), n)
+        rec = fut.result()
+        report(futures[fut], rec, n)
+        if then is not None and rec["summary"] is not None:   # queued behind the runs still to train
+            follow += [executor.submit(_call, fn, a, False) for fn, a in then(rec)]
+    for fut in follow:
+        fut.result()
