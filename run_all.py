@@ -20,7 +20,7 @@ from minimanifold.model.backend import get_backend
 from minimanifold.pipeline import PipelineError, plan, run
 from minimanifold.trajectories.presets import PRESETS
 from minimanifold.trajectories.progress import Board
-from minimanifold.trajectories.sweep import usable_cores
+from minimanifold.trajectories.pool import usable_cores
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 

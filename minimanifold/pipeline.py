@@ -20,7 +20,8 @@ from .model import optim
 from .model.io import clean_stale_tmp
 from .model.transformer import init_params, loss_and_grads
 from .report import ledger
-from .trajectories.sweep import run_dir, run_parallel, sweep, twin_run
+from .trajectories.pool import run_parallel
+from .trajectories.sweep import run_dir, sweep, twin_run
 from .trajectories.task import Schedule, train_batch
 
 

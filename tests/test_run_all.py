@@ -296,7 +296,7 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 0 and sorted(os.listdir(tmp_path)) == before
-    from minimanifold.trajectories.sweep import usable_cores
+    from minimanifold.trajectories.pool import usable_cores
     assert f"steps with --jobs {usable_cores()} " in r.stdout               # the default: one run per core
 
 
@@ -393,7 +393,7 @@ def test_plan_estimates_wall_time_for_the_jobs_it_is_given(tmp_path, monkeypatch
 def test_the_default_jobs_follow_the_cores_this_process_may_use():
     """A container or taskset narrowing the CPUs narrows --jobs' default and the thread split."""
     code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
-            "from minimanifold.trajectories.sweep import usable_cores; print(usable_cores())")
+            "from minimanifold.trajectories.pool import usable_cores; print(usable_cores())")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 0 and r.stdout.strip() == "1"
 

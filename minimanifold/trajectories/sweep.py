@@ -10,7 +10,6 @@ cluster user can pass e.g. Dask's ``Client.get_executor()`` instead.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 
 from ..model.config import ModelConfig, TaskConfig, step_flops
 from .run_files import LATER_OPTIONS, DamagedRun, verify_run
+from . import pool
+from .pool import _blas_threads, _call, _show_lines, exit_with_parent, usable_cores
 from .train import TrainConfig, TrainingDiverged, train
 
 
@@ -33,15 +34,6 @@ class RunSpec:
     model: ModelConfig
     task: TaskConfig
     train: TrainConfig
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS reports one, which a
-    container or ``taskset`` narrows; else the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:                    # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def run_key(spec: RunSpec) -> str:
@@ -101,14 +93,11 @@ def adopt_twin(runs_root, spec: RunSpec):
     return twin
 
 
-_LINES = None   # in a pool worker: the queue its training lines go to (the sweep shows them)
-
-
 def _train_one(args, log=None):
     """Train or load one spec. Training lines go to ``log``, else (in a pool worker) to the
     sweep's queue, else (a foreign executor's worker) to train's default, stderr."""
     runs_root, spec, backend = args
-    log = log or (None if _LINES is None else _LINES.put)
+    log = log or (None if pool.LINES is None else pool.LINES.put)
     t0 = time.perf_counter()
     d = run_dir(runs_root, spec)
     twin = adopt_twin(runs_root, spec)
@@ -129,20 +118,6 @@ def _train_one(args, log=None):
         rec["summary"], rec["diverged"] = None, str(e)
     rec["seconds"] = time.perf_counter() - t0
     return rec
-
-
-@contextlib.contextmanager
-def _blas_threads(n):
-    old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update({k: str(n) for k in old})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
@@ -202,55 +177,12 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     try:
         with _blas_threads(max(1, usable_cores() // jobs)), \
                 ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
-                                    initargs=(os.getpid(), lines)) as pool:
-            _run_on(pool, args, report, then)
+                                    initargs=(os.getpid(), lines)) as workers:
+            _run_on(workers, args, report, then)
     finally:
         lines.put(None)
         reader.join()
     return results
-
-
-def _call(fn, args, keep):
-    out = fn(*args)
-    return out if keep else None   # by default the result stays in the worker: it is on disk
-
-
-def run_parallel(calls, jobs: int, results: bool = False):
-    """Run ``calls`` [(module-level function, args)] on a local pool of ``jobs`` spawned
-    processes, BLAS threads split between them as for training, in the order given (put
-    the longest first); for work whose results land in disk caches (the analyses'
-    per-run measurements). A worker's exception is raised here. ``results=True`` returns
-    the calls' return values, in order (small ones: they are pickled back)."""
-    out = [None] * len(calls)
-    if not calls:
-        return out if results else None
-    ctx = multiprocessing.get_context("spawn")
-    with _blas_threads(max(1, usable_cores() // jobs)), \
-            ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
-                                initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
-        for fut in as_completed(futures):
-            out[futures[fut]] = fut.result()
-    return out if results else None
-
-
-def _show_lines(lines, log) -> None:
-    """The parent's reader: the workers' training lines, in arrival order, to ``log``."""
-    while (line := lines.get()) is not None:
-        log(line)
-
-
-def exit_with_parent(parent_pid: int, lines=None, every: float = 0.5) -> None:
-    """In a worker: exit as soon as the sweep that spawned it is gone (killed, say), so no
-    orphan keeps training into a run directory that a restarted sweep resumes. ``lines``:
-    the queue the worker's training lines go to."""
-    global _LINES
-    _LINES = lines
-    def watch():
-        while os.getppid() == parent_pid:
-            time.sleep(every)
-        os._exit(1)
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def run_cost(spec: RunSpec) -> float:

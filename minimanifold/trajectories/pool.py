@@ -1,0 +1,82 @@
+"""Local process pools for the sweep and the analyses: how many cores this process may
+use, the BLAS thread split between workers, workers that exit with their parent, and
+``run_parallel`` for (function, args) calls whose results land in disk caches.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+LINES = None   # in a pool worker: the queue its training lines go to (the sweep shows them)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports one, which a
+    container or ``taskset`` narrows; else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                    # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _blas_threads(n):
+    old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update({k: str(n) for k in old})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _call(fn, args, keep):
+    out = fn(*args)
+    return out if keep else None   # by default the result stays in the worker: it is on disk
+
+
+def run_parallel(calls, jobs: int, results: bool = False):
+    """Run ``calls`` [(module-level function, args)] on a local pool of ``jobs`` spawned
+    processes, BLAS threads split between them as for training, in the order given (put
+    the longest first); for work whose results land in disk caches (the analyses'
+    per-run measurements). A worker's exception is raised here. ``results=True`` returns
+    the calls' return values, in order (small ones: they are pickled back)."""
+    out = [None] * len(calls)
+    if not calls:
+        return out if results else None
+    ctx = multiprocessing.get_context("spawn")
+    with _blas_threads(max(1, usable_cores() // jobs)), \
+            ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
+                                initargs=(os.getpid(),)) as pool:
+        futures = {pool.submit(_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
+        for fut in as_completed(futures):
+            out[futures[fut]] = fut.result()
+    return out if results else None
+
+
+def _show_lines(lines, log) -> None:
+    """The parent's reader: the workers' training lines, in arrival order, to ``log``."""
+    while (line := lines.get()) is not None:
+        log(line)
+
+
+def exit_with_parent(parent_pid: int, lines=None, every: float = 0.5) -> None:
+    """In a worker: exit as soon as the sweep that spawned it is gone (killed, say), so no
+    orphan keeps training into a run directory that a restarted sweep resumes. ``lines``:
+    the queue the worker's training lines go to."""
+    global LINES
+    LINES = lines
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
