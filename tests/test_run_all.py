@@ -423,3 +423,20 @@ def test_a_sweep_hands_the_costliest_runs_out_first(tmp_path):
     expect = ["done"] + sorted(["short", "mlp", "long"], key=lambda n: -run_cost({"short": short, "mlp": mlp, "long": long_}[n]))
     assert submitted == expect and expect[-1] == "short"
     assert [r["name"] for r in out] == ["short", "done", "mlp", "long"]
+
+
+def test_a_resumed_run_counts_the_steps_it_has_left(tmp_path):
+    """A run checkpointed at step 30 of 40 has 10 steps left: it goes after a fresh run of
+    20 steps; a finished run and one reusable under another name have none left."""
+    import dataclasses
+    from minimanifold.trajectories.sweep import steps_left, submit_order
+    base = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10)[0]
+    resumed = dataclasses.replace(base, name="resumed", train=dataclasses.replace(base.train, steps=40))
+    fresh = dataclasses.replace(base, name="fresh")
+    os.makedirs(os.path.join(run_dir(tmp_path, resumed), "ckpt"))
+    open(os.path.join(run_dir(tmp_path, resumed), "ckpt", "step_00000030.npz"), "wb").close()
+    assert steps_left(tmp_path, resumed) == 10 and steps_left(tmp_path, fresh) == 20
+    assert submit_order([(tmp_path, resumed, None), (tmp_path, fresh, None)]) == [1, 0]
+    sweep([fresh], tmp_path, log=lambda s: None)
+    twin = dataclasses.replace(fresh, name="twin")
+    assert steps_left(tmp_path, fresh) == 0 == steps_left(tmp_path, twin)

@@ -22,7 +22,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ..model.config import ModelConfig, TaskConfig, step_flops
-from .run_files import LATER_OPTIONS, DamagedRun, verify_run
+from .run_files import LATER_OPTIONS, DamagedRun, latest_checkpoint, verify_run
 from . import pool
 from .pool import _blas_threads, _call, _show_lines, exit_with_parent, usable_cores
 from .train import TrainConfig, TrainingDiverged, train
@@ -190,15 +190,26 @@ def run_cost(spec: RunSpec) -> float:
     return spec.train.steps * step_flops(spec.model, spec.train.batch_size, spec.task.T)
 
 
+def steps_left(runs_root, spec: RunSpec) -> int:
+    """Steps ``spec`` still has to train in ``runs_root``: 0 when finished (or reusable
+    under another name), its steps after the latest checkpoint when resumed."""
+    d = run_dir(runs_root, spec)
+    if os.path.exists(os.path.join(d, "summary.json")) or twin_run(runs_root, spec) is not None:
+        return 0
+    latest = latest_checkpoint(d)
+    return spec.train.steps - (int(os.path.basename(latest)[len("step_"):-len(".npz")]) if latest else 0)
+
+
 def submit_order(args) -> list:
     """Indices of the sweep's ``(runs_root, spec, backend)`` in the order they go to the
-    workers: the finished ones first (they only load), then the most costly first, so no
-    worker is left with a long run to train alone at the end (longest-processing-time
-    first; ties keep the given order)."""
+    workers: the finished ones first (they only load), then the most costly first by the
+    steps each has left (a resumed run counts what remains), so no worker is left with a
+    long run to train alone at the end (longest-processing-time first; ties keep the
+    given order)."""
     def key(i):
         runs_root, spec, _ = args[i]
-        done = os.path.exists(os.path.join(run_dir(runs_root, spec), "summary.json"))
-        return (0, 0.0) if done else (1, -run_cost(spec))
+        left = steps_left(runs_root, spec)
+        return (1, -left / spec.train.steps * run_cost(spec)) if left > 0 else (0, 0.0)
     return sorted(range(len(args)), key=key)
 
 
