@@ -21,7 +21,7 @@ from .model.io import clean_stale_tmp
 from .model.transformer import init_params, loss_and_grads
 from .report import ledger
 from .trajectories.pool import run_parallel
-from .trajectories.sweep import run_dir, sweep, twin_run
+from .trajectories.sweep import run_dir, steps_left, sweep, twin_run
 from .trajectories.task import Schedule, train_batch
 
 
@@ -99,12 +99,13 @@ def timed_step(spec, jobs=1) -> float:
 
 def plan(preset, runs_dir, jobs=1) -> str:
     """What ``run`` would train for ``preset`` with ``runs_dir`` as its cache: per group the
-    runs finished, reusable under another name, and still to train, their steps, and an
-    estimate of the training wall time with ``jobs`` from steps timed now (evaluation,
-    checkpoints and the analyses not included). Trains nothing."""
+    runs finished, reusable under another name, and still to train, their steps (a resumed
+    run counts the steps after its latest checkpoint), and an estimate of the training wall
+    time with ``jobs`` from steps timed now (evaluation, checkpoints and the analyses not
+    included). Trains nothing."""
     per_key, total_steps, total_s = {}, 0, 0.0
     lines = [preset.describe(), "", f"{'group':<32}{'runs':>5}{'done':>6}{'reuse':>6}{'train':>6}"
-             f"{'steps each':>11}{'ms/step':>9}{'est. h':>8}"]
+             f"{'steps each':>11}{'left':>9}{'ms/step':>9}{'est. h':>8}"]
     groups = {name: [(s, os.path.exists(os.path.join(run_dir(runs_dir, s), "summary.json"))) for s in specs]
               for name, specs in planned_specs(preset).items()}
     if preset.restrict_k:                         # cached in the main runs' directories
@@ -124,11 +125,11 @@ def plan(preset, runs_dir, jobs=1) -> str:
         if key not in per_key and todo:
             per_key[key] = timed_step(specs[0], jobs)
         per_step = per_key.get(key, 0.0)
-        steps = sum(s.train.steps for s in todo)
+        steps = sum(s.train.steps if name == "restricted retraining" else steps_left(runs_dir, s) for s in todo)
         hours = steps * per_step / jobs / 3600
         total_steps, total_s = total_steps + steps, total_s + steps * per_step
         lines.append(f"{name:<32}{len(specs):>5}{sum(done):>6}{sum(reuse):>6}{len(todo):>6}"
-                     f"{specs[0].train.steps:>11}{(f'{1000 * per_step:.1f}' if todo else '-'):>9}{hours:>8.2f}")
+                     f"{specs[0].train.steps:>11}{steps:>9}{(f'{1000 * per_step:.1f}' if todo else '-'):>9}{hours:>8.2f}")
     lines.append(f"to train: {total_steps:,} steps, about {total_s / jobs / 3600:.1f} h of steps with --jobs {jobs} "
                  f"(ms/step timed now, {jobs} at once; the runs share the cores evenly); evaluation, "
                  f"checkpoints and the analyses come on top; a busy machine times slow")

@@ -272,7 +272,8 @@ def test_a_finished_run_under_another_name_is_reused_not_retrained(tmp_path):
 
 def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp_path):
     import dataclasses
-    from minimanifold.pipeline import plan
+    import shutil
+    from minimanifold.pipeline import plan, planned_specs
     preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=30, ckpt_every=10))
     own, twin = preset.specs()
     sweep([own, dataclasses.replace(twin, name="screen")], tmp_path, log=lambda s: None)
@@ -281,8 +282,8 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     rows = {ln.split()[0]: ln.split()[1:] for ln in text.splitlines() if ln.split() and ln.split()[-1][0].isdigit()}
     assert rows["main"][:4] == ["2", "1", "1", "0"]                     # runs, done, reuse, train
     assert rows["curriculum"][:4] == ["1", "0", "0", "1"] and rows["mlp"][4] == "30"
-    assert rows["main"][5] == "-" and float(rows["main"][6]) == 0       # nothing left: not timed, 0 h
-    assert float(rows["mlp"][5]) > 0                                    # timed: it has runs to train
+    assert rows["main"][5:] == ["0", "-", "0.00"]                       # nothing left: not timed, 0 h
+    assert rows["mlp"][5] == "30" and float(rows["mlp"][6]) > 0         # timed: it has runs to train
     restricted = next(ln for ln in text.splitlines() if ln.startswith("restricted retraining"))
     assert restricted.split()[2:7] == ["2", "0", "0", "2", "15"]        # 2 kinds x K=4 x 1 seed, half the steps
     full = sum(int(r[3]) for name, r in rows.items() if name != "restricted")   # 30 steps each
@@ -293,6 +294,13 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     restricted = next(ln for ln in plan(preset, str(tmp_path)).splitlines() if ln.startswith("restricted"))
     assert restricted.split()[2:6] == ["2", "1", "0", "1"]                # one retraining cached
     os.remove(os.path.join(own_dir, RT.cache_name(4, "execution", 15)))
+    mlp = planned_specs(preset)["mlp"][0]                                 # resumed from step 20 of 30
+    os.makedirs(os.path.join(run_dir(tmp_path, mlp), "ckpt"))
+    open(os.path.join(run_dir(tmp_path, mlp), "ckpt", "step_00000020.npz"), "wb").close()
+    text = plan(preset, str(tmp_path))
+    assert next(ln for ln in text.splitlines() if ln.startswith("mlp")).split()[5:7] == ["30", "10"]
+    assert f"to train: {full * 30 - 20 + 2 * 15:,} steps" in text
+    shutil.rmtree(os.path.dirname(run_dir(tmp_path, mlp)))                # its key directory too
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 0 and sorted(os.listdir(tmp_path)) == before
