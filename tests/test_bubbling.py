@@ -35,3 +35,31 @@ def test_topk_accuracy_at_full_k_equals_plain_forward():
     for m, b in probe.items():
         logits, _ = forward(params, b.tokens, cfg)
         assert full[m][0] == float((logits.argmax(-1) == b.targets).mean())
+
+
+def test_entropy_and_topk_figures_draw_every_layer_of_a_deep_model(tmp_path, monkeypatch):
+    """Curves are coloured by m and styled by layer: with more layers than line styles every
+    layer is still drawn (a zip with the styles once dropped layers beyond the fifth), and
+    the legend has one entry per m and per layer, not one per pair."""
+    import minimanifold.experiments.bubbling as Bub
+    from minimanifold.analysis.pca import FRACTIONS
+    from minimanifold.experiments.rundir import ALL, MATS
+    L, ms, n, ks = 7, ["1", "2"], 6, [4, 3, 2, 1]
+    rng = np.random.default_rng(0)
+    bubbles = [{"steps": list(range(0, 100 * n, 100)), "T": 16, "ks": ks,
+                "entropy": {m: rng.random((n, L)).tolist() for m in ms},
+                "topk_acc": {m: rng.random(len(ks)).tolist() for m in ms},
+                "topk_mass": {m: rng.random((L, len(ks))).tolist() for m in ms}} for _ in range(2)]
+    geoms = [{ALL: {"n": n, "windows": list(range(len(FRACTIONS)))},
+              **{f"blocks.{l}.attn.{W}": {"windows": list(range(len(FRACTIONS)))} for l in range(L) for W in MATS}}
+             for _ in range(2)]
+    figs = []
+    monkeypatch.setattr(Bub, "save_figure", lambda fig, path: (figs.append(fig), path)[1])
+    Bub.fig2_entropy_and_rank(bubbles, geoms, "c", str(tmp_path / "a.png"))
+    Bub.fig_topk(bubbles, "c", str(tmp_path / "b.png"))
+    for fig in figs:
+        ax = fig.axes[0] if fig is figs[0] else fig.axes[1]
+        curves = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]
+        assert len(curves) == len(ms) * L
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == [f"m = {m}" for m in ms] + [f"layer {l}" for l in range(L)]

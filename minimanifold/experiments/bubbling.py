@@ -8,6 +8,7 @@ position's top-k mass. Claims 6 and 7; Figure 2 and the top-k figure.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from ..analysis.attention import last_position_topk_mass, topk_accuracy
 from ..analysis.pca import FRACTIONS
@@ -19,7 +20,7 @@ from ..trajectories.run_files import load_metrics
 from .collapse import ANALYSIS_VERSION, cached_geometry
 from .rundir import ALL, MATS, cached_json, final_params, run_configs
 
-LINESTYLES = ("-", "--", ":", "-.", (0, (1, 3)))
+LINESTYLES = ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)))   # one per layer, cycled
 
 
 def bubbling_of_run(run_dir, n_probe=256) -> dict:
@@ -115,6 +116,14 @@ def claim_bubbling_with_collapse(bubbles, geoms):
 
 # ---- figures ----
 
+def layer_key(colors, ms, n_layers) -> list:
+    """Legend handles for curves coloured by m and styled by layer: one entry per m and one
+    per layer (m x layer entries would cover the curves at 5 layers)."""
+    return ([Line2D([], [], color=c, lw=1.8, label=f"m = {m}") for c, m in zip(colors, ms)]
+            + [Line2D([], [], color="0.3", lw=1.8, ls=LINESTYLES[l % len(LINESTYLES)], label=f"layer {l}")
+               for l in range(n_layers)])
+
+
 def fig2_entropy_and_rank(bubbles, geoms, caption, path) -> str:
     steps = np.array(bubbles[0]["steps"])
     ms = sorted(bubbles[0]["entropy"])
@@ -123,14 +132,13 @@ def fig2_entropy_and_rank(bubbles, geoms, caption, path) -> str:
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
     for c, m in zip(colors, ms):
         ent = np.array([b["entropy"][m] for b in bubbles])                  # [seed, n, layer]
-        for l, ls in zip(range(n_layers), LINESTYLES):
-            ax_e.plot(steps, ent[:, :, l].mean(0), color=c, ls=ls, lw=1.8,
-                      label=f"m = {m}, layer {l}")
+        for l in range(n_layers):
+            ax_e.plot(steps, ent[:, :, l].mean(0), color=c, ls=LINESTYLES[l % len(LINESTYLES)], lw=1.8)
     ax_e.axhline(np.log(bubbles[0]["T"]), color="0.5", lw=0.8, ls=":")
     ax_e.text(steps[0], np.log(bubbles[0]["T"]), "uniform attention (ln T)", va="bottom", ha="left", fontsize=8)
     ax_e.set(xlabel="training step", ylabel="entropy of the last position's attention (nats, eq 9)",
              title="Attention entropy (mean over seeds, heads and probe examples)")
-    ax_e.legend(fontsize=7, ncol=2, loc="center right")
+    ax_e.legend(handles=layer_key(colors, ms, n_layers), fontsize=7, ncol=2, loc="upper right", handlelength=3.5)
     n = geoms[0][ALL]["n"]
     xs = [steps[max(2, int(np.ceil(f * n))) - 1] for f in FRACTIONS]
     win = np.array([g[ALL]["windows"] for g in geoms], dtype=float)
@@ -159,8 +167,8 @@ def fig_topk(bubbles, caption, path) -> str:
         ax_a.errorbar(ks, acc.mean(0), yerr=acc.std(0), color=c, marker="o", ms=3, capsize=2,
                       label=f"m = {m}")
         mass = np.array([b["topk_mass"][m] for b in bubbles])             # [seed, layer, k]
-        for l, ls in zip(range(mass.shape[1]), LINESTYLES):
-            ax_m.plot(ks, mass[:, l].mean(0), color=c, ls=ls, label=f"m = {m}, layer {l}")
+        for l in range(mass.shape[1]):
+            ax_m.plot(ks, mass[:, l].mean(0), color=c, ls=LINESTYLES[l % len(LINESTYLES)])
     for ax in (ax_a, ax_m):
         ax.set_xlim(ks[0] + 0.5, 0.5)
         ax.set_xlabel("k (keys kept per attention row)")
@@ -169,7 +177,7 @@ def fig_topk(bubbles, caption, path) -> str:
     ax_m.set(ylabel="attention mass in the top k keys", ylim=(0, 1.02),
              title="Top-k mass of the last position's attention (final checkpoint)")
     ax_a.legend(fontsize=8)
-    ax_m.legend(fontsize=7, ncol=2)
+    ax_m.legend(handles=layer_key(colors, ms, mass.shape[1]), fontsize=7, ncol=2, handlelength=3.5)
     fig.suptitle(caption, fontsize=9, y=1.03)
     return save_figure(fig, path)
 
