@@ -75,7 +75,7 @@ def fig4_rho(projs, caption, path) -> str:
         ax.plot(x, np.nanmedian(_pool(projs, key), axis=1), color=c, ls="--", lw=1.5, label=lab)
     ax.set(yscale="log", xlabel="training step", ylabel="ρ = ‖Pδ‖ / ‖δ‖ (eq 10)",
            title="Share of the commutator inside the execution subspace, with random baselines")
-    ax.legend(fontsize=7.5)
+    ax.legend(fontsize=7.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))   # below: the curves span the axes
     fig.suptitle(caption, fontsize=9, y=1.0)
     return save_figure(fig, path)
 
