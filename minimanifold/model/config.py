@@ -3,7 +3,8 @@
 Two small frozen dataclasses; every field is validated on construction and a bad value
 raises ``ValueError`` naming the field. ``ModelConfig`` is everything needed to rebuild
 the parameter dict; it is recoverable from the parameter names and shapes alone
-(see ``io.config_from_params``).
+(see ``io.config_from_params``). ``step_flops``: the matrix-product FLOPs of one training
+step of a model (what the benchmark's roofline and the sweep's longest-first order use).
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ class TaskConfig:
 
 
 def step_flops(cfg: ModelConfig, B: int, T: int) -> float:
-    """FLOPs of the matrix products in one step."""
+    """FLOPs of the matrix products in one training step (forward and backward) at batch B
+    and sequence length T; the last layer computes queries at the last position only."""
     d, h, e, v = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_vocab
     fwd = 0
     for l in range(cfg.n_layers):
