@@ -24,7 +24,8 @@ def usable_cores() -> int:
 
 
 @contextlib.contextmanager
-def _blas_threads(n):
+def split_blas_threads(n):
+    """While open: ``n`` BLAS threads for every process spawned (each worker's share)."""
     old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     os.environ.update({k: str(n) for k in old})
     try:
@@ -37,7 +38,8 @@ def _blas_threads(n):
                 os.environ[k] = v
 
 
-def _call(fn, args, keep):
+def run_call(fn, args, keep):
+    """In a worker: ``fn(*args)``, its result sent back only if ``keep``."""
     out = fn(*args)
     return out if keep else None   # by default the result stays in the worker: it is on disk
 
@@ -52,16 +54,16 @@ def run_parallel(calls, jobs: int, results: bool = False):
     if not calls:
         return out if results else None
     ctx = multiprocessing.get_context("spawn")
-    with _blas_threads(max(1, usable_cores() // jobs)), \
+    with split_blas_threads(max(1, usable_cores() // jobs)), \
             ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
                                 initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
+        futures = {pool.submit(run_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
         for fut in as_completed(futures):
             out[futures[fut]] = fut.result()
     return out if results else None
 
 
-def _show_lines(lines, log) -> None:
+def show_lines(lines, log) -> None:
     """The parent's reader: the workers' training lines, in arrival order, to ``log``."""
     while (line := lines.get()) is not None:
         log(line)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..model.config import ModelConfig, TaskConfig, step_flops
 from .run_files import LATER_OPTIONS, DamagedRun, latest_checkpoint, verify_run
 from . import pool
-from .pool import _blas_threads, _call, _show_lines, exit_with_parent, usable_cores
+from .pool import exit_with_parent, run_call, show_lines, split_blas_threads, usable_cores
 from .train import TrainConfig, TrainingDiverged, train
 
 
@@ -172,10 +172,10 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     # workers are spawned lazily at submit time, so the thread split must hold until then
     ctx = multiprocessing.get_context("spawn")
     lines = ctx.SimpleQueue()
-    reader = threading.Thread(target=_show_lines, args=(lines, log), daemon=True, name="sweep-lines")
+    reader = threading.Thread(target=show_lines, args=(lines, log), daemon=True, name="sweep-lines")
     reader.start()
     try:
-        with _blas_threads(max(1, usable_cores() // jobs)), \
+        with split_blas_threads(max(1, usable_cores() // jobs)), \
                 ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
                                     initargs=(os.getpid(), lines)) as workers:
             _run_on(workers, args, report, then)
@@ -220,6 +220,6 @@ def _run_on(executor, args, report, then=None):
         rec = fut.result()
         report(futures[fut], rec, n)
         if then is not None and rec["summary"] is not None:   # queued behind the runs still to train
-            follow += [executor.submit(_call, fn, a, False) for fn, a in then(rec)]
+            follow += [executor.submit(run_call, fn, a, False) for fn, a in then(rec)]
     for fut in follow:
         fut.result()
