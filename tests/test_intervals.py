@@ -4,8 +4,10 @@ import math
 import numpy as np
 import pytest
 
+from hypothesis import given, settings, strategies as st
+
 from minimanifold.analysis.intervals import (Interval, all_of, any_of, bootstrap_interval, diff_interval,
-                                             holds, t975, t_interval)
+                                             holds, log_t_interval, t975, t_interval)
 
 
 def test_t_quantiles_known_values():
@@ -46,8 +48,34 @@ def test_welch_known_answer():
     iv = diff_interval(a, b)
     assert int(df) == 3 and iv.est == pytest.approx(1.5)
     assert iv.hi - iv.est == pytest.approx(3.182 * math.sqrt(va + vb))
-    assert diff_interval([2.0] * 3, [1.0] * 3) == Interval(1.0, 1.0, 1.0, 6, "Welch t")
+    assert diff_interval([2.0] * 3, [1.0] * 3) == Interval(1.0, 1.0, 1.0, 6, "Welch t", (3, 3))
     assert diff_interval([2.0, 2.0], [1.0, 3.0, 2.0]).hi == math.inf             # 2 seeds in a group
+
+
+def test_undetermined_two_group_interval_names_each_group():
+    """'7 seeds; 3 needed per group' read as if 7 were too few: name the group that is short."""
+    text = diff_interval([1.0, 2.0], [1.0, 2.0, 3.0, 4.0, 5.0]).text()
+    assert text == "undetermined (2 and 5 seeds; 3 needed per group)"
+    assert t_interval([1.0, 2.0]).text() == "undetermined (2 seeds; 3 needed per group)"
+
+
+def test_log_t_interval_known_answer():
+    """Seeds 1, 10, 100: log10 mean 1, sd 1, so 10^(1 +- 4.303/sqrt 3) around a geometric mean of 10."""
+    iv = log_t_interval([1.0, 10.0, 100.0])
+    half = 4.303 / math.sqrt(3) * math.log(10)
+    assert iv.est == pytest.approx(10.0) and iv.n == 3 and iv.how == "t on log"
+    assert iv.lo == pytest.approx(10.0 * math.exp(-half)) and iv.hi == pytest.approx(10.0 * math.exp(half))
+    assert log_t_interval([2.0, 0.0, -1.0, np.nan, 2.0, 2.0]) == Interval(2.0, 2.0, 2.0, 3, "t on log")
+    assert log_t_interval([3.0, 4.0]).lo == -math.inf                            # 2 seeds decide nothing
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(1e-12, 1e6), min_size=3, max_size=20))
+def test_log_t_interval_of_positive_ratios_stays_positive(x):
+    """A t interval of [5e-4, 1e-5, 1e-3] reaches below 0; a ratio of norms cannot."""
+    iv = log_t_interval(x)
+    assert 0 < iv.lo <= iv.est * (1 + 1e-9) and iv.est <= iv.hi * (1 + 1e-9)
+    assert min(x) * (1 - 1e-9) <= iv.est <= max(x) * (1 + 1e-9)                 # a geometric mean
 
 
 def test_bootstrap_is_deterministic_and_brackets_the_estimate():

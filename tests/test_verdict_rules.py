@@ -7,7 +7,7 @@ import pytest
 from minimanifold.experiments import (EXPERIMENTS, architecture as AR, bubbling as BU, collapse as CO,
                                       m_scaling as MS, multiplication as MU, sae_probing as SP)
 from minimanifold.experiments.commutators import claims as CM
-from minimanifold.analysis.intervals import Interval
+from minimanifold.analysis.intervals import Interval, t_interval
 from minimanifold.experiments.rundir import ALL, MATS
 
 S, N, I = "supported", "not supported", "inconclusive"
@@ -184,6 +184,17 @@ def test_claim_perpendicular():
 def test_claim_norms_and_defect():
     assert CM.claim_norms_stay_large(fake_projs(norm=1.0))["verdict"] == S
     assert CM.claim_norms_stay_large(fake_projs(norm=np.logspace(0, -5, 11)))["verdict"] == N
+
+
+def test_claim_norms_ratio_interval_is_positive_for_heavy_tailed_seeds():
+    """The authors ledger printed 'ratio [-3.0e-04, 6.8e-04]': a t interval of a ratio of norms
+    below 0. Seeds whose late/early ratios span two decades must give an interval above 0."""
+    ratios = (1e-5, 1e-4, 5e-4, 1e-3, 2e-4)
+    assert t_interval(ratios).lo < 0                                  # the old interval
+    projs = [p for r in ratios for p in fake_projs(seeds=1, norm=np.logspace(0, np.log10(r), 11))]
+    row = CM.claim_norms_stay_large(projs)
+    lo, hi = (float(v) for v in row["interval"].split("[")[1].split("]")[0].split(", "))
+    assert 0 < lo < hi < 0.1 and "t on log" in row["interval"] and row["verdict"] == N
     assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 200, 11)))["verdict"] == S
     assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 50, 11)))["verdict"] == I
     assert CM.claim_defect_grows(fake_projs(defect=np.linspace(200, 1, 11)))["verdict"] == N

@@ -8,6 +8,8 @@ on the other side, None (undecided) when it straddles the threshold.
 
     t_interval(x)              mean of per-seed values: mean +- t_{0.975, n-1} sd / sqrt(n)
                                (every interval needs MIN_SEEDS = 3 seeds per group; fewer: undetermined)
+    log_t_interval(x)          geometric mean of positive per-seed ratios: the t interval of log x,
+                               mapped back, so it stays above 0 (a ratio of norms cannot be negative)
     diff_interval(a, b)        mean(a) - mean(b) of two groups of seeds (Welch)
     bootstrap_interval(x, f)   any statistic f of the seeds: percentile bootstrap, fixed seed
 """
@@ -33,9 +35,13 @@ class Interval(NamedTuple):
     hi: float
     n: int          # seeds
     how: str        # "t" or "bootstrap"
+    groups: tuple = ()   # seeds per group, for an interval over two groups (diff_interval)
 
     def text(self, fmt="{:.2f}") -> str:
         if not math.isfinite(self.lo) or not math.isfinite(self.hi):
+            if self.groups:
+                return (f"undetermined ({' and '.join(map(str, self.groups))} seeds; "
+                        f"{MIN_SEEDS} needed per group)")
             return f"undetermined ({self.n} seed{'s' if self.n != 1 else ''}; {MIN_SEEDS} needed per group)"
         return f"[{fmt.format(self.lo)}, {fmt.format(self.hi)}] (95% {self.how}, {self.n} seeds)"
 
@@ -63,6 +69,19 @@ def t_interval(x) -> Interval:
     return Interval(m, m - half, m + half, n, "t")
 
 
+def log_t_interval(x) -> Interval:
+    """95% interval of the geometric mean of positive per-seed values x (ratios): the t
+    interval of log x, exponentiated. It stays inside (0, inf), where a t interval of a
+    heavy-tailed ratio can reach below 0. Non-positive or NaN seeds are left out."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    iv = t_interval(np.log(x))
+    est = math.exp(iv.est) if math.isfinite(iv.est) else math.nan
+    if not math.isfinite(iv.lo):
+        return Interval(est, -math.inf, math.inf, iv.n, "t on log")
+    return Interval(est, math.exp(iv.lo), math.exp(iv.hi), iv.n, "t on log")
+
+
 def diff_interval(a, b) -> Interval:
     """95% Welch interval of mean(a) - mean(b) for two independent groups of seeds
     (degrees of freedom by Welch-Satterthwaite, rounded down)."""
@@ -70,15 +89,16 @@ def diff_interval(a, b) -> Interval:
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     n = len(a) + len(b)
     if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
-        return Interval(float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, -math.inf, math.inf, n, "Welch t")
+        return Interval(float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, -math.inf, math.inf, n,
+                        "Welch t", (len(a), len(b)))
     d = float(a.mean() - b.mean())
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
     if se == 0:
-        return Interval(d, d, d, n, "Welch t")
+        return Interval(d, d, d, n, "Welch t", (len(a), len(b)))
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     half = t975(max(1, int(df))) * se
-    return Interval(d, d - half, d + half, n, "Welch t")
+    return Interval(d, d - half, d + half, n, "Welch t", (len(a), len(b)))
 
 
 def bootstrap_interval(x, stat, n_boot=2000, seed=0) -> Interval:
