@@ -41,3 +41,34 @@ def test_flatten_round_trip(seed, n_layers, n_heads, attn_only, dtype):
     for k in params:
         assert back[k].shape == params[k].shape and np.array_equal(back[k], params[k])
     assert np.array_equal(flatten(back), theta)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3), min_size=1, max_size=8))
+def test_error_bars_stay_inside_an_accuracys_range(rows):
+    """The authors' top-k figure drew mean + sd above an accuracy of 1; sd_within cuts each bar
+    to [0, 1] and never moves the mean."""
+    from minimanifold.report.plotting import sd_within
+    vals = np.array(rows)
+    mean, err = vals.mean(0), sd_within(vals)
+    assert err.shape == (2, 3) and (err >= -1e-12).all()
+    assert (mean - err[0] >= -1e-12).all() and (mean + err[1] <= 1 + 1e-12).all()
+    inside = (mean - vals.std(0) >= 0) & (mean + vals.std(0) <= 1)       # untouched where it fits
+    assert np.allclose(err[:, inside], vals.std(0)[inside])
+
+
+def test_step_ticks_shorten_five_digit_steps_only():
+    from minimanifold.report.plotting import plt, step_ticks
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot([0, 20000], [0, 1])
+    b.plot([0, 2000], [0, 1])
+    for ax in (a, b):
+        step_ticks(ax)
+    fig.canvas.draw()
+    def shown(ax):
+        lo, hi = ax.get_xlim()
+        return [t.get_text() for t in ax.get_xticklabels() if t.get_text() and lo <= t.get_position()[0] <= hi]
+    long, short = shown(a), shown(b)
+    plt.close(fig)
+    assert "0" in long and "10k" in long and "20k" in long and all(len(s) <= 4 for s in long)
+    assert "1000" in short and not any(s.endswith("k") for s in short)

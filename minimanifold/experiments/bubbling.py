@@ -14,7 +14,7 @@ from ..analysis.attention import last_position_topk_mass, topk_accuracy
 from ..analysis.pca import FRACTIONS
 from ..analysis.intervals import Interval, all_of, holds, t_interval
 from ..report.ledger import mean_sd, verdict
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, probe_set
 from ..trajectories.run_files import load_metrics
 from .collapse import ANALYSIS_VERSION, cached_geometry
@@ -164,7 +164,7 @@ def fig_topk(bubbles, caption, path) -> str:
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
     for c, m in zip(colors, ms):
         acc = np.array([b["topk_acc"][m] for b in bubbles])
-        ax_a.errorbar(ks, acc.mean(0), yerr=acc.std(0), color=c, marker="o", ms=3, capsize=2,
+        ax_a.errorbar(ks, acc.mean(0), yerr=sd_within(acc), color=c, marker="o", ms=3, capsize=2,
                       label=f"m = {m}")
         mass = np.array([b["topk_mass"][m] for b in bubbles])             # [seed, layer, k]
         for l in range(mass.shape[1]):

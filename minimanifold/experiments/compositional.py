@@ -17,7 +17,7 @@ import numpy as np
 from ..analysis.intervals import Interval, holds, t_interval
 from ..model.transformer import forward
 from ..report.ledger import mean_sd, verdict
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, heldout, make_batch
 from .architecture import curriculum_train
 from .rundir import cached_json, final_params, run_configs
@@ -114,7 +114,7 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
             (curriculum, "acc_seen", "curriculum, seen", "tab:red"),
             (curriculum, "acc_heldout", "curriculum, held-out", "tab:orange"))):
         vals = np.array([[g[m][key] for m in ms] for g in runs], dtype=float)
-        ax.bar(x + (j - 1.5) * 0.2, vals.mean(0), 0.18, yerr=vals.std(0), capsize=3, color=color, label=label)
+        ax.bar(x + (j - 1.5) * 0.2, vals.mean(0), 0.18, yerr=sd_within(vals), capsize=3, color=color, label=label)
     if held_m:
         acc = [g[str(left_out)]["acc"] for g in held_m]
         ax.axhline(np.mean(acc), color="tab:green", ls="--", label=f"trained without m={left_out}: accuracy on it")

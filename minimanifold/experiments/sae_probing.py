@@ -15,7 +15,7 @@ from ..analysis import sae as S
 from ..model.transformer import forward
 from ..analysis.intervals import all_of, holds, t_interval
 from ..report.ledger import mean_sd, verdict
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, make_batch
 from ..trajectories.run_files import load_metrics, load_trajectory
 from .rundir import cached_json, run_configs
@@ -175,7 +175,7 @@ def fig6_sae_ablation(saes, caption, path) -> str:
     x = np.arange(len(STAGES))
     for j, (key, label, color) in enumerate(bars):
         vals = np.array([[s["stages"][st][key] for st in STAGES] for s in saes])
-        ax.bar(x + (j - 1.5) * 0.2, vals.mean(0), 0.18, yerr=vals.std(0), capsize=3, color=color, label=label)
+        ax.bar(x + (j - 1.5) * 0.2, vals.mean(0), 0.18, yerr=sd_within(vals), capsize=3, color=color, label=label)
     for i, st in enumerate(STAGES):
         before, after = PAPER_FIG6[st]
         ax.plot([i - 0.3, i + 0.1], [before, after], "k*", ms=9, label="paper's Fig 6 (before, after)" if i == 0 else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, step_ticks
 from ..trajectories.metrics import steps_to_learn
 from ..trajectories.task import Schedule
 from ..trajectories.run_files import load_metrics
@@ -45,6 +45,8 @@ def training_figure(runs, preset, path) -> str:
     ax_acc.axhline(0.95, color="k", ls=":", lw=0.8)
     ax_acc.set(xlabel="training step", ylabel="held-out accuracy", ylim=(0, 1.02),
                title="Held-out accuracy per number of markers m")
+    for ax in (ax_loss, ax_acc):
+        step_ticks(ax)
     ax_acc.legend(loc="lower right", fontsize=8)
     tr = preset.train
     fig.suptitle(f"{preset.name} preset: {len(hist)} seeds, {tr.optimizer} lr={tr.lr}, "

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from ..model.io import atomic_write  # noqa: E402
 
-__all__ = ["plt", "save_figure", "band"]
+__all__ = ["plt", "save_figure", "band", "sd_within", "plain_log_ticks", "step_ticks"]
 
 
 def save_figure(fig, path) -> str:
@@ -28,3 +28,34 @@ def band(ax, x, vals, color, label, q=90):
         med, hi = np.nanmedian(vals, axis=1), np.nanpercentile(vals, q, axis=1)
     ax.plot(x, med, color=color, lw=2, marker="o", ms=3, label=f"{label}: median")
     ax.fill_between(x, med, hi, color=color, alpha=0.2, label=f"{label}: median to {q}th percentile")
+
+
+def sd_within(vals, lo=0.0, hi=1.0):
+    """Error bars of mean ± sd over axis 0 of vals, cut to the quantity's range [lo, hi]
+    (an accuracy's bar must not reach above 1): a (2, ...) yerr for matplotlib, both rows
+    >= 0, mean - yerr[0] >= lo and mean + yerr[1] <= hi."""
+    vals = np.asarray(vals, dtype=float)
+    mean, sd = vals.mean(0), vals.std(0)
+    return np.stack([mean - np.maximum(mean - sd, lo), np.minimum(mean + sd, hi) - mean])
+
+
+def plain_log_ticks(axis):
+    """Plain numbers (1, 2, 3, 4, not 4×10^0) on a log axis that spans less than a decade,
+    where matplotlib's minor labels otherwise crowd into the axis label."""
+    from matplotlib.ticker import FuncFormatter
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    axis.set_minor_formatter(fmt)
+
+
+def step_ticks(ax):
+    """Training steps on the x axis as 0, 5k, 10k, ... when the axis reaches 10,000 (five-digit
+    labels ran into each other on a half-width panel); plain numbers below that."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    def label(v, _):
+        if max(abs(x) for x in ax.get_xlim()) < 10000 or v == 0:
+            return f"{v:g}"
+        return f"{v / 1000:g}k"
+    ax.xaxis.set_major_locator(MaxNLocator(6, steps=[1, 2, 5, 10], integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(label))

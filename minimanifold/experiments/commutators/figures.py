@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from ...report.plotting import band, plt, save_figure
+from ...report.plotting import band, plain_log_ticks, plt, save_figure
 from ...trajectories.run_files import load_metrics
 
 
@@ -103,6 +103,7 @@ def fig5_decomposition(projs, caption, path) -> str:
     c.axhline(1, color="k", lw=0.8)
     c.set(yscale="log", xlabel="training step", ylabel="ρ_exec / ρ_random (median)",
           title="Enrichment over random subspaces (1 = none)")
+    plain_log_ticks(c.yaxis)
     c.legend(fontsize=7)
     fig.suptitle(f"{caption}\nbasis from the whole trajectory; mixed-batch pairs pooled over seeds", fontsize=9, y=1.05)
     return save_figure(fig, path)
