@@ -275,6 +275,8 @@ def test_authors_preset_is_their_configuration_and_trains(tmp_path):
     assert (tr.optimizer, tr.lr, tr.weight_decay, optim.ADAM_BETAS, optim.ADAM_EPS) == ("adamw", 3e-4, 0.01, (0.9, 0.999), 1e-8)
     assert (t.T, t.C, m.n_ctx, tr.batch_size, m.d_model, m.n_layers, m.n_heads) == (16, 8, 16, 128, 128, 5, 4)
     assert (tr.schedule, tr.steps, tr.steps // tr.ckpt_every, AUTHORS.n_seeds) == ("perbatch:1,2,3,4", 20000, 40, 5)
+    from minimanifold.analysis.intervals import MIN_SEEDS      # its comparisons must be decidable:
+    assert AUTHORS.n_extra_seeds >= MIN_SEEDS and AUTHORS.restrict_seeds >= MIN_SEEDS   # 2 left every row undetermined
     s = train(tmp_path / "a", m, t, dataclasses.replace(tr, steps=3, ckpt_every=1, n_probe=8, batch_size=8),
               log=lambda line: None)
     assert s["final_step"] == 3 and set(s["final_acc"]) == {"1", "2", "3", "4"}
