@@ -40,8 +40,9 @@ def sd_within(vals, lo=0.0, hi=1.0):
 
 
 def plain_log_ticks(axis):
-    """Plain numbers (1, 2, 3, 4, not 4×10^0) on a log axis that spans less than a decade,
-    where matplotlib's minor labels otherwise crowd into the axis label."""
+    """Plain numbers (1, 2, 3, 4, not 4×10^0) on every major and minor tick of a log axis that
+    spans one or two decades (an enrichment ratio), where matplotlib's minor labels otherwise
+    crowd into the axis label; over more decades every minor tick would be labelled."""
     from matplotlib.ticker import FuncFormatter
     fmt = FuncFormatter(lambda v, _: f"{v:g}")
     axis.set_major_formatter(fmt)
