@@ -34,6 +34,13 @@ GRID = {
     # between them, decayed to 0 over 30k steps (the same integrated step size as 0.1 for
     # 22.5k steps), should settle instead of oscillating.
     "L3-cos0.15-30k": (3, {"lr": 0.15, "lr_schedule": "cosine:1000", "steps": 30000}),
+    # L3-cos0.15-30k learned on 8 of 10 seeds: seeds 3 and 7 end with m=4 at 0.91 and 0.83,
+    # still climbing as the step size reaches 0. Next candidates, to screen on those two
+    # seeds first (--first-seed 3 --seeds 5 covers both): the same peak held longer, a
+    # fourth layer (depth is what moved m=4 from L=2 to L=3), a batch of 128 (less noise)
+    "L3-cos0.15-45k": (3, {"lr": 0.15, "lr_schedule": "cosine:1000", "steps": 45000}),
+    "L4-cos0.15-30k": (4, {"lr": 0.15, "lr_schedule": "cosine:1000", "steps": 30000}),
+    "L3-b128-cos0.15-30k": (3, {"lr": 0.15, "lr_schedule": "cosine:1000", "steps": 30000, "batch_size": 128}),
 }
 
 
