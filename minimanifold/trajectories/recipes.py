@@ -5,6 +5,7 @@ table of outcomes the README records.
 
     python -m minimanifold.trajectories.recipes --jobs 2 --seeds 3        # screen the grid
     python -m minimanifold.trajectories.recipes --only L3-cos0.1 --seeds 10 --jobs 2
+    python -m minimanifold.trajectories.recipes --only L4-cos0.15-30k --seed-list 3 7 --jobs 2
 
 Plain SGD throughout: theta <- theta - eta_t g, no momentum; a schedule only sets eta_t.
 """
@@ -73,12 +74,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--seed-list", type=int, nargs="+", default=None,
+                    help="train exactly these seeds (instead of --first-seed/--seeds), e.g. the seeds "
+                         "a recipe did not learn: --seed-list 3 7")
     ap.add_argument("--only", nargs="*", choices=sorted(GRID), default=None)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--runs-dir", default="runs")
     a = ap.parse_args(argv)
     names = a.only or list(GRID)
-    seeds = range(a.first_seed, a.first_seed + a.seeds)
+    seeds = a.seed_list if a.seed_list else range(a.first_seed, a.first_seed + a.seeds)
+    if min(seeds) < 0:
+        print(f"error: seeds must be non-negative, got {min(seeds)}", file=sys.stderr)
+        return 2
     specs = [recipe_specs(n, [s])[0] for s in seeds for n in names]     # seed-major: early results for all
     done = sweep(specs, a.runs_dir, jobs=a.jobs, log=Board(sys.stdout))
     results = {n: [r for r in done if r["name"] == f"recipe-{n}"] for n in names}
