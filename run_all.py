@@ -17,7 +17,8 @@ import sys
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
 from minimanifold.model.backend import get_backend
-from minimanifold.pipeline import PipelineError, plan, run
+from minimanifold.pipeline import PipelineError, run
+from minimanifold.planning import plan
 from minimanifold.trajectories.presets import PRESETS
 from minimanifold.trajectories.progress import Board
 from minimanifold.trajectories.pool import usable_cores

@@ -21,6 +21,7 @@ ALLOWED = {
     "experiments": {"model", "trajectories", "analysis", "report"},
     "tools": {"model", "trajectories", "analysis"},
     "pipeline": {"model", "trajectories", "experiments", "report"},
+    "planning": {"model", "trajectories", "experiments", "pipeline"},
 }
 ENTRY_POINTS = {"__init__", "train", "oracle", "bench"}
 NOT_IN_ANALYSIS = {"matplotlib", "json", "os", "minimanifold.model.io"}

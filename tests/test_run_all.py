@@ -273,7 +273,8 @@ def test_a_finished_run_under_another_name_is_reused_not_retrained(tmp_path):
 def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp_path):
     import dataclasses
     import shutil
-    from minimanifold.pipeline import plan, planned_specs
+    from minimanifold.pipeline import planned_specs
+    from minimanifold.planning import plan
     preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=30, ckpt_every=10))
     own, twin = preset.specs()
     sweep([own, dataclasses.replace(twin, name="screen")], tmp_path, log=lambda s: None)
@@ -383,7 +384,7 @@ def test_plan_estimates_wall_time_for_the_jobs_it_is_given(tmp_path, monkeypatch
     """Each group's hours: its steps x the timed step / jobs (jobs runs at once), and the
     total line says so; the step is timed the way the run will train (with jobs)."""
     import dataclasses
-    import minimanifold.pipeline as P
+    import minimanifold.planning as P
     seen = []
     monkeypatch.setattr(P, "timed_step", lambda spec, jobs: (seen.append(jobs), 0.036)[1])
     preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=100_000))
@@ -391,10 +392,40 @@ def test_plan_estimates_wall_time_for_the_jobs_it_is_given(tmp_path, monkeypatch
     mlp = next(ln for ln in text.splitlines() if ln.startswith("mlp"))
     assert mlp.split()[-2:] == ["36.0", "0.50"]                         # 100,000 x 36 ms / 2 runs at once
     lines = text.splitlines()
-    table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("group")) + 1:-1]
+    table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("group")) + 1:
+                  next(i for i, ln in enumerate(lines) if ln.startswith("to train"))]
     n = sum(int(ln.split()[4]) for ln in table if not ln.startswith("restricted"))
     assert f"about {(n * 100_000 + 2 * 50_000) * 0.036 / 2 / 3600:.1f} h of steps with --jobs 2" in text
     assert set(seen) == {2}
+    # the floor: every step's GEMM FLOPs (config.step_flops) at the roofline given
+    from minimanifold.model.config import step_flops
+    specs = [s for group in P.planned_specs(preset).values() for s in group]
+    flops = sum(s.train.steps * step_flops(s.model, s.train.batch_size, s.task.T) for s in specs)
+    flops += 2 * 50_000 * step_flops(preset.model, preset.train.batch_size, preset.task.T)   # restricted
+    text = P.plan(preset, str(tmp_path), jobs=2, roofline=50.0)
+    assert text.splitlines()[-1].endswith(f"less than {flops / 50e9 / 3600:.1f} h")
+    assert f"{flops / 1e12:,.0f} TFLOP" in text and "(50 GFLOP/s" in text
+
+
+def test_floor_hours_known_answer_and_refusal():
+    from minimanifold.planning import floor_hours
+    assert floor_hours(3.6e14, 100.0) == pytest.approx(1.0)        # 100 GFLOP/s for an hour
+    assert floor_hours(0.0, 100.0) == 0.0
+    with pytest.raises(ValueError, match="roofline must be positive"):
+        floor_hours(1e12, 0.0)
+
+
+def test_plan_floor_lies_below_the_measured_estimate(tmp_path):
+    """Measured, not patched: no real step beats the GEMM roofline, so the floor of a preset
+    is below its timed estimate (a floor above it means the FLOPs or the roofline are wrong)."""
+    import dataclasses
+    import re
+    from minimanifold.planning import plan
+    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=10_000_000))  # hours, not 0.0
+    text = plan(preset, str(tmp_path))
+    est = float(re.search(r"about ([0-9.]+) h of steps", text).group(1))
+    floor = float(re.search(r"less than ([0-9.]+) h", text).group(1))
+    assert 0 < floor < est
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")

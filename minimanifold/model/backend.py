@@ -8,6 +8,7 @@ moves the drawn numbers, so both backends start from bit-identical values.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -75,6 +76,21 @@ def keep_freed_memory() -> bool:
     ok = libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)        # glibc's maximum
     ok &= libc.mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024)
     return bool(ok)
+
+
+def gemm_gflops(dtype=np.float32, n=1024, reps=10) -> float:
+    """Best-case NumPy GEMM throughput with this process's BLAS threads: an n x n x n
+    product, median of ``reps`` (GFLOP/s). The roofline of the benchmark and of the
+    ``--plan`` floor."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t)
+    return 2 * n ** 3 / float(np.median(ts)) / 1e9
 
 
 def matmul_into(a, b, out):

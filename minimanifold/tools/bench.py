@@ -18,23 +18,11 @@ import time
 
 import numpy as np
 
+from ..model.backend import gemm_gflops
 from ..model.config import ModelConfig, TaskConfig, step_flops
 from ..model.transformer import init_params, loss_and_grads
 from ..model.optim import sgd_step
 from ..trajectories.task import make_batch
-
-
-def gemm_gflops(dtype, n=1024, reps=10) -> float:
-    """Best-case NumPy GEMM throughput: an n x n x n product, median of ``reps``."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
-    a @ b
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        ts.append(time.perf_counter() - t)
-    return 2 * n ** 3 / float(np.median(ts)) / 1e9
 
 
 def _numpy_step(params, tokens, targets, cfg, lr=0.01):
