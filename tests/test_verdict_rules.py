@@ -1,6 +1,8 @@
 """Every verdict rule at its boundaries: just above and just below each threshold, exactly at
 it where the rule says <= or >=, and each comparison direction. Then each claim function on
 synthetic measurements, so a row cannot pass the wrong number to its rule."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -296,13 +298,18 @@ def test_claim_optimizer_passes_each_optimizers_gap():
 
 def test_optimizer_variants_are_the_other_two():
     from minimanifold.experiments import optimizer as OP
-    from minimanifold.trajectories.presets import AUTHORS, QUICK
-    v = OP.variants(QUICK)
+    from minimanifold.trajectories.presets import AUTHORS, PAPER, QUICK
+    v = OP.variants(PAPER)
     assert sorted(v) == ["optimizer-adamw", "optimizer-adamw-no-weight-decay"]
     tr = v["optimizer-adamw"][0].train
-    assert (tr.optimizer, tr.lr, tr.weight_decay, tr.steps, tr.schedule) == ("adamw", 3e-4, 0.01, QUICK.train.steps, QUICK.train.schedule)
+    assert (tr.optimizer, tr.lr, tr.weight_decay, tr.steps, tr.schedule) == ("adamw", 3e-4, 0.01, PAPER.train.steps, PAPER.train.schedule)
+    assert tr.lr_schedule == "constant"                                   # AdamW at the authors' constant rate
     assert v["optimizer-adamw-no-weight-decay"][0].train.weight_decay == 0
-    assert len(v["optimizer-adamw"]) == QUICK.n_extra_seeds
+    assert len(v["optimizer-adamw"]) == PAPER.n_extra_seeds
+    q = OP.variants(QUICK)                                                # reduced: SGD (its main runs) and AdamW
+    assert sorted(q) == ["optimizer-adamw"] and len(q["optimizer-adamw"]) == QUICK.n_extra_seeds
+    with pytest.raises(ValueError, match="optimizer_arms"):
+        OP.variants(dataclasses.replace(QUICK, optimizer_arms=("SGD", "Adam")))
     w = OP.variants(AUTHORS)
     assert sorted(w) == ["optimizer-adamw-no-weight-decay", "optimizer-sgd"]
     assert (w["optimizer-sgd"][0].train.optimizer, w["optimizer-sgd"][0].train.lr) == ("sgd", 0.1)

@@ -4,8 +4,8 @@ AdamW (the authors' code: lr 3e-4, weight decay 0.01) and AdamW without weight d
 per optimizer, r90 and the participation ratio of the attention trajectories beside those
 of matched random walks (same step norms), and the final accuracy.
 
-The preset's own optimizer is served by its main runs; the other two are variants with
-``n_extra_seeds`` seeds. An SGD variant uses the SGD step size of the quick preset (0.1).
+The preset's own optimizer is served by its main runs; the others of its ``optimizer_arms``
+(default: all three; the quick preset: SGD and AdamW) are variants with ``n_extra_seeds`` seeds. An SGD variant uses the SGD step size of the quick preset (0.1).
 """
 from __future__ import annotations
 
@@ -33,11 +33,15 @@ def label_of(train) -> str:
 
 
 def variants(preset) -> dict:
-    """The two optimizers the main runs do not use, each at the main runs' budget."""
+    """The preset's optimizer arms that its main runs do not use, each at the main runs'
+    budget."""
+    unknown = set(preset.optimizer_arms) - set(OPTIMIZERS)
+    if unknown:
+        raise ValueError(f"optimizer_arms: {sorted(unknown)} not among {list(OPTIMIZERS)}")
     main = label_of(preset.train)
     out = {}
     for label, (opt, lr, wd) in OPTIMIZERS.items():
-        if label != main:
+        if label != main and label in preset.optimizer_arms:
             name = "optimizer-" + label.lower().replace(",", "").replace(" ", "-")
             train = dataclasses.replace(preset.train, optimizer=opt, lr=lr, weight_decay=wd,
                                         lr_schedule="constant")
@@ -111,6 +115,7 @@ def fig_optimizer(per_opt: dict, caption, path) -> str:
         axes[2].scatter(np.full(len(acc), i), acc, color=f"C{i}", s=16)
     axes[2].axhline(0.95, color="k", ls=":", lw=0.8)
     axes[2].set_xticks(range(len(order)), order, fontsize=8)
+    axes[2].set_xlim(-0.5, len(order) - 0.5)                 # the arms' dots off the frame's edges
     axes[2].set(ylabel="final held-out accuracy (mean over m; dots: seeds)", ylim=(0, 1.02),
                 title="Did each learn?")
     fig.suptitle("Optimizer control: the same model, task and steps\n" + caption, fontsize=9, y=1.04)

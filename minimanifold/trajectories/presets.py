@@ -25,6 +25,9 @@ class Preset:
     restrict_k: tuple = ()   # claim 23: K of the restricted retrainings (exec vs random); () = not measured
     restrict_seeds: int = 0  # ... of how many main runs (seeds 0..)
     restrict_steps: float = 1.0   # ... for this share of the main runs' steps
+    # claim 21: the optimizers of the optimizer control (experiments/optimizer.py), the
+    # main runs' own included; each other one is trained with n_extra_seeds seeds
+    optimizer_arms: tuple = ("SGD", "AdamW", "AdamW, no weight decay")
     compare_authors: bool = False  # the ledger adds a column of the authors' own figure values
 
     def specs(self, label="add", seeds=None, **train_overrides) -> list:
@@ -46,7 +49,8 @@ class Preset:
                 + (f"\n  compositional: {self.holdout:.0%} of value combinations held out; {self.n_extra_seeds} seeds"
                    if self.holdout else "")
                 + (f"\n  restricted retraining: K in {list(self.restrict_k)}, execution vs random subspace, "
-                   f"{self.restrict_seeds} seed(s), {self.restrict_steps:.0%} of the steps" if self.restrict_k else ""))
+                   f"{self.restrict_seeds} seed(s), {self.restrict_steps:.0%} of the steps" if self.restrict_k else "")
+                + f"\n  optimizer control: {', '.join(self.optimizer_arms)}")
 
 
 SMOKE = Preset(
@@ -57,11 +61,15 @@ SMOKE = Preset(
     n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2), holdout=0.25, restrict_k=(4,), restrict_seeds=1,
     restrict_steps=0.5)
 
+# Reduced to stay within 8 minutes on 2 cores (issue 9): the optimizer control compares SGD
+# with AdamW only (AdamW without weight decay: the paper and authors presets), and the
+# restricted retraining runs 600 steps (every curve has risen by then; README: Figures).
 QUICK = Preset(
     "quick", "the paper's model and task with m in {1,2}; every run learns",
     ModelConfig(), TaskConfig(),
     TrainConfig(steps=2000, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2"),
-    n_seeds=5, n_extra_seeds=2, restrict_k=(1, 4), restrict_seeds=1, restrict_steps=0.5)
+    n_seeds=5, n_extra_seeds=2, restrict_k=(1, 4), restrict_seeds=1, restrict_steps=0.3,
+    optimizer_arms=("SGD", "AdamW"))
 
 # The paper's model, task and optimizer (plain SGD, T=32, C=8, d_model 128, 4 heads, batch 64),
 # with the recipe the README's screen found for m in {1..4}: 3 layers, peak eta 0.15 after a
