@@ -26,3 +26,24 @@ def test_every_recipe_is_plain_sgd_in_the_papers_setting():
         (spec,) = recipe_specs(name, [0])
         assert spec.train.optimizer == "sgd"          # weight_decay is AdamW-only (optim.step)
         assert (spec.task.T, spec.task.C, spec.model.d_model, spec.model.n_heads) == (32, 8, 128, 4)
+
+
+def test_seed_list_trains_exactly_the_seeds_named(monkeypatch, tmp_path, capsys):
+    """--seed-list 3 7 hands the sweep seeds 3 and 7 of each recipe named, nothing else;
+    without it, --first-seed/--seeds give a contiguous range; a negative seed is refused."""
+    from minimanifold.trajectories import recipes as R
+    seen = []
+
+    def fake_sweep(specs, runs_dir, jobs=1, log=None):
+        seen.append([(s.name, s.train.seed) for s in specs])
+        return []
+    monkeypatch.setattr(R, "sweep", fake_sweep)
+    assert R.main(["--only", "L3-cos0.15-30k", "L4-cos0.15-30k", "--seed-list", "3", "7",
+                   "--runs-dir", str(tmp_path)]) == 0
+    assert seen[-1] == [("recipe-L3-cos0.15-30k", 3), ("recipe-L4-cos0.15-30k", 3),
+                        ("recipe-L3-cos0.15-30k", 7), ("recipe-L4-cos0.15-30k", 7)]
+    assert R.main(["--only", "L3-cos0.15-30k", "--first-seed", "2", "--seeds", "3", "--runs-dir", str(tmp_path)]) == 0
+    assert seen[-1] == [("recipe-L3-cos0.15-30k", s) for s in (2, 3, 4)]
+    n = len(seen)
+    assert R.main(["--only", "L3-cos0.15-30k", "--seed-list", "-1", "--runs-dir", str(tmp_path)]) == 2
+    assert len(seen) == n and "seeds must be non-negative" in capsys.readouterr().err

@@ -275,7 +275,7 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     import shutil
     from minimanifold.pipeline import planned_specs
     from minimanifold.planning import plan
-    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=30, ckpt_every=10))
+    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=30, ckpt_every=10, batch_size=32))
     own, twin = preset.specs()
     sweep([own, dataclasses.replace(twin, name="screen")], tmp_path, log=lambda s: None)
     before = sorted(os.listdir(tmp_path))
@@ -301,6 +301,14 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     text = plan(preset, str(tmp_path))
     assert next(ln for ln in text.splitlines() if ln.startswith("mlp")).split()[5:7] == ["30", "10"]
     assert f"to train: {full * 30 - 20 + 2 * 15:,} steps" in text
+    # the floor counts the same steps: the resumed MLP run's 10, each other run's 30, the retrainings' 15
+    from minimanifold.model.config import step_flops
+    from minimanifold.planning import floor_hours
+    todo = [s for name, g in planned_specs(preset).items() if name != "main" for s in g]
+    flops = sum((10 if s == mlp else 30) * step_flops(s.model, s.train.batch_size, s.task.T) for s in todo)
+    flops += 2 * 15 * step_flops(preset.model, preset.train.batch_size, preset.task.T)
+    tiny = plan(preset, str(tmp_path), roofline=1e-6)        # a tiny roofline: hours large enough to read
+    assert tiny.splitlines()[-1].endswith(f"less than {floor_hours(flops, 1e-6):.1f} h")
     shutil.rmtree(os.path.dirname(run_dir(tmp_path, mlp)))                # its key directory too
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
