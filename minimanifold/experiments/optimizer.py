@@ -5,7 +5,8 @@ per optimizer, r90 and the participation ratio of the attention trajectories bes
 of matched random walks (same step norms), and the final accuracy.
 
 The preset's own optimizer is served by its main runs; the others of its ``optimizer_arms``
-(default: all three; the quick preset: SGD and AdamW) are variants with ``n_extra_seeds`` seeds. An SGD variant uses the SGD step size of the quick preset (0.1).
+(default: all three; the quick preset: SGD and AdamW) are variants with ``n_extra_seeds``
+seeds. An SGD variant uses the SGD step size of the quick preset (0.1).
 """
 from __future__ import annotations
 
