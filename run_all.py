@@ -17,7 +17,7 @@ import sys
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
 from minimanifold.model.backend import get_backend
-from minimanifold.pipeline import PipelineError, run
+from minimanifold.pipeline import PipelineError, run, update_readme_ledgers
 from minimanifold.planning import plan
 from minimanifold.trajectories.presets import PRESETS
 from minimanifold.trajectories.progress import Board
@@ -65,12 +65,15 @@ def main(argv=None) -> int:
     if a.plan:
         print(plan(preset, a.runs_dir, a.jobs))
         return 0
-    fig_dir = a.figures_dir or os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
-    quick_ledger = os.path.abspath(fig_dir) == os.path.join(ROOT, "figures")
+    default_dir = os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
+    fig_dir = a.figures_dir or default_dir
+    in_repo = os.path.abspath(fig_dir) == os.path.abspath(default_dir)   # the committed figures
+    readme = os.path.join(ROOT, "README.md")
     try:
         run(preset, a.runs_dir, fig_dir, jobs=a.jobs, backend=a.backend,
-            readme=os.path.join(ROOT, "README.md") if quick_ledger else None,
-            log=Board(sys.stdout))
+            readme=readme if in_repo and a.preset == "quick" else None, log=Board(sys.stdout))
+        if in_repo:                                  # the presets' verdicts side by side
+            update_readme_ledgers(readme, os.path.join(ROOT, "figures"))
     except (PipelineError, OSError) as e:           # OSError: disk full, read-only or file-for-folder paths
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -19,6 +19,18 @@ from .trajectories.pool import run_parallel
 from .trajectories.sweep import run_dir, sweep
 
 
+# The ledgers the README shows side by side: (heading, claims.json under figures/). A preset
+# not yet run end to end reads "not yet run" until its ledger is committed.
+README_LEDGERS = (("quick: `python run_all.py`", "claims.json"),
+                  ("paper: `python run_all.py --preset paper`", "paper/claims.json"),
+                  ("authors: `python run_all.py --preset authors`", "authors/claims.json"))
+
+
+def update_readme_ledgers(readme, figures_root) -> bool:
+    """Regenerate the README's side-by-side table from the ledgers under ``figures_root``."""
+    return ledger.update_readme_presets(readme, figures_root, README_LEDGERS)
+
+
 class PipelineError(RuntimeError):
     """Nothing to analyse, or experiments that disagree about the ledger."""
 

@@ -100,3 +100,37 @@ def test_the_pipeline_adds_the_authors_values_for_the_authors_preset():
         assert all("authors" not in c for c in claims)
     finally:
         P.EXPERIMENTS = saved
+
+
+def test_readme_presets_table_matches_the_committed_ledgers():
+    """The README's side-by-side table is generated from the committed ledgers of every
+    preset (pipeline.README_LEDGERS): they must agree, and every committed ledger has a column."""
+    from minimanifold.pipeline import README_LEDGERS
+    ledgers = ledger.committed_ledgers(os.path.join(ROOT, "figures"), README_LEDGERS)
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    block = readme.split(ledger.PRESETS_START)[1].split(ledger.PRESETS_END)[0].strip()
+    assert block == ledger.side_by_side_markdown(ledgers)
+    assert ledgers[README_LEDGERS[0][0]] is not None                   # the quick ledger is committed
+
+
+def test_side_by_side_columns_rows_and_gaps():
+    a = [dict(row("alpha", verdict="supported"), interval="[1, 2]"), dict(row("beta", verdict="inconclusive"), interval="")]
+    b = [dict(row("alpha", verdict="not supported"), interval="[-2, |x|]")]
+    text = ledger.side_by_side_markdown({"A": a, "B": b, "C": None})
+    lines = text.splitlines()
+    assert lines[0] == "| # | claim | paper | A | B | C |" and lines[1] == "|---|---|---|---|---|---|"
+    assert lines[2] == "| 1 | alpha | p | **supported** [1, 2] | **not supported** [-2, \\|x\\|] | not yet run |"
+    assert lines[3].startswith("| 2 | beta |") and lines[3].endswith("| **inconclusive** | — | not yet run |")
+    assert len(lines) == 4
+    assert ledger.side_by_side_markdown({"C": None}).count("\n") == 1     # nothing committed: header only
+
+
+def test_replace_block_writes_nothing_without_both_markers(tmp_path):
+    p = tmp_path / "R.md"
+    p.write_text(f"a\n{ledger.PRESETS_START}\nold\nb\n")                # no end marker
+    assert not ledger.replace_block(p, ledger.PRESETS_START, ledger.PRESETS_END, "new")
+    assert p.read_text() == f"a\n{ledger.PRESETS_START}\nold\nb\n"
+    p.write_text(f"a\n{ledger.PRESETS_START}\nold\n{ledger.PRESETS_END}\nb\n")
+    assert ledger.replace_block(p, ledger.PRESETS_START, ledger.PRESETS_END, "new")
+    assert p.read_text() == f"a\n{ledger.PRESETS_START}\nnew\n{ledger.PRESETS_END}\nb\n"

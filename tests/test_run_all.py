@@ -18,8 +18,10 @@ HANG = 1800
 def test_smoke_preset_end_to_end_then_cached(tmp_path):
     cmd = [sys.executable, "run_all.py", "--preset", "smoke", "--runs-dir", str(tmp_path / "runs"),
            "--figures-dir", str(tmp_path / "fig")]
+    readme = open(os.path.join(ROOT, "README.md"), "rb").read()
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert first.returncode == 0, first.stderr[-2000:]
+    assert open(os.path.join(ROOT, "README.md"), "rb").read() == readme    # figures elsewhere: README untouched
     assert "preset smoke" in first.stdout and "| run | seed |" in first.stdout
     shares = first.stdout.split("training time of 10 runs")[1].splitlines()[0]        # where the time went
     assert "steps" in shares and "evaluate" in shares and "checkpoint writes" in shares
