@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="override the preset's step count")
     ap.add_argument("--seeds", type=int, default=None, help="override the preset's seed count")
     ap.add_argument("--backend", default=None, help="numpy (default) or cupy")
+    ap.add_argument("--finished-only", action="store_true",
+                    help="train nothing: analyse the runs already finished in the run cache (or under "
+                         "another name) and write a partial ledger whose caption names the claims not "
+                         "measured yet (their comparison runs, or restricted retraining, need training)")
     ap.add_argument("--plan", action="store_true",
                     help="print the runs the preset needs (finished, reusable, to train) and an estimate "
                          "of their training time from a step timed now; train nothing")
@@ -71,7 +75,8 @@ def main(argv=None) -> int:
     readme = os.path.join(ROOT, "README.md")
     try:
         run(preset, a.runs_dir, fig_dir, jobs=a.jobs, backend=a.backend,
-            readme=readme if in_repo and a.preset == "quick" else None, log=Board(sys.stdout))
+            readme=readme if in_repo and a.preset == "quick" and not a.finished_only else None,
+            log=Board(sys.stdout), finished_only=a.finished_only)
         if in_repo:                                  # the presets' verdicts side by side
             update_readme_ledgers(readme, os.path.join(ROOT, "figures"))
     except (PipelineError, OSError) as e:           # OSError: disk full, read-only or file-for-folder paths

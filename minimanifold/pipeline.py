@@ -16,7 +16,7 @@ from .experiments.training import learned, learned_final_stage, summary_table
 from .model.io import clean_stale_tmp
 from .report import ledger
 from .trajectories.pool import run_parallel
-from .trajectories.sweep import run_dir, sweep
+from .trajectories.sweep import run_dir, sweep, twin_run
 
 
 # The ledgers the README shows side by side: (heading, claims.json under figures/). A preset
@@ -60,16 +60,26 @@ def planned_specs(preset) -> dict:
     return groups
 
 
-def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None):
+def is_finished(runs_dir, spec) -> bool:
+    """Trained to its end in the cache, under its own name or another (a twin)."""
+    return os.path.exists(os.path.join(run_dir(runs_dir, spec), "summary.json")) or \
+        twin_run(runs_dir, spec) is not None
+
+
+def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, finished_only=False):
     """(main runs, {variant name: runs}), trained or loaded from the cache; ``then``: the
-    sweep's follow-up work on each finished run (``EarlyMeasurements``)."""
+    sweep's follow-up work on each finished run (``EarlyMeasurements``). ``finished_only``:
+    train nothing, take the runs already finished (a group may come back empty)."""
     specs = planned_specs(preset)
+    if finished_only:
+        specs = {g: [s for s in group if is_finished(runs_dir, s)] for g, group in specs.items()}
     flat = [s for group in specs.values() for s in group]      # one sweep keeps every worker busy
     runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log, then=then)
     n_main = len(specs.pop("main"))
     main = usable(runs[:n_main], log)
     if len(main) < 2:
-        raise PipelineError("fewer than 2 runs trained without diverging; nothing to analyse")
+        raise PipelineError("fewer than 2 main runs " + ("finished in the run cache (--finished-only trains "
+                            "nothing)" if finished_only else "trained without diverging") + "; nothing to analyse")
     done = usable(runs[n_main:], log)
     unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)]
     log("every comparison run learned its task (the curriculum: its final stage)" if not unlearned
@@ -90,10 +100,26 @@ def training_time(runs) -> str:
             + ", ".join(f"{k.replace('_', ' ')} {v:.0f}s ({v / all_s:.0%})" for k, v in total.items()))
 
 
-def prefetch_calls(ctx) -> list:
-    """Every module's per-run measurements [(function, args)], the heaviest kind first."""
-    calls = [(getattr(m, "PREFETCH_WEIGHT", 1), n, call) for m in EXPERIMENTS if hasattr(m, "prefetch")
-             for n, call in enumerate(m.prefetch(ctx))]
+def not_measured(ctx, finished_only) -> dict:
+    """{experiment module: why} for what a ``finished_only`` ledger leaves out: a comparison
+    with a group of runs not trained yet, or a measurement that itself trains (``TRAINS``)."""
+    if not finished_only:
+        return {}
+    out = {}
+    for m in EXPERIMENTS:
+        missing = [g for g in (m.variants(ctx.preset) if hasattr(m, "variants") else {}) if not ctx.variants.get(g)]
+        if missing:
+            out[m] = "runs not trained yet: " + ", ".join(missing)
+        elif getattr(m, "TRAINS", False):
+            out[m] = "its measurement trains"
+    return out
+
+
+def prefetch_calls(ctx, skip=()) -> list:
+    """Every module's per-run measurements [(function, args)], the heaviest kind first
+    (modules in ``skip`` left out)."""
+    calls = [(getattr(m, "PREFETCH_WEIGHT", 1), n, call) for m in EXPERIMENTS
+             if hasattr(m, "prefetch") and m not in skip for n, call in enumerate(m.prefetch(ctx))]
     unique = {}
     for _, _, (fn, args) in sorted(calls, key=lambda c: (-c[0], c[1])):   # the first of repeats
         unique.setdefault(call_key(fn, args), (fn, args))
@@ -129,7 +155,7 @@ def call_key(fn, args) -> tuple:
     return fn, repr(args)
 
 
-def prefetch(ctx, jobs, log=print, done=frozenset()) -> None:
+def prefetch(ctx, jobs, log=print, done=frozenset(), skip=()) -> None:
     """With ``jobs`` > 1: compute the per-run measurements on a process pool before the
     reports (which then read them from the run directories' caches), leaving out those
     in ``done`` (computed during training). Serially (jobs 1) each report computes its
@@ -137,16 +163,19 @@ def prefetch(ctx, jobs, log=print, done=frozenset()) -> None:
     if jobs <= 1:
         return
     t0 = time.perf_counter()
-    calls = [c for c in prefetch_calls(ctx) if call_key(*c) not in done]
+    calls = [c for c in prefetch_calls(ctx, skip) if call_key(*c) not in done]
     run_parallel(calls, jobs)
     log(f"per-run measurements: {len(done)} on the training pool as their runs finished, {len(calls)} after, "
         f"on {jobs} processes in {time.perf_counter() - t0:.0f}s")
 
 
-def analyse(ctx, log=print):
-    """Every experiment's report, timed. Returns (claims ordered by number, rules, paths)."""
+def analyse(ctx, log=print, skip=()):
+    """Every experiment's report (but those in ``skip``), timed. Returns (claims ordered by
+    number, each row carrying its number ``n``; rules; paths)."""
     claims, rules, paths = {}, {}, []
     for module in EXPERIMENTS:
+        if module in skip:
+            continue
         t0 = time.perf_counter()
         rows, figs = module.report(ctx)
         name = module.__name__.rsplit(".", 1)[1]
@@ -161,24 +190,30 @@ def analyse(ctx, log=print):
         rules.update(module.RULES)
         paths += figs
         log(f"{name}: {len(rows)} claims, {len(figs)} figures in {time.perf_counter() - t0:.0f}s")
-    return [claims[n] for n in sorted(claims)], rules, paths
+    return [dict(claims[n], n=n) for n in sorted(claims)], rules, paths
 
 
-def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print) -> list:
-    """The whole job. Returns the paths written; ``readme`` (a path) gets the findings table."""
+def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print, finished_only=False) -> list:
+    """The whole job. Returns the paths written; ``readme`` (a path) gets the findings table.
+    ``finished_only``: train nothing; a partial ledger of the claims the finished runs decide,
+    its caption naming the claims left out and why."""
     log(preset.describe())
     t0 = time.perf_counter()
-    early = EarlyMeasurements(preset, runs_dir) if jobs > 1 else None
-    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early)
+    early = EarlyMeasurements(preset, runs_dir) if jobs > 1 and not finished_only else None
+    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, finished_only=finished_only)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
-    prefetch(ctx, jobs, log, done=early.done if early else frozenset())
-    claims, rules, written = analyse(ctx, log)
+    skip = not_measured(ctx, finished_only)
+    prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip)
+    claims, rules, written = analyse(ctx, log, skip)
     for path in ("claims.md", "claims.json"):
         written.append(ctx.path(path))
-    ledger.write(claims, rules, ctx.caption, ctx.path("claims.md"), ctx.path("claims.json"))
+    partial = ("\n\nPartial ledger (`--finished-only`: only runs already trained); not measured yet:\n" + "\n".join(
+        f"- claim{'s' * (len(m.RULES) > 1)} {', '.join(map(str, sorted(m.RULES)))}: {why}" for m, why in skip.items())
+        if skip else "")
+    ledger.write(claims, rules, ctx.caption + partial, ctx.path("claims.md"), ctx.path("claims.json"))
     if readme:
         ledger.update_readme(readme, claims)
     log("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))

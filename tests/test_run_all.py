@@ -104,7 +104,7 @@ def test_run_all_when_every_run_diverges(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert r.returncode == 2
     assert "DIVERGED, left out of the analyses: add seed 0, add seed 1" in r.stdout
-    assert r.stderr.strip().splitlines()[-1].startswith("error: fewer than 2 runs")
+    assert r.stderr.strip().splitlines()[-1].startswith("error: fewer than 2 main runs trained without diverging")
 
 
 @pytest.mark.parametrize("damage", ["truncate_trajectory", "delete_checkpoint", "truncate_summary",
@@ -489,3 +489,34 @@ def test_a_resumed_run_counts_the_steps_it_has_left(tmp_path):
     sweep([fresh], tmp_path, log=lambda s: None)
     twin = dataclasses.replace(fresh, name="twin")
     assert steps_left(tmp_path, fresh) == 0 == steps_left(tmp_path, twin)
+
+
+def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
+    """--finished-only: a partial ledger of the claims the finished runs decide (here the
+    main runs and the mul comparison), numbered as in the full ledger; the claims whose runs
+    are not trained, and restricted retraining (which trains), left out and named in the
+    caption; no run trained, no retraining cached."""
+    import dataclasses
+    import json
+    from minimanifold.pipeline import PipelineError, planned_specs, run
+    from minimanifold.report import ledger
+    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=300))
+    runs, fig = tmp_path / "runs", tmp_path / "fig"
+    with pytest.raises(PipelineError, match="--finished-only trains nothing"):
+        run(preset, str(runs), str(fig), log=lambda s: None, finished_only=True)
+    sweep(preset.specs() + planned_specs(preset)["mul"], runs, log=lambda s: None)
+
+    def listing():
+        return sorted(os.path.relpath(os.path.join(d, f), runs) for d, _, fs in os.walk(runs) for f in fs)
+    before = listing()
+    run(preset, str(runs), str(fig), jobs=2, log=lambda s: None, finished_only=True)   # a pool: prefetch too
+    assert [f for f in listing() if f not in before and "restricted" in f] == []       # retrained nothing
+    assert {os.path.dirname(f) for f in listing()} == {os.path.dirname(f) for f in before}   # trained nothing
+    claims = json.loads((fig / "claims.json").read_text())["claims"]
+    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22]
+    md = (fig / "claims.md").read_text()
+    assert "| 18 | multiplication needs r90" in md and "| 15 |" not in md
+    assert "- claims 15, 16, 17: runs not trained yet: curriculum, mlp\n" in md
+    assert "- claim 23: its measurement trains\n" in md and "- claim 18: runs not trained" not in md
+    table = ledger.side_by_side_markdown({"partial": claims, "full": None}).splitlines()
+    assert [ln.split(" | ")[0] for ln in table[2:]] == [f"| {n}" for n in [*range(1, 15), 18, 22]]

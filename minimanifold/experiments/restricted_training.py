@@ -127,6 +127,7 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
 
 
 PREFETCH_WEIGHT = 20   # rough seconds per call in the quick preset: the pipeline starts the longest first
+TRAINS = True          # its measurement is training: a --finished-only ledger leaves it out
 
 
 def restricted_steps(preset) -> int:
