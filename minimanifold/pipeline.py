@@ -82,7 +82,8 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, fini
                             "nothing)" if finished_only else "trained without diverging") + "; nothing to analyse")
     done = usable(runs[n_main:], log)
     unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)]
-    log("every comparison run learned its task (the curriculum: its final stage)" if not unlearned
+    log("no comparison runs" if not done else
+        "every comparison run learned its task (the curriculum: its final stage)" if not unlearned
         else f"NOT LEARNED: {', '.join(unlearned)}")
     return main, {name: [r for r in done if r["name"] == name] for name in specs}
 
