@@ -40,6 +40,8 @@ GRID = {
     # still climbing as the step size reaches 0. Next candidates, to screen on those two
     # seeds first (--first-seed 3 --seeds 5 covers both): the same peak held longer, a
     # fourth layer (depth is what moved m=4 from L=2 to L=3), a batch of 128 (less noise)
+    # Screened on seeds 3 and 7 (2026-11-27): neither learned. Seed 3 ends m=4 at 0.94; seed 7
+    # stays on the m <= 2 plateau (m=3, m=4 at chance) where the 30k schedule had learned m=3.
     "L3-cos0.15-45k": (3, {"lr": 0.15, "lr_schedule": "cosine:1000", "steps": 45000}),
     "L4-cos0.15-30k": (4, {"lr": 0.15, "lr_schedule": "cosine:1000", "steps": 30000}),
     "L3-b128-cos0.15-30k": (3, {"lr": 0.15, "lr_schedule": "cosine:1000", "steps": 30000, "batch_size": 128}),
