@@ -79,7 +79,7 @@ def main(argv=None) -> int:
             log=Board(sys.stdout), finished_only=a.finished_only)
         if in_repo:                                  # the presets' verdicts side by side
             update_readme_ledgers(readme, os.path.join(ROOT, "figures"))
-    except (PipelineError, OSError) as e:           # OSError: disk full, read-only or file-for-folder paths
+    except (PipelineError, OSError, ValueError) as e:   # ValueError: a damaged committed ledger           # OSError: disk full, read-only or file-for-folder paths
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

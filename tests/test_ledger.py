@@ -134,3 +134,14 @@ def test_replace_block_writes_nothing_without_both_markers(tmp_path):
     p.write_text(f"a\n{ledger.PRESETS_START}\nold\n{ledger.PRESETS_END}\nb\n")
     assert ledger.replace_block(p, ledger.PRESETS_START, ledger.PRESETS_END, "new")
     assert p.read_text() == f"a\n{ledger.PRESETS_START}\nnew\n{ledger.PRESETS_END}\nb\n"
+
+
+def test_a_damaged_committed_ledger_is_named(tmp_path):
+    import pytest
+    (tmp_path / "paper").mkdir()
+    (tmp_path / "paper" / "claims.json").write_text('{"claims": [')          # truncated
+    (tmp_path / "claims.json").write_text('{"caption": "no claims key"}')
+    for rel in ("paper/claims.json", "claims.json"):
+        with pytest.raises(ValueError, match="is not a claims ledger"):
+            ledger.committed_ledgers(str(tmp_path), [("x", rel)])
+    assert ledger.committed_ledgers(str(tmp_path), [("x", "authors/claims.json")]) == {"x": None}

@@ -134,8 +134,11 @@ def committed_ledgers(figures_dir, columns) -> dict:
     for heading, rel in columns:
         path = os.path.join(figures_dir, rel)
         if os.path.exists(path):
-            with open(path) as f:
-                out[heading] = json.load(f)["claims"]
+            try:
+                with open(path) as f:
+                    out[heading] = json.load(f)["claims"]
+            except (ValueError, KeyError, TypeError) as e:       # a damaged or foreign file: name it
+                raise ValueError(f"{path} is not a claims ledger ({type(e).__name__}: {e})") from e
         else:
             out[heading] = None
     return out
