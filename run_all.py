@@ -5,6 +5,7 @@
     python run_all.py --preset paper --jobs 2
     python run_all.py --preset paper --lr 0.001   # the paper as written (does not learn)
     python run_all.py --preset paper --plan      # what it would train, and how long: trains nothing
+    python run_all.py --preset paper --train main,curriculum   # only those groups now; a partial ledger
 
 The work is ``minimanifold.pipeline.run``; this file only reads the command line.
 """
@@ -17,7 +18,7 @@ import sys
 
 import minimanifold  # noqa: F401  (sets up the allocator before any work)
 from minimanifold.model.backend import get_backend
-from minimanifold.pipeline import PipelineError, run, update_readme_ledgers
+from minimanifold.pipeline import PipelineError, check_groups, run, update_readme_ledgers
 from minimanifold.planning import plan
 from minimanifold.trajectories.presets import PRESETS
 from minimanifold.trajectories.progress import Board
@@ -40,10 +41,16 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="override the preset's step count")
     ap.add_argument("--seeds", type=int, default=None, help="override the preset's seed count")
     ap.add_argument("--backend", default=None, help="numpy (default) or cupy")
-    ap.add_argument("--finished-only", action="store_true",
-                    help="train nothing: analyse the runs already finished in the run cache (or under "
-                         "another name) and write a partial ledger whose caption names the claims not "
-                         "measured yet (their comparison runs, or restricted retraining, need training)")
+    partial = ap.add_mutually_exclusive_group()
+    partial.add_argument("--finished-only", action="store_true",
+                         help="train nothing: analyse the runs already finished in the run cache (or under "
+                              "another name) and write a partial ledger whose caption names the claims not "
+                              "measured yet (their comparison runs, or restricted retraining, need training)")
+    partial.add_argument("--train", default=None, metavar="GROUP[,GROUP...]",
+                         help="train only these groups of runs now (the names --plan lists, and "
+                              "restricted-retraining), then analyse them with the runs already finished, "
+                              "as --finished-only does: a preset that spans sessions finishes whole "
+                              "comparisons session by session instead of a little of each")
     ap.add_argument("--plan", action="store_true",
                     help="print the runs the preset needs (finished, reusable, to train) and an estimate "
                          "of their training time from a step timed now; train nothing")
@@ -66,6 +73,16 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    train = None
+    if a.train is not None:
+        try:
+            train = check_groups(preset, [g.strip() for g in a.train.split(",") if g.strip()])
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if not train:
+            print("error: --train names no group (to train nothing, use --finished-only)", file=sys.stderr)
+            return 2
     if a.plan:
         print(plan(preset, a.runs_dir, a.jobs))
         return 0
@@ -75,8 +92,8 @@ def main(argv=None) -> int:
     readme = os.path.join(ROOT, "README.md")
     try:
         run(preset, a.runs_dir, fig_dir, jobs=a.jobs, backend=a.backend,
-            readme=readme if in_repo and a.preset == "quick" and not a.finished_only else None,
-            log=Board(sys.stdout), finished_only=a.finished_only)
+            readme=readme if in_repo and a.preset == "quick" and not a.finished_only and train is None else None,
+            log=Board(sys.stdout), finished_only=a.finished_only, train=train)
         if in_repo:                                  # the presets' verdicts side by side
             update_readme_ledgers(readme, os.path.join(ROOT, "figures"))
     except (PipelineError, OSError, ValueError) as e:   # ValueError: a damaged committed ledger           # OSError: disk full, read-only or file-for-folder paths

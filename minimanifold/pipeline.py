@@ -66,20 +66,43 @@ def is_finished(runs_dir, spec) -> bool:
         twin_run(runs_dir, spec) is not None
 
 
-def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, finished_only=False):
+# ``--train``'s name for restricted retraining: not a group of runs, but it trains too.
+RESTRICTED = "restricted-retraining"
+
+
+def group_names(preset) -> list:
+    """What ``--train`` accepts: the groups of runs ``--plan`` lists (main first), then
+    restricted retraining where the preset has it."""
+    return [*planned_specs(preset), *([RESTRICTED] if preset.restrict_k else [])]
+
+
+def check_groups(preset, names) -> frozenset:
+    """``names`` as a set, or ValueError naming each one ``preset`` does not have."""
+    known = group_names(preset)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"--train: no group {', '.join(map(repr, unknown))} in the {preset.name} preset "
+                         f"(its groups: {', '.join(known)})")
+    return frozenset(names)
+
+
+def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, train=None):
     """(main runs, {variant name: runs}), trained or loaded from the cache; ``then``: the
-    sweep's follow-up work on each finished run (``EarlyMeasurements``). ``finished_only``:
-    train nothing, take the runs already finished (a group may come back empty)."""
+    sweep's follow-up work on each finished run (``EarlyMeasurements``). ``train``: the
+    groups to train now (None: every one); the other groups give only the runs already
+    finished (a group may come back empty). ``frozenset()`` trains nothing (--finished-only)."""
     specs = planned_specs(preset)
-    if finished_only:
-        specs = {g: [s for s in group if is_finished(runs_dir, s)] for g, group in specs.items()}
+    if train is not None:
+        specs = {g: [s for s in group if g in train or is_finished(runs_dir, s)] for g, group in specs.items()}
     flat = [s for group in specs.values() for s in group]      # one sweep keeps every worker busy
     runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log, then=then)
     n_main = len(specs.pop("main"))
     main = usable(runs[:n_main], log)
     if len(main) < 2:
-        raise PipelineError("fewer than 2 main runs " + ("finished in the run cache (--finished-only trains "
-                            "nothing)" if finished_only else "trained without diverging") + "; nothing to analyse")
+        raise PipelineError("fewer than 2 main runs " + (
+            "trained without diverging" if train is None or "main" in train else
+            "finished in the run cache (--finished-only trains nothing; --train trains only the groups it "
+            "names: add main)") + "; nothing to analyse")
     done = usable(runs[n_main:], log)
     unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)]
     log("no comparison runs" if not done else
@@ -101,17 +124,18 @@ def training_time(runs) -> str:
             + ", ".join(f"{k.replace('_', ' ')} {v:.0f}s ({v / all_s:.0%})" for k, v in total.items()))
 
 
-def not_measured(ctx, finished_only) -> dict:
-    """{experiment module: why} for what a ``finished_only`` ledger leaves out: a comparison
-    with a group of runs not trained yet, or a measurement that itself trains (``TRAINS``)."""
-    if not finished_only:
+def not_measured(ctx, train=None) -> dict:
+    """{experiment module: why} for what a partial ledger (``train`` not None: only those
+    groups trained) leaves out: a comparison with a group of runs not finished, or a
+    measurement that itself trains (``TRAINS``) unless ``train`` names it (``RESTRICTED``)."""
+    if train is None:
         return {}
     out = {}
     for m in EXPERIMENTS:
         missing = [g for g in (m.variants(ctx.preset) if hasattr(m, "variants") else {}) if not ctx.variants.get(g)]
         if missing:
             out[m] = "runs not trained yet: " + ", ".join(missing)
-        elif getattr(m, "TRAINS", False):
+        elif getattr(m, "TRAINS", False) and RESTRICTED not in train:
             out[m] = "its measurement trains"
     return out
 
@@ -139,11 +163,11 @@ class EarlyMeasurements:
     """The sweep's ``then``: each finished run's per-run measurements (every call of
     ``prefetch_calls`` on the planned context whose first argument is that run's
     directory, heaviest first), so they fill the workers while the last runs train.
-    ``done`` holds their keys for ``prefetch`` to skip."""
+    ``done`` holds their keys for ``prefetch`` to skip; modules in ``skip`` are left out."""
 
-    def __init__(self, preset, runs_dir):
+    def __init__(self, preset, runs_dir, skip=()):
         self.by_dir, self.done = {}, set()
-        for fn, args in prefetch_calls(planned_context(preset, runs_dir)):
+        for fn, args in prefetch_calls(planned_context(preset, runs_dir), skip):
             self.by_dir.setdefault(args[0], []).append((fn, args))
 
     def __call__(self, rec) -> list:
@@ -194,26 +218,34 @@ def analyse(ctx, log=print, skip=()):
     return [dict(claims[n], n=n) for n in sorted(claims)], rules, paths
 
 
-def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print, finished_only=False) -> list:
+def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print, finished_only=False,
+        train=None) -> list:
     """The whole job. Returns the paths written; ``readme`` (a path) gets the findings table.
-    ``finished_only``: train nothing; a partial ledger of the claims the finished runs decide,
-    its caption naming the claims left out and why."""
+    ``train``: train only these groups (``group_names``); ``finished_only``: train nothing.
+    Either gives a partial ledger of the claims the finished runs decide, its caption naming
+    the claims left out and why."""
+    if finished_only:
+        train = frozenset()
     log(preset.describe())
     t0 = time.perf_counter()
-    early = EarlyMeasurements(preset, runs_dir) if jobs > 1 and not finished_only else None
-    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, finished_only=finished_only)
+    trains = [m for m in EXPERIMENTS if getattr(m, "TRAINS", False)]
+    early = EarlyMeasurements(preset, runs_dir, skip=trains if train is not None and RESTRICTED not in train else ()) \
+        if jobs > 1 and train != frozenset() else None
+    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, train=train)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
-    skip = not_measured(ctx, finished_only)
+    skip = not_measured(ctx, train)
     prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip)
     claims, rules, written = analyse(ctx, log, skip)
     for path in ("claims.md", "claims.json"):
         written.append(ctx.path(path))
-    partial = ("\n\nPartial ledger (`--finished-only`: only runs already trained); not measured yet:\n" + "\n".join(
-        f"- claim{'s' * (len(m.RULES) > 1)} {', '.join(map(str, sorted(m.RULES)))}: {why}" for m, why in skip.items())
-        if skip else "")
+    partial = ("\n\nPartial ledger (only the runs finished so far: `--finished-only` or `--train`); "
+               "not measured yet:\n" + "\n".join(
+                   f"- claim{'s' * (len(m.RULES) > 1)} {', '.join(map(str, sorted(m.RULES)))}: {why}"
+                   for m, why in skip.items())
+               if skip else "")
     ledger.write(claims, rules, ctx.caption + partial, ctx.path("claims.md"), ctx.path("claims.json"))
     if readme:
         ledger.update_readme(readme, claims)

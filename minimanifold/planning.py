@@ -22,7 +22,7 @@ from .model import optim
 from .model.backend import gemm_gflops
 from .model.config import step_flops
 from .model.transformer import init_params, loss_and_grads
-from .pipeline import planned_specs
+from .pipeline import RESTRICTED, planned_specs
 from .trajectories.pool import run_parallel
 from .trajectories.sweep import run_dir, steps_left, twin_run
 from .trajectories.task import Schedule, train_batch
@@ -75,14 +75,14 @@ def plan(preset, runs_dir, jobs=1, roofline=None) -> str:
               for name, specs in planned_specs(preset).items()}
     if preset.restrict_k:                         # cached in the main runs' directories
         n = restricted_training.restricted_steps(preset)
-        groups["restricted retraining"] = [
+        groups[RESTRICTED] = [
             (dataclasses.replace(s, train=dataclasses.replace(s.train, steps=n)),
              os.path.exists(os.path.join(run_dir(runs_dir, s), restricted_training.cache_name(k, kind, n))))
             for s in preset.specs(seeds=range(preset.restrict_seeds))
             for k in preset.restrict_k for kind in restricted_training.KINDS]
     for name, pairs in groups.items():
         specs, done = [s for s, _ in pairs], [d for _, d in pairs]
-        reuse = [not d and name != "restricted retraining" and twin_run(runs_dir, s) is not None
+        reuse = [not d and name != RESTRICTED and twin_run(runs_dir, s) is not None
                  for s, d in zip(specs, done)]
         todo = [s for s, d, r in zip(specs, done, reuse) if not d and not r]
         tr = specs[0].train
@@ -90,7 +90,7 @@ def plan(preset, runs_dir, jobs=1, roofline=None) -> str:
         if key not in per_key and todo:
             per_key[key] = timed_step(specs[0], jobs)
         per_step = per_key.get(key, 0.0)
-        each = [s.train.steps if name == "restricted retraining" else steps_left(runs_dir, s) for s in todo]
+        each = [s.train.steps if name == RESTRICTED else steps_left(runs_dir, s) for s in todo]
         steps = sum(each)
         total_flops += sum(n * step_flops(s.model, s.train.batch_size, s.task.T) for n, s in zip(each, todo))
         hours = steps * per_step / jobs / 3600

@@ -287,15 +287,15 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     assert rows["curriculum"][:4] == ["1", "0", "0", "1"] and rows["mlp"][4] == "30"
     assert rows["main"][5:] == ["0", "-", "0.00"]                       # nothing left: not timed, 0 h
     assert rows["mlp"][5] == "30" and float(rows["mlp"][6]) > 0         # timed: it has runs to train
-    restricted = next(ln for ln in text.splitlines() if ln.startswith("restricted retraining"))
-    assert restricted.split()[2:7] == ["2", "0", "0", "2", "15"]        # 2 kinds x K=4 x 1 seed, half the steps
-    full = sum(int(r[3]) for name, r in rows.items() if name != "restricted")   # 30 steps each
+    restricted = next(ln for ln in text.splitlines() if ln.startswith("restricted-retraining"))
+    assert restricted.split()[1:6] == ["2", "0", "0", "2", "15"]        # 2 kinds x K=4 x 1 seed, half the steps
+    full = sum(int(r[3]) for name, r in rows.items() if name != "restricted-retraining")   # 30 steps each
     assert f"to train: {full * 30 + 2 * 15:,} steps" in text
     assert sorted(os.listdir(tmp_path)) == before                         # trained nothing
     from minimanifold.experiments import restricted_training as RT
     open(os.path.join(own_dir := run_dir(tmp_path, own), RT.cache_name(4, "execution", 15)), "w").write("{}")
     restricted = next(ln for ln in plan(preset, str(tmp_path)).splitlines() if ln.startswith("restricted"))
-    assert restricted.split()[2:6] == ["2", "1", "0", "1"]                # one retraining cached
+    assert restricted.split()[1:5] == ["2", "1", "0", "1"]                # one retraining cached
     os.remove(os.path.join(own_dir, RT.cache_name(4, "execution", 15)))
     mlp = planned_specs(preset)["mlp"][0]                                 # resumed from step 20 of 30
     os.makedirs(os.path.join(run_dir(tmp_path, mlp), "ckpt"))
@@ -520,3 +520,53 @@ def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
     assert "- claim 23: its measurement trains\n" in md and "- claim 18: runs not trained" not in md
     table = ledger.side_by_side_markdown({"partial": claims, "full": None}).splitlines()
     assert [ln.split(" | ")[0] for ln in table[2:]] == [f"| {n}" for n in [*range(1, 15), 18, 22]]
+
+
+def test_train_trains_only_the_groups_it_names(tmp_path):
+    """--train: the groups named train now (here main and mul, on a pool), the others give
+    only their finished runs (none), restricted retraining only when named; the ledger is
+    partial as --finished-only's. Then --train restricted-retraining adds claim 23 and
+    trains no run."""
+    import dataclasses
+    import json
+    from minimanifold.pipeline import RESTRICTED, PipelineError, planned_specs, run
+    preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=300))
+    runs, fig = tmp_path / "runs", tmp_path / "fig"
+    with pytest.raises(PipelineError, match="add main"):
+        run(preset, str(runs), str(fig), log=lambda s: None, train=frozenset({"mul"}))
+
+    def listing():
+        return sorted(os.path.relpath(os.path.join(d, f), runs) for d, _, fs in os.walk(runs) for f in fs)
+    run(preset, str(runs), str(fig), jobs=2, log=lambda s: None, train=frozenset({"main", "mul"}))
+    trained = {os.path.dirname(os.path.relpath(run_dir(runs, s), runs)) for s in preset.specs() + planned_specs(preset)["mul"]}
+    assert {f.split(os.sep)[0] for f in listing()} == trained                       # those groups, no other
+    assert [f for f in listing() if "restricted" in f] == []
+    claims = json.loads((fig / "claims.json").read_text())["claims"]
+    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22]
+    md = (fig / "claims.md").read_text()
+    assert "- claims 15, 16, 17: runs not trained yet: curriculum, mlp\n" in md
+    assert "- claim 23: its measurement trains\n" in md
+    before = listing()
+    run(preset, str(runs), str(fig), log=lambda s: None, train=frozenset({RESTRICTED}))
+    new = [f for f in listing() if f not in before]
+    assert new and all("restricted" in f for f in new)                             # retrained, no new run
+    claims = json.loads((fig / "claims.json").read_text())["claims"]
+    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22, 23]
+    assert "- claim 23: its measurement trains" not in (fig / "claims.md").read_text()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--train", "main,bogus"], "no group 'bogus' in the smoke preset (its groups: main, "),
+    (["--train", " , "], "--train names no group"),
+])
+def test_train_bad_group_is_one_line(tmp_path, args, needle):
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--runs-dir", str(tmp_path / "runs"),
+                        "--figures-dir", str(tmp_path / "fig"), *args], cwd=ROOT, capture_output=True, text=True)
+    _one_line_error(r, needle)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "fig").exists()       # nothing written
+
+
+def test_train_and_finished_only_exclude_each_other(tmp_path):
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--train", "main", "--finished-only",
+                        "--runs-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "not allowed with argument" in r.stderr
