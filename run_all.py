@@ -6,6 +6,7 @@
     python run_all.py --preset paper --lr 0.001   # the paper as written (does not learn)
     python run_all.py --preset paper --plan      # what it would train, and how long: trains nothing
     python run_all.py --preset paper --train main,curriculum   # only those groups now; a partial ledger
+    python run_all.py --preset paper --train main,curriculum --plan   # what that would train
 
 The work is ``minimanifold.pipeline.run``; this file only reads the command line.
 """
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
             print("error: --train names no group (to train nothing, use --finished-only)", file=sys.stderr)
             return 2
     if a.plan:
-        print(plan(preset, a.runs_dir, a.jobs))
+        print(plan(preset, a.runs_dir, a.jobs, train=train))
         return 0
     default_dir = os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
     fig_dir = a.figures_dir or default_dir

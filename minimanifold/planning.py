@@ -61,13 +61,14 @@ def floor_hours(flops: float, gflops: float) -> float:
     return flops / (gflops * 1e9) / 3600
 
 
-def plan(preset, runs_dir, jobs=1, roofline=None) -> str:
+def plan(preset, runs_dir, jobs=1, roofline=None, train=None) -> str:
     """What ``run`` would train for ``preset`` with ``runs_dir`` as its cache: per group the
     runs finished, reusable under another name, and still to train, their steps (a resumed
     run counts the steps after its latest checkpoint), an estimate of the training wall
     time with ``jobs`` from steps timed now (evaluation, checkpoints and the analyses not
     included), and the floor: the GEMM FLOPs of those steps at ``roofline`` GFLOP/s
-    (default: measured now, float32, every thread of this process). Trains nothing."""
+    (default: measured now, float32, every thread of this process). ``train``: only those
+    groups (``pipeline.group_names``), as ``run_all.py --train`` would train them. Trains nothing."""
     per_key, total_steps, total_s, total_flops = {}, 0, 0.0, 0.0
     lines = [preset.describe(), "", f"{'group':<32}{'runs':>5}{'done':>6}{'reuse':>6}{'train':>6}"
              f"{'steps each':>11}{'left':>9}{'ms/step':>9}{'est. h':>8}"]
@@ -80,6 +81,8 @@ def plan(preset, runs_dir, jobs=1, roofline=None) -> str:
              os.path.exists(os.path.join(run_dir(runs_dir, s), restricted_training.cache_name(k, kind, n))))
             for s in preset.specs(seeds=range(preset.restrict_seeds))
             for k in preset.restrict_k for kind in restricted_training.KINDS]
+    if train is not None:
+        groups = {name: pairs for name, pairs in groups.items() if name in train}
     for name, pairs in groups.items():
         specs, done = [s for s, _ in pairs], [d for _, d in pairs]
         reuse = [not d and name != RESTRICTED and twin_run(runs_dir, s) is not None

@@ -311,6 +311,13 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     flops += 2 * 15 * step_flops(preset.model, preset.train.batch_size, preset.task.T)
     tiny = plan(preset, str(tmp_path), roofline=1e-6)        # a tiny roofline: hours large enough to read
     assert tiny.splitlines()[-1].endswith(f"less than {floor_hours(flops, 1e-6):.1f} h")
+    only = plan(preset, str(tmp_path), roofline=1e-6, train=frozenset({"mlp", "restricted-retraining"}))
+    assert [ln.split()[0] for ln in only.splitlines() if ln.split() and ln.split()[-1][0].isdigit()] == \
+        ["mlp", "restricted-retraining"]                                   # --train: only those groups
+    retrain = 2 * 15 * step_flops(preset.model, preset.train.batch_size, preset.task.T)
+    assert f"to train: {10 + 2 * 15:,} steps" in only
+    assert only.splitlines()[-1].endswith(
+        f"less than {floor_hours(10 * step_flops(mlp.model, mlp.train.batch_size, mlp.task.T) + retrain, 1e-6):.1f} h")
     shutil.rmtree(os.path.dirname(run_dir(tmp_path, mlp)))                # its key directory too
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
