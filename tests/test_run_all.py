@@ -577,3 +577,24 @@ def test_train_and_finished_only_exclude_each_other(tmp_path):
     r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--train", "main", "--finished-only",
                         "--runs-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "not allowed with argument" in r.stderr
+
+
+@pytest.mark.parametrize("args, findings", [
+    ([], True),                                     # the quick preset in place: the README's findings
+    (["--train", "main"], False),                   # a partial ledger never writes them
+    (["--finished-only"], False),
+    (["--figures-dir", "elsewhere"], False),
+])
+def test_only_a_whole_quick_ledger_in_place_writes_the_readme_findings(monkeypatch, args, findings):
+    """run_all.py hands ``run`` the README (its findings table) only for the whole quick
+    preset written to figures/; ``run`` itself is replaced here, so nothing trains."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("run_all_cli", os.path.join(ROOT, "run_all.py"))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    seen = {}
+    monkeypatch.setattr(cli, "run", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(cli, "update_readme_ledgers", lambda *a: None)
+    assert cli.main(args) == 0
+    assert (seen["readme"] is not None) == findings
+    assert seen["train"] == (frozenset({"main"}) if "--train" in args else None)
