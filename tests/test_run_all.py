@@ -598,3 +598,33 @@ def test_only_a_whole_quick_ledger_in_place_writes_the_readme_findings(monkeypat
     assert cli.main(args) == 0
     assert (seen["readme"] is not None) == findings
     assert seen["train"] == (frozenset({"main"}) if "--train" in args else None)
+
+
+def test_a_finished_twin_wins_over_an_unfinished_run_of_its_own(tmp_path):
+    """A run interrupted under one name and finished under another (same configuration and
+    seed) is not resumed: the finished twin is linked in, the interrupted checkpoints moved
+    aside, and --plan's count of steps left (0) is what the sweep then trains."""
+    import dataclasses
+    from minimanifold.trajectories.sweep import steps_left
+    spec = SMOKE.specs(seeds=[0], steps=30, ckpt_every=10)[0]
+    screen = dataclasses.replace(spec, name="screen")
+    done = sweep([screen], tmp_path, log=lambda s: None)[0]
+    d = run_dir(tmp_path, spec)
+    os.makedirs(os.path.join(d, "ckpt"))
+    for f in ("config.json", "ckpt/step_00000010.npz"):                          # interrupted at step 10
+        src = os.path.join(done["dir"], f) if f == "config.json" else os.path.join(done["dir"], summary_ckpt(done))
+        open(os.path.join(d, f), "wb").write(open(src, "rb").read())
+    assert steps_left(tmp_path, spec) == 0
+    lines = []
+    rec = sweep([spec], tmp_path, log=lines.append)[0]
+    assert "1 trained under another name (reused), 0 to train" in lines[0]
+    assert rec["cached"] and rec["twin"] == done["dir"] and rec["summary"] == done["summary"]
+    assert not any(ln.startswith("[add seed 0] step") for ln in lines)             # not resumed
+    aside = [p for p in os.listdir(os.path.dirname(d)) if ".superseded-" in p]
+    assert len(aside) == 1 and os.listdir(os.path.join(os.path.dirname(d), aside[0], "ckpt")) == ["step_00000010.npz"]
+
+
+def summary_ckpt(rec) -> str:
+    """A checkpoint file of a finished run (its last), relative to its directory."""
+    import json
+    return json.load(open(os.path.join(rec["dir"], "summary.json")))["final_checkpoint"]

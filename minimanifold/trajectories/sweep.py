@@ -74,17 +74,22 @@ def _link_or_copy(src, dst):
 
 
 def adopt_twin(runs_root, spec: RunSpec):
-    """Hard-link a finished twin (``twin_run``) into this spec's run directory, which must
-    not exist yet; returns the twin's directory, or None when there is none (or it is
-    damaged). Atomic: linked into a temporary directory, then renamed."""
+    """Hard-link a finished twin (``twin_run``) into this spec's run directory unless that
+    run is finished itself; returns the twin's directory, or None when there is none (or it
+    is damaged). An unfinished run in the directory (checkpoints of an interrupted run) is
+    moved aside to ``seed_N.superseded-<time>``: the twin is the same configuration and
+    seed trained to the end, so resuming would only retrain it. Atomic: linked into a
+    temporary directory, then renamed."""
     d = run_dir(runs_root, spec)
     twin = twin_run(runs_root, spec)
-    if twin is None or os.path.exists(d):
+    if twin is None or os.path.exists(os.path.join(d, "summary.json")):
         return None
     try:
         verify_run(twin)
     except DamagedRun:
         return None
+    if os.path.exists(d):
+        os.rename(d, f"{d}.superseded-{time.strftime('%Y%m%d-%H%M%S')}")
     tmp = f"{d}.adopting-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.dirname(d), exist_ok=True)
@@ -139,8 +144,7 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     results, t0 = [None] * len(specs), time.perf_counter()
     todo = [i for i, s in enumerate(specs)
             if not os.path.exists(os.path.join(run_dir(runs_root, s), "summary.json"))]
-    twins = sum(twin_run(runs_root, specs[i]) is not None and not os.path.exists(run_dir(runs_root, specs[i]))
-                for i in todo)
+    twins = sum(twin_run(runs_root, specs[i]) is not None for i in todo)   # adopt_twin takes each
     log(f"{len(specs)} runs: {len(specs) - len(todo)} cached, "
         + (f"{twins} trained under another name (reused), " if twins else "") + f"{len(todo) - twins} to train")
 
