@@ -37,13 +37,14 @@ class Interval(NamedTuple):
     how: str        # "t" or "bootstrap"
     groups: tuple = ()   # seeds per group, for an interval over two groups (diff_interval)
 
-    def text(self, fmt="{:.2f}") -> str:
+    def text(self, fmt="{:.2f}", unit="seeds") -> str:
+        """``[lo, hi] (95% how, n unit)``; ``unit`` names what the n values are (seeds by default)."""
         if not math.isfinite(self.lo) or not math.isfinite(self.hi):
             if self.groups:
                 return (f"undetermined ({' and '.join(map(str, self.groups))} seeds; "
                         f"{MIN_SEEDS} needed per group)")
             return f"undetermined ({self.n} seed{'s' if self.n != 1 else ''}; {MIN_SEEDS} needed per group)"
-        return f"[{fmt.format(self.lo)}, {fmt.format(self.hi)}] (95% {self.how}, {self.n} seeds)"
+        return f"[{fmt.format(self.lo)}, {fmt.format(self.hi)}] (95% {self.how}, {self.n} {unit})"
 
 
 def t975(df: int) -> float:

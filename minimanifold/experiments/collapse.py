@@ -8,6 +8,8 @@ is experiments/m_scaling.py).
 """
 from __future__ import annotations
 
+import math
+
 import itertools
 import json
 import os
@@ -204,7 +206,16 @@ def claim_orientation(orientation):
             "measured": f"smallest principal angle between two seeds' top-3 PCA subspaces "
                         f"{mean_sd(per_pair.ravel(), '{:.1f}')}° (all matrices, all seed pairs)",
             "null": f"random 3-subspaces of the same dimension: {mean_sd(rand, '{:.1f}')}°",
-            "interval": f"{iv.text('{:.1f}')} over seed pairs", "verdict": orientation_rule(iv), "value": iv.est}
+            "interval": iv.text("{:.1f}", unit=f"seed pairs of {n_seeds(len(per_pair))} seeds"),
+            "verdict": orientation_rule(iv), "value": iv.est}
+
+
+def n_seeds(n_pairs: int) -> int:
+    """The n with n (n − 1) / 2 == ``n_pairs`` (the pairs share seeds: they are not independent)."""
+    n = round((1 + math.sqrt(1 + 8 * n_pairs)) / 2)
+    if n * (n - 1) // 2 != n_pairs:
+        raise ValueError(f"{n_pairs} is not the number of pairs of any number of seeds")
+    return n
 
 
 # ---- Figure 1 ----
