@@ -8,10 +8,9 @@ is experiments/m_scaling.py).
 """
 from __future__ import annotations
 
-import math
-
 import itertools
 import json
+import math
 import os
 
 import numpy as np
