@@ -150,9 +150,10 @@ def test_claim_orientation():
     assert CO.claim_orientation(orient(80.0, pairs=1))["verdict"] == I        # one seed pair: undetermined
     assert CO.claim_orientation(orient(80.0, pairs=0))["verdict"] == I
     assert CO.claim_orientation(orient(80.0))["interval"].endswith("(95% t, 3 seed pairs of 3 seeds)")
-    assert [CO.n_seeds(p) for p in (1, 3, 10, 45)] == [2, 3, 5, 10]
+    from minimanifold.analysis.intervals import seeds_of_pairs
+    assert [seeds_of_pairs(p) for p in (1, 3, 10, 45)] == [2, 3, 5, 10]
     with pytest.raises(ValueError, match="not the number of pairs"):
-        CO.n_seeds(4)
+        seeds_of_pairs(4)
 
 
 def test_claim_entropy_smooth():

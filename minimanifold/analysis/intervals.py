@@ -47,6 +47,15 @@ class Interval(NamedTuple):
         return f"[{fmt.format(self.lo)}, {fmt.format(self.hi)}] (95% {self.how}, {self.n} {unit})"
 
 
+def seeds_of_pairs(n_pairs: int) -> int:
+    """The n with n (n − 1) / 2 == ``n_pairs``: how many seeds an interval over all their pairs
+    rests on (the pairs share seeds, so they are not independent)."""
+    n = round((1 + math.sqrt(1 + 8 * n_pairs)) / 2)
+    if n * (n - 1) // 2 != n_pairs:
+        raise ValueError(f"{n_pairs} is not the number of pairs of any number of seeds")
+    return n
+
+
 def t975(df: int) -> float:
     if df < 1:
         return math.inf

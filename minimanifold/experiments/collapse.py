@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 
 import numpy as np
 
 from ..analysis import pca as G
 from ..model.io import read_npz, save_json, save_npz
-from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, t_interval
+from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, seeds_of_pairs, t_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from .rundir import ALL, MATS, attention_trajectories, matrix_names, run_configs
@@ -205,16 +204,8 @@ def claim_orientation(orientation):
             "measured": f"smallest principal angle between two seeds' top-3 PCA subspaces "
                         f"{mean_sd(per_pair.ravel(), '{:.1f}')}° (all matrices, all seed pairs)",
             "null": f"random 3-subspaces of the same dimension: {mean_sd(rand, '{:.1f}')}°",
-            "interval": iv.text("{:.1f}", unit=f"seed pairs of {n_seeds(len(per_pair))} seeds"),
+            "interval": iv.text("{:.1f}", unit=f"seed pairs of {seeds_of_pairs(len(per_pair))} seeds"),
             "verdict": orientation_rule(iv), "value": iv.est}
-
-
-def n_seeds(n_pairs: int) -> int:
-    """The n with n (n − 1) / 2 == ``n_pairs`` (the pairs share seeds: they are not independent)."""
-    n = round((1 + math.sqrt(1 + 8 * n_pairs)) / 2)
-    if n * (n - 1) // 2 != n_pairs:
-        raise ValueError(f"{n_pairs} is not the number of pairs of any number of seeds")
-    return n
 
 
 # ---- Figure 1 ----
