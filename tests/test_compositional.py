@@ -88,3 +88,15 @@ def test_generalisation_splits_add_up(tmp_path):
             assert v["acc"] == pytest.approx(mixed) and 0 < v["n_heldout"] < CP.N_EVAL
         assert all(0 <= v[k] <= 1 for k in ("acc", "acc_seen") )
     assert g["1"]["acc_heldout"] is None
+
+
+def test_the_interval_of_an_accuracy_stays_in_0_1():
+    """Three seeds near 0 (as in the paper preset: 0.20, 0.07, 0.11) give a t interval that
+    reaches below 0; an accuracy's interval is cut to [0, 1]. An undetermined one stays so."""
+    import re
+    from minimanifold.analysis.intervals import t_interval, within
+    row = CP.claim_compositional([gen(0.20), gen(0.07), gen(0.02)], [gen(0.1)] * 3)
+    lo, hi = map(float, re.search(r"\[(-?[\d.]+), (-?[\d.]+)\]", row["interval"]).groups())
+    assert t_interval([0.20, 0.07, 0.02]).lo < 0 and 0.0 == lo < hi <= 1.0 and row["verdict"] == "not supported"
+    assert within(t_interval([0.99, 1.0, 0.98]), 0.0, 1.0).hi == 1.0
+    assert within(t_interval([0.5]), 0.0, 1.0).text().startswith("undetermined")

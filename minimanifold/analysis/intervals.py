@@ -47,6 +47,14 @@ class Interval(NamedTuple):
         return f"[{fmt.format(self.lo)}, {fmt.format(self.hi)}] (95% {self.how}, {self.n} {unit})"
 
 
+def within(iv: Interval, lo: float, hi: float) -> Interval:
+    """``iv`` cut to [lo, hi], the values its quantity can take (a t interval of a mean of
+    accuracies near 0 reaches below 0); an undetermined (infinite) interval stays so."""
+    if not (math.isfinite(iv.lo) and math.isfinite(iv.hi)):
+        return iv
+    return iv._replace(lo=min(max(iv.lo, lo), hi), hi=max(min(iv.hi, hi), lo))
+
+
 def seeds_of_pairs(n_pairs: int) -> int:
     """The n with n (n − 1) / 2 == ``n_pairs``: how many seeds an interval over all their pairs
     rests on (the pairs share seeds, so they are not independent)."""

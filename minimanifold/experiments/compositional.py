@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis.intervals import Interval, holds, t_interval
+from ..analysis.intervals import Interval, holds, t_interval, within
 from ..model.transformer import forward
 from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
@@ -95,7 +95,7 @@ def claim_compositional(mixed, curriculum, held_m=None, left_out=None):
                 "verdict": compositional_rule(t_interval([])), "value": None}
     hm, hc = [heldout_accuracy(g) for g in mixed], [heldout_accuracy(g) for g in curriculum]
     seen = [np.mean([v["acc_seen"] for v in g.values()]) for g in mixed]
-    iv = t_interval(hm)
+    iv = within(t_interval(hm), 0.0, 1.0)            # an accuracy: its interval too lies in [0, 1]
     extra = (f"; trained without m={left_out}, accuracy on it {mean_sd([g[str(left_out)]['acc'] for g in held_m])}"
              if held_m else "")
     return {**base, "measured": f"mixed: held-out combinations {mean_sd(hm)} vs seen {mean_sd(seen)}; "
