@@ -2,9 +2,11 @@
 it where the rule says <= or >=, and each comparison direction. Then each claim function on
 synthetic measurements, so a row cannot pass the wrong number to its rule."""
 import dataclasses
+import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from minimanifold.experiments import (EXPERIMENTS, architecture as AR, bubbling as BU, collapse as CO,
                                       m_scaling as MS, multiplication as MU, sae_probing as SP)
@@ -232,6 +234,9 @@ def test_claims_sae():
     assert SP.claim_sae_ablation(fake_saes(drops=(0.0, 0.04, 0.0)))["verdict"] == S
     c = SP.claim_sae_ablation(fake_saes(drops=(0.0, 0.06, 0.0)))
     assert c["verdict"] == N and c["value"] == pytest.approx([0.0, 0.06, 0.0])
+    spread = fake_saes((0, 0, 0), seeds=1) + fake_saes((0, 1, 0), seeds=1) + fake_saes((1, 9, 0), seeds=1)
+    text = SP.claim_sae_correlated(spread)["interval"]                  # counts near 0 spread widely
+    assert all(float(lo) >= 0 for lo in re.findall(r"\[(\S+), ", text)), text
 
 
 def variant(r90, acc=1.0):
@@ -371,3 +376,38 @@ def test_restricted_rule_and_claim():
     per_k[4]["random"] = [res(0.3), res(0.2), res(0.25)]
     assert RT.claim_restricted(per_k, 10)["verdict"] == S
     assert RT.claim_restricted({}, 10)["verdict"] == I
+
+
+def bounds(text, label):
+    """The [lo, hi] that follows ``label`` in a ledger row's interval text."""
+    m = re.search(re.escape(label) + r" \[(\S+), (\S+)\]", text)
+    assert m, f"no interval after {label!r} in {text!r}"
+    return float(m.group(1)), float(m.group(2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=3, max_size=8))
+def test_fraction_and_share_intervals_stay_in_their_range(per_seed):
+    """The quick ledger printed claim 3's fraction of training as [-0.00, 0.48]: a t interval
+    over seeds near 0 leaves [0, 1]. Fractions of training, their distance and the commutator's
+    perpendicular share are cut to the range they can take, however the seeds spread."""
+    stab, other = np.array(per_seed).T
+    geoms = fake_geoms([[3] * 4] * len(stab))
+    for g, s, o in zip(geoms, stab, other):
+        g[ALL] = {"stabilization": float(s), "null_stabilization": float(o)}
+    text = CO.claim_early_collapse(geoms)["interval"]
+    lo, hi = bounds(text, "fraction")
+    assert 0.0 <= lo <= hi <= 1.0
+    lo, hi = bounds(text, "minus the null's")
+    assert -1.0 <= lo <= hi <= 1.0
+    steps = list(range(0, 1001, 100))
+    b = [{"steps": steps, "entropy": {1: [[e] for e in np.r_[3.4, np.linspace(3.0, 1.0, 10)]]}}] * len(stab)
+    lo, hi = bounds(BU.claim_bubbling_with_collapse(b, geoms)["interval"], "gap")
+    assert 0.0 <= lo <= hi <= 1.0
+    projs = fake_projs(seeds=len(stab), rho_whole=0.0, rand_block=0.01)
+    for p, o in zip(projs, other):
+        p["rho_whole"] = p["rho_whole"] * 0 + o                   # ρ per seed, any in [0, 1]
+    text = CM.claim_perpendicular(projs)["interval"]
+    for label in ("lowest", "late"):
+        lo, hi = bounds(text, label)
+        assert 0.0 <= lo <= hi <= 1.0

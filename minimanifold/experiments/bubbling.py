@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 from ..analysis.attention import last_position_topk_mass, topk_accuracy
 from ..analysis.pca import FRACTIONS
-from ..analysis.intervals import Interval, all_of, holds, t_interval
+from ..analysis.intervals import Interval, all_of, holds, t_interval, within
 from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, probe_set
@@ -105,7 +105,7 @@ def claim_bubbling_with_collapse(bubbles, geoms):
         t_ent.append(t_e)
         t_col.append(t_c)
         gaps.append(abs(t_e - t_c))
-    iv = t_interval(gaps)
+    iv = within(t_interval(gaps), 0.0, 1.0)           # a distance between two fractions of training
     return {"claim": "bubbling coincides with the collapse", "section": "§4.2, Fig 2",
             "paper": "bubble formation correlates with the stabilization of the manifold",
             "measured": f"entropy 90% fallen at {mean_sd(100 * np.array(t_ent), '{:.0f}')}% of training; "

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..analysis import pca as G
 from ..model.io import read_npz, save_json, save_npz
-from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, seeds_of_pairs, t_interval
+from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, seeds_of_pairs, t_interval, within
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from .rundir import ALL, MATS, attention_trajectories, matrix_names, run_configs
@@ -169,7 +169,7 @@ def claim_vo_below_qk(geoms, n_layers):
 def claim_early_collapse(geoms):
     s = np.array([g[ALL]["stabilization"] for g in geoms])
     sn = np.array([g[ALL]["null_stabilization"] for g in geoms])
-    iv, ivd = t_interval(s), t_interval(s - sn)
+    iv, ivd = within(t_interval(s), 0.0, 1.0), within(t_interval(s - sn), -1.0, 1.0)   # fractions of training
     return {"claim": "collapse within the first 20–30% of training", "section": "§4.1",
             "paper": "20–30% of training",
             "measured": f"expanding-window r90 (all attention) settles at its final value from "

@@ -9,11 +9,13 @@ position, so only the ablation changes the computation.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..analysis import sae as S
 from ..model.transformer import forward
-from ..analysis.intervals import all_of, holds, t_interval
+from ..analysis.intervals import all_of, holds, t_interval, within
 from ..report.ledger import mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, make_batch
@@ -133,7 +135,7 @@ def claim_sae_correlated(saes):
     counts = np.array([[s["stages"][st]["n_correlated_0.5"] for st in STAGES] for s in saes])
     alive = np.array([[s["stages"][st]["sae"]["d_sae"] - s["stages"][st]["sae"]["dead_latents"]
                        for st in STAGES] for s in saes])
-    iv_count = [t_interval(counts[:, i]) for i in range(len(STAGES))]
+    iv_count = [within(t_interval(counts[:, i]), 0.0, math.inf) for i in range(len(STAGES))]   # counts
     iv_slack = [t_interval(0.1 * alive[:, i] - counts[:, i]) for i in range(len(STAGES))]
     per_stage = ", ".join(f"{st} {mean_sd(counts[:, i], '{:.0f}')}" for i, st in enumerate(STAGES))
     m = {k: np.array([[s["stages"][st]["sae"][k] for st in STAGES] for s in saes]) for k in ("fvu", "l0", "dead_latents")}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...analysis.intervals import Interval, all_of, holds, log_t_interval, t_interval
+from ...analysis.intervals import Interval, all_of, holds, log_t_interval, t_interval, within
 from ...report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 
 
@@ -86,7 +86,7 @@ def claim_perpendicular(projs):
     _, late_rho = _windows(projs, "rho_whole")
     late = perpendicular(late_rho)
     rand = perpendicular(_mixed(projs, "rand_block"))
-    iv_min, iv_late = t_interval(perp_min), t_interval(late)
+    iv_min, iv_late = within(t_interval(perp_min), 0.0, 1.0), within(t_interval(late), 0.0, 1.0)   # shares
     return {"claim": "perpendicular share of the commutator > 92% throughout, > 98% late", "section": "§4.3, Fig 5",
             "paper": "> 92% throughout, > 98% late (> 95% in the Fig 5 caption)",
             "measured": f"√(1−ρ²): lowest point {mean_sd(100 * perp_min, '{:.1f}')}%, last 20% "
