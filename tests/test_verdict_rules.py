@@ -263,6 +263,13 @@ def test_claim_curriculum():
     kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]] * 3
     assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)] * 3, kept)["verdict"] == N
     assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 2, hist[:2])["verdict"] == I  # 2 seeds
+    # the paper preset printed forgetting [0.63, 1.11]: a fall of an accuracy cannot pass 1
+    finals = (0.03, 0.15, 0.22)
+    spread = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": f, "2": 1.0}}] for f in finals]
+    text = AR.claim_curriculum([run(1.0, 1.0)], [run(f, 1.0) for f in finals], spread)["interval"]
+    assert t_interval([1 - f for f in finals]).hi > 1                       # the raw interval does
+    lo, hi = bounds(text, "forgetting")
+    assert 0.0 <= lo <= hi <= 1.0
 
 
 def test_claim_m_scaling():
