@@ -413,7 +413,7 @@ def test_fraction_and_share_intervals_stay_in_their_range(per_seed):
     assert 0.0 <= lo <= hi <= 1.0
     projs = fake_projs(seeds=len(stab), rho_whole=0.0, rand_block=0.01)
     for p, o in zip(projs, other):
-        p["rho_whole"] = p["rho_whole"] * 0 + o                   # ρ per seed, any in [0, 1]
+        p["rho_whole"] = np.full_like(p["rho_whole"], o)          # ρ per seed, any in [0, 1]
     text = CM.claim_perpendicular(projs)["interval"]
     for label in ("lowest", "late"):
         lo, hi = bounds(text, label)
