@@ -72,7 +72,7 @@ def fig_compare(variants, runs_by_variant, title, caption, path, boundaries=None
         a.axvline(s, color="k", lw=0.8, ls=":")
     a.set(xlabel="training step", ylabel="held-out accuracy (mean over seeds)", ylim=(0, 1.03),
           title=title + (" (dotted: curriculum stage boundaries)" if boundaries else ""))
-    a.legend(fontsize=7, ncol=2, loc="lower right")
+    a.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.13))  # below: curves reach every corner
     _r90_bars(b, variants)
     fig.suptitle(caption, fontsize=9, y=1.02)
     return save_figure(fig, path)
