@@ -1,0 +1,36 @@
+"""Figures drawn over the data they show: a legend that covers curves hides what the figure
+is for (fig_curriculum's legend hid the curriculum runs' m=1 curve near 0.2)."""
+import json
+
+import numpy as np
+
+from minimanifold.experiments import variants as V
+
+
+def _run(tmp_path, name, final):
+    """A run directory whose metrics.json holds accuracy curves ending at ``final`` per m."""
+    d = tmp_path / name
+    d.mkdir()
+    steps = np.arange(0, 2001, 100)
+    hist = [{"step": int(s), "acc": {str(m): float(0.1 + (f - 0.1) * s / 2000) for m, f in final.items()}}
+            for s in steps]
+    (d / "metrics.json").write_text(json.dumps(hist))
+    return {"dir": str(d)}
+
+
+def test_compare_legend_lies_outside_the_accuracy_axes(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(V, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    # curves end at every height, the lower right corner included
+    runs = {"mixed": [_run(tmp_path, "a", {1: 1.0, 2: 0.6})],
+            "curriculum": [_run(tmp_path, "b", {1: 0.15, 2: 1.0})]}
+    summ = {k: {"r90": [2.0, 2.2], "null": [3.0, 3.1]} for k in runs}
+    V.fig_compare(summ, runs, "Curriculum vs mixed", "caption", tmp_path / "f.png", [1000])
+    fig = drawn[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert len(legend.get_texts()) == 4                       # 2 variants x 2 values of m
+    renderer = fig.canvas.get_renderer()
+    box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert not box.overlaps(frame), (box, frame)
