@@ -33,4 +33,5 @@ def test_compare_legend_lies_outside_the_accuracy_axes(tmp_path, monkeypatch):
     assert len(legend.get_texts()) == 4                       # 2 variants x 2 values of m
     renderer = fig.canvas.get_renderer()
     box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    V.plt.close(fig)
     assert not box.overlaps(frame), (box, frame)
