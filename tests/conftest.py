@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -25,3 +26,7 @@ def small_setup(attn_only=True, n_layers=2, seed=0, batch=6, spread=0.3):
 @pytest.fixture
 def small_model():
     return small_setup()
+
+# Figures drawn by tests go to files: the backend run_all.py uses (importing the plotting
+# module no longer chooses one, so a developer's display backend would open windows).
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -2,8 +2,9 @@
 in a log every line; a pool sweep's worker lines reach the parent's log."""
 import io
 import re
+import sys
 
-from minimanifold.trajectories.progress import Board, progress_tag
+from minimanifold.trajectories.progress import Board, progress_tag, safe_print
 
 
 def screen(raw: str) -> list:
@@ -62,3 +63,99 @@ def test_a_log_gets_every_line_as_it_comes():
     b.finish("a seed 0")
     assert out.getvalue() == "".join(s + "\n" for s in lines)
     assert progress_tag(lines[0]) == "a seed 0" and progress_tag("done") is None
+
+
+class Breaking(io.StringIO):
+    """A stream whose reader goes away when ``broken`` is set: every write then raises
+    BrokenPipeError, as stdout does under ``| head -1``."""
+
+    def __init__(self, broken=False, tty=False):
+        super().__init__()
+        self.broken, self._tty, self.tries = broken, tty, 0
+
+    def write(self, s):
+        if self.broken:
+            self.tries += 1
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(s)
+
+    def isatty(self):
+        return self._tty
+
+
+def test_a_broken_pipe_stops_the_board_not_the_work():
+    out = Breaking(broken=True)
+    b = Board(out, tty=False)
+    for step in (100, 200, 300):
+        b(line("a seed 0", step, 5))                   # must not raise
+    b.finish("a seed 0")
+    b("done")
+    assert out.tries == 1 and b.stream is None         # tried once, then quiet
+
+
+def test_a_broken_pipe_on_a_terminal_stops_the_board_in_a_redraw_or_a_finish():
+    out = Breaking(tty=True)
+    b = Board(out, columns=200)
+    b(line("a seed 0", 100, 5))
+    out.broken = True
+    b.finish("a seed 0")                               # the erase fails here
+    b(line("a seed 1", 100, 5))
+    assert out.tries == 1 and b.stream is None
+    out2 = Breaking(tty=True)
+    b2 = Board(out2, columns=200)
+    b2(line("a seed 0", 100, 5))
+    out2.broken = True
+    b2(line("a seed 0", 200, 5))                       # the redraw fails here
+    b2.finish("a seed 0")
+    assert out2.tries == 1 and b2.stream is None
+
+
+def test_a_closed_stream_stops_the_board():
+    for tty in (None, True, False):
+        out = io.StringIO()
+        out.close()
+        b = Board(out, tty=tty, columns=200)            # isatty() on a closed file raises too
+        b(line("a seed 0", 100, 5))
+        b("done")
+        b.finish("a seed 0")
+        assert b.stream is None
+
+
+def test_no_stdout_at_all_is_a_board_that_writes_nothing(monkeypatch):
+    """``run_all.py >&-``: Python starts with sys.stdout None."""
+    monkeypatch.setattr(sys, "stdout", None)
+    for b in (Board(), Board(sys.stdout), Board(sys.stdout, tty=True)):
+        b(line("a seed 0", 100, 5))
+        b("done")
+        b.finish("a seed 0")
+        assert b.stream is None
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_dumb_terminal_gets_plain_lines(monkeypatch):
+    lines = [line("a seed 0", 100, 5), line("a seed 0", 200, 4), "done"]
+    for term, escapes in (("dumb", False), ("xterm", True), (None, True)):   # TERM unset: as before
+        if term is None:
+            monkeypatch.delenv("TERM", raising=False)
+        else:
+            monkeypatch.setenv("TERM", term)
+        out = FakeTerminal()
+        b = Board(out, columns=200)
+        for s in lines:
+            b(s)
+        assert ("\x1b" in out.getvalue()) == escapes, term
+        if not escapes:
+            assert out.getvalue() == "".join(s + "\n" for s in lines)
+
+
+def test_safe_print_drops_text_for_a_missing_or_closed_stdout(monkeypatch):
+    out = io.StringIO()
+    assert safe_print("plan", out) and out.getvalue() == "plan\n"
+    out.close()
+    assert safe_print("plan", out) is False
+    monkeypatch.setattr(sys, "stdout", None)            # fd 1 closed at start
+    assert safe_print("plan") is False

@@ -26,13 +26,14 @@ _ZERO_ONLY = ("attn.b_Q", "attn.b_K", "attn.b_V", "attn.b_O")   # TransformerLen
 
 def atomic_write(path, write_fn, mode="wb") -> None:
     """Write ``path`` by ``write_fn(fileobj)`` into a temp file beside it, fsync, then
-    rename over ``path``: a reader sees the old file or the new one, never a torn one."""
+    rename over ``path``: a reader sees the old file or the new one, never a torn one.
+    A text ``mode`` ("w") writes UTF-8 whatever the locale (LC_ALL=C would fail on "±")."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{os.path.basename(path)}.pid{os.getpid()}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())

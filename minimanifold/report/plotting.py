@@ -1,21 +1,34 @@
-"""What every figure shares: matplotlib on Agg, atomic PNG writes, and the median band
-used by the commutator figures."""
+"""What every figure shares: the file backend, atomic PNG writes, and the median band
+used by the commutator figures.
+
+Importing this module leaves matplotlib's backend alone (a user's MPLBACKEND, a notebook's
+inline backend still hold). The main job writes PNG files and needs no display, so
+``pipeline.run`` calls ``use_file_backend()`` before it draws; ``save_figure`` writes PNG
+under any backend.
+"""
 from __future__ import annotations
 
 import warnings
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..model.io import atomic_write
 
-from ..model.io import atomic_write  # noqa: E402
+__all__ = ["plt", "use_file_backend", "save_figure", "band", "sd_within", "plain_log_ticks", "step_ticks"]
 
-__all__ = ["plt", "save_figure", "band", "sd_within", "plain_log_ticks", "step_ticks"]
+
+def use_file_backend() -> None:
+    """Draw with Agg, matplotlib's file backend: figures go to PNG files, no window opens and
+    no display is needed (a server, CI). Called where figures are written
+    (``pipeline.run``), never on import."""
+    matplotlib.use("Agg")
 
 
 def save_figure(fig, path) -> str:
+    """Write ``fig`` to ``path`` as PNG, atomically, and close it. Any backend will do:
+    savefig renders PNG with Agg whatever the figure was drawn with."""
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return str(path)
