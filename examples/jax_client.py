@@ -8,7 +8,8 @@ which is TransformerLens's name, the one the oracle uses.
 
 float32 (JAX's default) misses the oracle's float64 tolerance: the client enables x64
 first. Exit 0 and one line when logits, loss and every gradient agree (key sets compared
-both ways); exit 1 naming the first disagreement.
+both ways); exit 1 naming the first disagreement; exit 2 naming the extra to install
+when JAX is missing.
 """
 import argparse
 import math
@@ -70,7 +71,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bug", choices=("scale", "drop", "float32"))
     a = ap.parse_args(argv)
-    import jax
+    try:
+        import jax
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "jax":      # jax itself is missing, not a dependency
+            raise
+        print(f"error: {os.path.basename(__file__)} needs JAX, which is not installed: "
+              'pip install "minimanifold[jax]"', file=sys.stderr)
+        return 2
     if a.bug != "float32":
         jax.config.update("jax_enable_x64", True)          # the oracle's tolerance needs float64
     import jax.numpy as jnp

@@ -7,7 +7,8 @@ TransformerLens's), its own data; the oracle only sees files.
     python examples/torch_client.py --bug scale|drop   # a planted bug: the check must fail
 
 Exit 0 and one line when logits, loss and every gradient agree (key sets compared both
-ways); exit 1 naming the first disagreement.
+ways); exit 1 naming the first disagreement; exit 2 naming the extra to install when
+PyTorch (or, for --hooked, TransformerLens) is missing.
 """
 import argparse
 import math
@@ -17,9 +18,24 @@ import sys
 import tempfile
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+
+
+def missing(error: ModuleNotFoundError, extra: str, what: str) -> None:
+    """One line naming the extra that installs ``what``, and exit 2 (not a traceback),
+    when the module ``extra`` (the extra's name) is what is missing; else re-raised."""
+    if (error.name or "").split(".")[0] != extra:
+        raise error
+    print(f"error: {os.path.basename(__file__)} needs {what}, which is not installed: "
+          f'pip install "minimanifold[{extra}]"', file=sys.stderr)
+    sys.exit(2)
+
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ModuleNotFoundError as e:
+    missing(e, "torch", "PyTorch")
 
 D_VOCAB, D_OUT, N_CTX, D_MODEL, N_HEADS, D_HEAD, N_LAYERS = 16, 5, 10, 24, 3, 8, 2
 
@@ -105,6 +121,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.manual_seed(0)
     if a.hooked:
+        try:
+            import transformer_lens  # noqa: F401
+        except ModuleNotFoundError as e:
+            missing(e, "transformer_lens", "TransformerLens 3.x")
         logits_fn, model = hooked_model()
     else:
         model = AttnOnly(a.bug).double()

@@ -2,7 +2,8 @@
 values for other implementations). The oracle lives in ``minimanifold/tools/oracle.py``."""
 import sys
 
-from .tools.oracle import main
+from .tools.oracle import main, printable_streams
 
 if __name__ == "__main__":
+    printable_streams()
     sys.exit(main())

@@ -12,42 +12,57 @@ extra pins 3.x. Our model is a ``HookedTransformer`` with
 and its logits are TransformerLens's at the last position, ``model(tokens)[:, -1]``. The
 ``blocks.{l}.attn.IGNORE`` and ``mask`` buffers are TransformerLens's own and are kept.
 Both helpers refuse (one line, naming the setting or key) a model that is not of that
-form, rather than convert it into a different function.
+form, rather than convert it into a different function. torch and transformer_lens are
+imported inside the helpers: this module imports without them, and a helper called
+without them raises ImportError naming the extra to install.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import torch
-from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from ..model.config import ModelConfig
 from ..model.layers import LN_EPS
 from ..model.transformer import ATTN_BIASES, param_shapes
 
 TESTED = "3.9.0"
+EXTRA = 'pip install "minimanifold[transformer_lens]"'
 
 
-def hooked_config(cfg: ModelConfig, dtype=torch.float64, device="cpu") -> HookedTransformerConfig:
-    """The ``HookedTransformerConfig`` of our architecture ``cfg``."""
+def _import_extra():
+    """(torch, transformer_lens), or ImportError naming the extra that installs them."""
+    try:
+        import torch  # noqa: PLC0415
+        import transformer_lens  # noqa: PLC0415
+    except ModuleNotFoundError as e:
+        raise ImportError(f"TransformerLens interop needs torch and transformer-lens 3.x "
+                          f"({e.name or e} is not installed): {EXTRA}", name=e.name) from None
+    return torch, transformer_lens
+
+
+def hooked_config(cfg: ModelConfig, dtype=None, device="cpu"):
+    """The ``HookedTransformerConfig`` of our architecture ``cfg`` (``dtype`` None: float64)."""
+    torch, tl = _import_extra()
     kw = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, n_ctx=cfg.n_ctx, d_head=cfg.d_head,
               n_heads=cfg.n_heads, d_vocab=cfg.d_vocab, d_vocab_out=cfg.d_vocab_out,
               attn_only=cfg.attn_only, normalization_type="LN", eps=LN_EPS,
               positional_embedding_type="standard", act_fn="gelu_new",
-              default_prepend_bos=False, dtype=dtype, device=device)
+              default_prepend_bos=False, dtype=torch.float64 if dtype is None else dtype, device=device)
     if not cfg.attn_only:
         kw["d_mlp"] = cfg.d_mlp
-    return HookedTransformerConfig(**kw)
+    return tl.HookedTransformerConfig(**kw)
 
 
-def to_hooked_transformer(params: dict, cfg: ModelConfig, dtype=torch.float64, device="cpu"):
-    """A ``HookedTransformer`` computing exactly our model with ``params`` (in ``dtype``);
-    logits at the last position are ``model(tokens)[:, -1]``."""
+def to_hooked_transformer(params: dict, cfg: ModelConfig, dtype=None, device="cpu"):
+    """A ``HookedTransformer`` computing exactly our model with ``params`` (in ``dtype``,
+    None: float64); logits at the last position are ``model(tokens)[:, -1]``."""
+    torch, tl = _import_extra()
+    dtype = torch.float64 if dtype is None else dtype
     missing = set(param_shapes(cfg)) ^ set(params)
     if missing:
         raise ValueError(f"params do not match the config: {sorted(missing)[:3]}")
-    model = HookedTransformer(hooked_config(cfg, dtype, device))
+    model = tl.HookedTransformer(hooked_config(cfg, dtype, device))
     state = model.state_dict()
     for name in state:
         if name in params:
@@ -70,6 +85,7 @@ def from_hooked_transformer(model) -> tuple:
     """(params as float64 NumPy arrays keyed by our names, ModelConfig) from a
     ``HookedTransformer`` of our form; ValueError names the first setting or nonzero
     attention bias that is not."""
+    torch, _ = _import_extra()
     c = model.cfg
     _require(c.normalization_type == "LN", f"normalization_type={c.normalization_type!r}, not 'LN'")
     _require(c.positional_embedding_type == "standard",

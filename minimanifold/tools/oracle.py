@@ -11,7 +11,9 @@ OUT.npz:    grads: ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every p
             commutator: ``delta.<name>`` = theta_AB - theta_BA (eq 3–5) for every
             parameter, and ``lr``. All computed in float64.
 Bad input exits with status 2 and a one-line message naming the file or key; OUT is
-then not written (and an existing OUT is left as it was).
+then not written (and an existing OUT is left as it was). So do a reference that is not
+finite (an overflow: --lr or the parameters too large for float64) and a batch too large
+for the memory.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import numpy as np
 from ..model.io import load_params, read_npz, save_npz
 from ..analysis.commutator import commutator
 from ..model.transformer import cast_params, loss_grads_logits
+from ..trajectories.progress import printable_streams
 
 
 class OracleError(ValueError):
@@ -87,16 +90,44 @@ def check_params(params, path) -> dict:
     return params
 
 
+def check_finite(out: dict, hint: str) -> dict:
+    """Every output array finite, else a one-line error naming the first non-finite key in
+    sorted order (a reference holding NaN or inf is no reference: assert_allclose treats
+    NaN as equal to NaN, and an overflow says nothing about the client's numbers)."""
+    bad = [k for k in sorted(out) if not np.isfinite(out[k]).all()]
+    if bad:
+        raise OracleError(f"the reference is not finite: {bad[0]!r} holds NaN or inf ({len(bad)} of "
+                          f"{len(out)} outputs do; {hint}); nothing written")
+    return out
+
+
+def within_memory(compute, batches, hint: str):
+    """``compute()`` with NumPy's overflow warnings silenced (check_finite refuses the
+    result instead, in one line), and a MemoryError turned into one line naming the batch
+    size. The error is raised after the ``except`` block, so the arrays the failed
+    computation held are freed first."""
+    try:
+        with np.errstate(all="ignore"):
+            return compute()
+    except MemoryError:
+        pass
+    sizes = " and ".join(f"{tokens.shape[0]} x {tokens.shape[1]}" for tokens, _ in batches)
+    what = f"a batch of {sizes} tokens does" if len(batches) == 1 else f"batches of {sizes} tokens do"
+    raise OracleError(f"{what} not fit in memory; {hint}")
+
+
 def grads_command(params_path, batch_path, out_path) -> None:
     check_out_path(out_path, [params_path, batch_path])
     params, cfg, biases = load_params(params_path, with_biases=True)
     check_params(params, params_path)
     tokens, targets = load_batch(batch_path, cfg)
-    loss, grads, logits = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg,
-                                            bias_grads=bool(biases))
+    loss, grads, logits = within_memory(
+        lambda: loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg, bias_grads=bool(biases)),
+        [(tokens, targets)], "split it into smaller batches (the gradient of the whole batch is the "
+                             "size-weighted mean of the parts')")
     out = {"logits": logits, "loss": np.asarray(loss, dtype=np.float64)}
     out.update({"grad." + k: v for k, v in grads.items() if k in params or k in biases})
-    save_npz(out_path, out)
+    save_npz(out_path, check_finite(out, "the parameters are too large for float64"))
 
 
 def commutator_command(params_path, batch_a_path, batch_b_path, out_path, lr) -> None:
@@ -107,9 +138,10 @@ def commutator_command(params_path, batch_a_path, batch_b_path, out_path, lr) ->
     params, cfg = load_params(params_path)
     check_params(params, params_path)
     A, B = load_batch(batch_a_path, cfg), load_batch(batch_b_path, cfg)
-    s = commutator(cast_params(params, np.float64), A, B, lr, cfg)
-    save_npz(out_path, {"lr": np.asarray(lr, dtype=np.float64),
-                        **{"delta." + k: v for k, v in s.delta.items()}})
+    s = within_memory(lambda: commutator(cast_params(params, np.float64), A, B, lr, cfg), [A, B],
+                      "use smaller batches (the commutator of a batch is not the mean of its parts')")
+    out = {"lr": np.asarray(lr, dtype=np.float64), **{"delta." + k: v for k, v in s.delta.items()}}
+    save_npz(out_path, check_finite(out, "a smaller --lr keeps the steps in float64's range"))
 
 
 def main(argv=None) -> int:
@@ -135,8 +167,12 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:               # bad input, or OUT cannot be written
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except MemoryError:                              # past the computation: reading or writing
+        print("error: out of memory reading the inputs or writing OUT; use smaller files", file=sys.stderr)
+        return 2
     return 0
 
 
 if __name__ == "__main__":
+    printable_streams()
     sys.exit(main())

@@ -112,6 +112,25 @@ def outcome_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def check_args(a) -> str | None:
+    """The first thing wrong with the command line, or None; checked before any training
+    (a bad count used to end in a traceback, a repeated seed had two workers train one run
+    directory at once, and ``--only`` with no names trained the whole grid)."""
+    if a.only == []:
+        return "--only names no recipe; give one or more of " + ", ".join(sorted(GRID))
+    for flag, value in (("--seeds", a.seeds), ("--jobs", a.jobs)):
+        if value < 1:
+            return f"{flag} must be a positive integer, got {value}"
+    seeds = a.seed_list if a.seed_list else [a.first_seed]
+    if min(seeds) < 0:
+        return f"seeds must be non-negative, got {min(seeds)}"
+    for flag, values, what in (("--seed-list", seeds, "seed"), ("--only", a.only or [], "recipe")):
+        repeated = [v for i, v in enumerate(values) if v in values[:i]]
+        if repeated:
+            return f"{flag} names {what} {repeated[0]} twice; each run is trained once"
+    return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
@@ -123,11 +142,12 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--runs-dir", default="runs")
     a = ap.parse_args(argv)
+    problem = check_args(a)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     names = a.only or list(GRID)
     seeds = a.seed_list if a.seed_list else range(a.first_seed, a.first_seed + a.seeds)
-    if min(seeds) < 0:
-        print(f"error: seeds must be non-negative, got {min(seeds)}", file=sys.stderr)
-        return 2
     specs = [recipe_specs(n, [s])[0] for s in seeds for n in names]     # seed-major: early results for all
     done = sweep(specs, a.runs_dir, jobs=a.jobs, log=Board(sys.stdout))
     results = {n: [r for r in done if r["name"] == f"recipe-{n}"] for n in names}
@@ -136,4 +156,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from .progress import printable_streams
+    printable_streams()
     sys.exit(main())
