@@ -75,19 +75,58 @@ def test_variants():
     assert CP.variants(QUICK) == {} and "held-out-m" not in CP.variants(SMOKE)      # {1,2}: no interior m
 
 
-def test_generalisation_splits_add_up(tmp_path):
+def decode(tokens, task):
+    """values [b,n_markers] (-1 where a marker is absent) and m [b], read back from the tokens
+    alone: marker C+i sits right before the i-th value."""
+    values = np.full((len(tokens), task.n_markers), -1)
+    for i in range(task.n_markers):
+        rows, pos = np.nonzero(tokens == task.C + i)
+        values[rows, i] = tokens[rows, pos + 1]
+    return values, (values >= 0).sum(1)
+
+
+def test_generalisation_splits_add_up(tmp_path, monkeypatch):
+    """SMOKE (C=5, m in {1,2}) with holdout 0.3 holds out the multisets {0,0}, {3,3}, {0,3}
+    and {2,4}: 6 of the 25 equally likely ordered pairs at m=2, none at m=1. A stand-in model
+    right exactly on the held-out examples must score 1 on them and 0 on the seen ones, with
+    the counts of a natural (held-out included) sample; the trained model's accuracy is the
+    count-weighted mean of its two parts."""
     import dataclasses
     from minimanifold.trajectories.train import train
     spec = SMOKE.specs(seeds=[0], steps=30, ckpt_every=10)[0]
     task = dataclasses.replace(spec.task, holdout=0.3)
+    C = task.C
+    pairs = np.array([(a, b) for a in range(C) for b in range(C)])
+    assert heldout(pairs, np.full(len(pairs), 2), task).sum() == 6          # the known answer above
+    p = 6 / C ** 2
     train(tmp_path / "r", spec.model, task, spec.train, log=lambda s: None)
+
+    g = CP.generalisation_of_run(tmp_path / "r")                             # the trained model
+    assert sorted(g) == ["1", "2"] and g["1"]["acc_heldout"] is None and g["1"]["n_heldout"] == 0
+    v = g["2"]
+    assert v["acc_heldout"] is not None and 0 < v["n_heldout"] < CP.N_EVAL
+    mixed = (v["acc_seen"] * (CP.N_EVAL - v["n_heldout"]) + v["acc_heldout"] * v["n_heldout"]) / CP.N_EVAL
+    assert v["acc"] == pytest.approx(mixed, abs=1e-12)
+    for v in g.values():
+        assert all(0 <= v[k] <= 1 for k in ("acc", "acc_seen", "acc_heldout") if v[k] is not None)
+
+    seen_by_model = {}
+
+    def right_on_heldout_only(params, tokens, cfg, *args, **kwargs):
+        values, m = decode(np.asarray(tokens), task)
+        target = values.clip(0).sum(1) % C                                   # op "add"
+        h = heldout(values, m, task)
+        seen_by_model[int(m.max())] = (int(len(m)), int(h.sum()), set(m.tolist()))
+        pred = np.where(h, target, (target + 1) % C)
+        return np.eye(cfg.d_vocab_out)[pred], None
+    monkeypatch.setattr(CP, "forward", right_on_heldout_only)
     g = CP.generalisation_of_run(tmp_path / "r")
-    for m, v in g.items():
-        if v["acc_heldout"] is not None:
-            mixed = (v["acc_seen"] * (CP.N_EVAL - v["n_heldout"]) + v["acc_heldout"] * v["n_heldout"]) / CP.N_EVAL
-            assert v["acc"] == pytest.approx(mixed) and 0 < v["n_heldout"] < CP.N_EVAL
-        assert all(0 <= v[k] <= 1 for k in ("acc", "acc_seen") )
-    assert g["1"]["acc_heldout"] is None
+    n = seen_by_model[2][1]
+    assert seen_by_model == {1: (CP.N_EVAL, 0, {1}), 2: (CP.N_EVAL, n, {2})}    # N_EVAL examples of each m
+    assert g["1"] == {"acc": 0.0, "acc_seen": 0.0, "acc_heldout": None, "n_heldout": 0}
+    assert g["2"] == {"acc": n / CP.N_EVAL, "acc_seen": 0.0, "acc_heldout": 1.0, "n_heldout": n}
+    # a natural sample: Binomial(N_EVAL, 6/25) held-out examples (sd 19), not 0 and not all
+    assert abs(n - p * CP.N_EVAL) < 5 * np.sqrt(CP.N_EVAL * p * (1 - p)), n
 
 
 def test_the_interval_of_an_accuracy_stays_in_0_1():

@@ -91,12 +91,24 @@ def test_rebuild_and_directions_are_projections():
     assert np.linalg.norm(drift) <= np.linalg.norm(X[-1] - X[0]) + 1e-12          # a projection shrinks
     assert FD.k_star([1, 2, 4], [0.1, 0.95, 1.0], 1.0) == 2 and FD.k_star([1], [0.5], 1.0) is None
     assert FD.k_star([1, 2], [0.40, 0.46], 0.5) == 2          # 90% of a final accuracy of 0.5
+    assert FD.k_star([1, 2], [0.45, 0.5], 0.5) == 1 and 0.9 * 0.5 == 0.45     # exactly 90% is enough
+    assert FD.k_star([1, 2], [np.nextafter(0.45, 0), 0.5], 0.5) == 2          # a hair below is not
 
 
-def test_functional_of_a_real_run_ends_at_its_final_accuracy(tmp_path):
+def svd_directions(Z, tol=1e-9):
+    """[D,r] right singular vectors of Z [n,D] with singular value above tol times the top."""
+    _, S, Vt = np.linalg.svd(np.asarray(Z, dtype=np.float64), full_matrices=False)
+    return Vt[S > tol * S[0]].T
+
+
+def test_functional_of_a_real_run_ends_at_its_final_accuracy(tmp_path, monkeypatch):
     """On a trained run: rebuilding from every drift direction gives back the final
     accuracy the run recorded (the snapshots' last row is theta_T, the other parameters
-    are final), accuracies are in [0, 1], and the result is cached."""
+    are final), accuracies are in [0, 1], and the result is cached. Each curve's network
+    at each k is the one an independent SVD gives: theta_0 + P_k (theta_T - theta_0) with
+    P_k onto the top-k right singular vectors of the snapshots minus their mean (centred)
+    or of theta_t - theta_0 (uncentred); on this run the two differ by >= 10% of the drift
+    at k = 1, so swapping, merging or mis-anchoring them fails."""
     import os
     from minimanifold.experiments import functional_dimension as FU
     from minimanifold.trajectories.presets import SMOKE
@@ -104,6 +116,19 @@ def test_functional_of_a_real_run_ends_at_its_final_accuracy(tmp_path):
     import dataclasses
     s = train(tmp_path / "r", SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, steps=150, ckpt_every=10),
               log=lambda line: None)
+    calls = {}                                  # kind -> [(blocks, [(matrices, accuracy), ...])]
+    real_curve = FU.functional_curve
+
+    def recording_curve(blocks, accuracy, ks, seed=0, centred=True):
+        seen = []
+
+        def recorded(mats):
+            a = accuracy(mats)
+            seen.append(({n: np.array(x, dtype=np.float64) for n, x in mats.items()}, a))
+            return a
+        calls.setdefault("centred" if centred else "uncentred", []).append((blocks, seen))
+        return real_curve(blocks, recorded, ks, seed=seed, centred=centred)
+    monkeypatch.setattr(FU, "functional_curve", recording_curve)
     out = FU.cached_functional(str(tmp_path / "r"))
     assert os.path.exists(tmp_path / "r" / f"functional_v{FU.VERSION}.json")
     assert FU.cached_functional(str(tmp_path / "r")) == out
@@ -111,5 +136,29 @@ def test_functional_of_a_real_run_ends_at_its_final_accuracy(tmp_path):
     for kind in ("centred", "uncentred"):
         c = out[kind]
         assert abs(c["final"] - recorded) < 1e-12
+        assert c["pca"][-1] == c["final"]       # 16 snapshots span <= 15 directions: all of them
         assert all(0.0 <= a <= 1.0 for a in c["pca"] + c["random"])
         assert c["k"] == list(FU.KS)
+        assert c["k_star"] == next((k for k, a in zip(c["k"], c["pca"]) if a >= 0.9 * c["final"]), None)
+
+    assert sorted(calls) == ["centred", "uncentred"] and all(len(v) == 1 for v in calls.values())
+    blocks = calls["centred"][0][0]
+    X = {n: np.asarray(b, dtype=np.float64) for n, b in blocks.items()}
+    drift = {n: x[-1] - x[0] for n, x in X.items()}
+    norm = np.sqrt(sum(float(d @ d) for d in drift.values()))
+    V = {"centred": {n: svd_directions(x - x.mean(0)) for n, x in X.items()},
+         "uncentred": {n: svd_directions(x - x[0]) for n, x in X.items()}}
+
+    def expected(kind, k):
+        return {n: X[n][0] + V[kind][n][:, :k] @ (V[kind][n][:, :k].T @ drift[n]) for n in X}
+
+    def distance(a, b):
+        return np.sqrt(sum(float(np.sum((a[n] - b[n]) ** 2)) for n in X)) / norm
+
+    assert distance(expected("centred", 1), expected("uncentred", 1)) > 0.1     # the check can tell them apart
+    for kind in ("centred", "uncentred"):
+        seen = calls[kind][0][1]
+        for k, acc in zip(FU.KS, out[kind]["pca"]):
+            want = expected(kind, k)
+            near = [a for mats, a in seen if distance(mats, want) < 1e-9]
+            assert near and near[0] == acc, (kind, k, min(distance(mats, want) for mats, _ in seen))
