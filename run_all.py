@@ -22,7 +22,7 @@ from minimanifold.model.backend import get_backend
 from minimanifold.pipeline import PipelineError, check_groups, run, update_readme_ledgers
 from minimanifold.planning import plan
 from minimanifold.trajectories.presets import PRESETS
-from minimanifold.trajectories.progress import Board
+from minimanifold.trajectories.progress import Board, printable_streams, safe_print
 from minimanifold.trajectories.pool import usable_cores
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -52,6 +52,9 @@ def main(argv=None) -> int:
                               "restricted-retraining), then analyse them with the runs already finished, "
                               "as --finished-only does: a preset that spans sessions finishes whole "
                               "comparisons session by session instead of a little of each")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="let this run replace a ledger in --figures-dir that it did not write (another "
+                         "preset's, other settings', or a whole ledger by a partial one); refused otherwise")
     ap.add_argument("--plan", action="store_true",
                     help="print the runs the preset needs (finished, reusable, to train) and an estimate "
                          "of their training time from a step timed now; train nothing")
@@ -74,6 +77,14 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if preset.train.steps < preset.min_steps():      # up front: not after hours, inside a figure
+        print(f"error: --steps {preset.train.steps}: the {preset.name} preset needs at least "
+              f"{preset.min_steps()} steps (4 checkpoints of {preset.train.ckpt_every} steps in each curriculum "
+              f"stage its analyses compare)", file=sys.stderr)
+        return 2
+    if a.jobs > usable_cores():                      # more workers than cores only queue (and each costs memory)
+        print(f"note: --jobs {a.jobs} capped at {usable_cores()}, the cores this process may use", file=sys.stderr)
+        a.jobs = usable_cores()
     train = None
     if a.train is not None:
         try:
@@ -85,7 +96,7 @@ def main(argv=None) -> int:
             print("error: --train names no group (to train nothing, use --finished-only)", file=sys.stderr)
             return 2
     if a.plan:
-        print(plan(preset, a.runs_dir, a.jobs, train=train))
+        safe_print(plan(preset, a.runs_dir, a.jobs, train=train))
         return 0
     default_dir = os.path.join(ROOT, "figures", "" if a.preset == "quick" else a.preset)
     fig_dir = a.figures_dir or default_dir
@@ -94,7 +105,7 @@ def main(argv=None) -> int:
     try:
         run(preset, a.runs_dir, fig_dir, jobs=a.jobs, backend=a.backend,
             readme=readme if in_repo and a.preset == "quick" and not a.finished_only and train is None else None,
-            log=Board(sys.stdout), finished_only=a.finished_only, train=train)
+            log=Board(sys.stdout), finished_only=a.finished_only, train=train, overwrite=a.overwrite)
         if in_repo:                                  # the presets' verdicts side by side
             update_readme_ledgers(readme, os.path.join(ROOT, "figures"))
     except (PipelineError, OSError, ValueError) as e:   # ValueError: a damaged committed ledger           # OSError: disk full, read-only or file-for-folder paths
@@ -104,4 +115,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    printable_streams()        # an ASCII terminal (LC_ALL=C) gets the ledger's ± and — escaped
     sys.exit(main())

@@ -12,11 +12,15 @@ import time
 
 from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
+from .experiments.groups import (RESTRICTED, check_groups, group_names, is_finished, planned_specs,  # noqa: F401
+                                 restricted_measured, will_be_partial)
 from .experiments.training import learned, learned_final_stage, summary_table
 from .model.io import clean_stale_tmp
 from .report import ledger
+from .report.owner import check_owner
+from .report.plotting import use_file_backend
 from .trajectories.pool import run_parallel
-from .trajectories.sweep import run_dir, sweep, twin_run
+from .trajectories.sweep import run_dir, sweep
 
 
 # The ledgers the README shows side by side: (heading, claims.json under figures/). A preset
@@ -42,48 +46,17 @@ def caption(preset, n_runs) -> str:
             f"{tr.steps} steps, checkpoints every {tr.ckpt_every}")
 
 
+def written_by(preset) -> str:
+    """What a ledger records as its writer: the caption with the planned seed count."""
+    return caption(preset, preset.n_seeds)
+
+
 def usable(runs, log=print) -> list:
     """The runs that finished; diverged ones are named and left out of the analyses."""
     bad = [f"{r['name']} seed {r['seed']}" for r in runs if r["summary"] is None]
     if bad:
         log(f"DIVERGED, left out of the analyses: {', '.join(bad)}")
     return [r for r in runs if r["summary"] is not None]
-
-
-def planned_specs(preset) -> dict:
-    """{group: [RunSpec]}: the main runs, then each experiment's variants, as ``train_all``
-    trains them."""
-    groups = {"main": preset.specs()}
-    for module in EXPERIMENTS:
-        if hasattr(module, "variants"):
-            groups.update(module.variants(preset))
-    return groups
-
-
-def is_finished(runs_dir, spec) -> bool:
-    """Trained to its end in the cache, under its own name or another (a twin)."""
-    return os.path.exists(os.path.join(run_dir(runs_dir, spec), "summary.json")) or \
-        twin_run(runs_dir, spec) is not None
-
-
-# ``--train``'s name for restricted retraining: not a group of runs, but it trains too.
-RESTRICTED = "restricted-retraining"
-
-
-def group_names(preset) -> list:
-    """What ``--train`` accepts: the groups of runs ``--plan`` lists (main first), then
-    restricted retraining where the preset has it."""
-    return [*planned_specs(preset), *([RESTRICTED] if preset.restrict_k else [])]
-
-
-def check_groups(preset, names) -> frozenset:
-    """``names`` as a set, or ValueError naming each one ``preset`` does not have."""
-    known = group_names(preset)
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"--train: no group {', '.join(map(repr, unknown))} in the {preset.name} preset "
-                         f"(its groups: {', '.join(known)})")
-    return frozenset(names)
 
 
 def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, train=None):
@@ -124,10 +97,11 @@ def training_time(runs) -> str:
             + ", ".join(f"{k.replace('_', ' ')} {v:.0f}s ({v / all_s:.0%})" for k, v in total.items()))
 
 
-def not_measured(ctx, train=None) -> dict:
+def not_measured(ctx, train=None, runs_dir=None) -> dict:
     """{experiment module: why} for what a partial ledger (``train`` not None: only those
     groups trained) leaves out: a comparison with a group of runs not finished, or a
-    measurement that itself trains (``TRAINS``) unless ``train`` names it (``RESTRICTED``)."""
+    measurement that itself trains (``TRAINS``) unless ``train`` names it (``RESTRICTED``)
+    or its results are all in the run cache ``runs_dir`` already."""
     if train is None:
         return {}
     out = {}
@@ -135,7 +109,8 @@ def not_measured(ctx, train=None) -> dict:
         missing = [g for g in (m.variants(ctx.preset) if hasattr(m, "variants") else {}) if not ctx.variants.get(g)]
         if missing:
             out[m] = "runs not trained yet: " + ", ".join(missing)
-        elif getattr(m, "TRAINS", False) and RESTRICTED not in train:
+        elif getattr(m, "TRAINS", False) and RESTRICTED not in train and \
+                not (runs_dir is not None and restricted_measured(ctx.preset, runs_dir)):
             out[m] = "its measurement trains"
     return out
 
@@ -219,13 +194,17 @@ def analyse(ctx, log=print, skip=()):
 
 
 def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print, finished_only=False,
-        train=None) -> list:
+        train=None, overwrite=False) -> list:
     """The whole job. Returns the paths written; ``readme`` (a path) gets the findings table.
     ``train``: train only these groups (``group_names``); ``finished_only``: train nothing.
     Either gives a partial ledger of the claims the finished runs decide, its caption naming
-    the claims left out and why."""
+    the claims left out and why. A ``fig_dir`` holding a ledger this run did not write
+    (``report.owner``) is refused before anything trains, unless ``overwrite``."""
+    use_file_backend()                    # PNG files, no display: Agg (importing plotting chooses nothing)
     if finished_only:
         train = frozenset()
+    me = written_by(preset)
+    check_owner(fig_dir, me, will_be_partial(preset, runs_dir, train), overwrite)
     log(preset.describe())
     t0 = time.perf_counter()
     trains = [m for m in EXPERIMENTS if getattr(m, "TRAINS", False)]
@@ -236,7 +215,8 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print,
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
-    skip = not_measured(ctx, train)
+    skip = not_measured(ctx, train, runs_dir)
+    check_owner(fig_dir, me, bool(skip), overwrite)              # before any figure is written
     prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip)
     claims, rules, written = analyse(ctx, log, skip)
     for path in ("claims.md", "claims.json"):
@@ -246,7 +226,8 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print,
                    f"- claim{'s' * (len(m.RULES) > 1)} {', '.join(map(str, sorted(m.RULES)))}: {why}"
                    for m, why in skip.items())
                if skip else "")
-    ledger.write(claims, rules, ctx.caption + partial, ctx.path("claims.md"), ctx.path("claims.json"))
+    ledger.write(claims, rules, ctx.caption + partial, ctx.path("claims.md"), ctx.path("claims.json"),
+                 written_by=me, partial=bool(skip))
     if readme:
         ledger.update_readme(readme, claims)
     log("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 
 import numpy as np
 
-from .experiments import restricted_training
+from .experiments.groups import (RESTRICTED, group_templates, restricted_done, restricted_specs,
+                                 restricted_waits_for_main)
 from .model import optim
 from .model.backend import gemm_gflops
 from .model.config import step_flops
 from .model.transformer import init_params, loss_and_grads
-from .pipeline import RESTRICTED, planned_specs
-from .trajectories.pool import run_parallel
-from .trajectories.sweep import run_dir, steps_left, twin_run
+from .trajectories.pool import run_parallel, usable_cores
+from .trajectories.run_files import latest_checkpoint
+from .trajectories.sweep import run_dir
 from .trajectories.task import Schedule, train_batch
 
 
@@ -61,45 +63,92 @@ def floor_hours(flops: float, gflops: float) -> float:
     return flops / (gflops * 1e9) / 3600
 
 
+def seeds_in_cache(runs_dir, spec) -> tuple:
+    """({seed: steps trained} of the unfinished runs of ``spec``'s configuration in its own
+    key directory, {seeds finished there}, {seeds finished under another name}): read
+    from directory listings, so the cost follows what is on disk, not how many seeds a
+    preset asks for."""
+    own = os.path.dirname(run_dir(runs_dir, spec))
+    key = os.path.basename(own)
+    digest = "-" + key.rsplit("-", 1)[1]
+    partial, done, twins = {}, set(), set()
+    for entry in (os.listdir(runs_dir) if os.path.isdir(runs_dir) else []):
+        folder = os.path.join(runs_dir, entry)
+        if not (entry == key or entry.endswith(digest)) or not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if not _SEED.match(name):
+                continue
+            seed, d = int(name[len("seed_"):]), os.path.join(folder, name)
+            if os.path.exists(os.path.join(d, "summary.json")):
+                (done if entry == key else twins).add(seed)
+            elif entry == key and (latest := latest_checkpoint(d)):
+                partial[seed] = int(os.path.basename(latest)[len("step_"):-len(".npz")])
+    return partial, done, twins
+
+
+_SEED = re.compile(r"^seed_\d+$")
+
+
+def group_rows(preset, runs_dir, train) -> dict:
+    """{group: (a spec, number of runs, done, reusable, [steps left of each run to train])}
+    for the groups ``train`` names (None: all), restricted retraining included."""
+    out = {}
+    for name, (spec, seeds) in group_templates(preset).items():
+        if train is not None and name not in train:
+            continue
+        partial, done, twins = seeds_in_cache(runs_dir, spec)
+        n_done = sum(s in seeds for s in done)
+        n_reuse = sum(s in seeds for s in twins - done)
+        resumed = [spec.train.steps - at for s, at in partial.items() if s in seeds and s not in twins]
+        n_todo = len(seeds) - n_done - n_reuse
+        out[name] = (spec, len(seeds), n_done, n_reuse, resumed + [spec.train.steps] * (n_todo - len(resumed)))
+    if preset.restrict_k and (train is None or RESTRICTED in train):
+        rs = restricted_specs(preset)
+        todo = [r for r in rs if not restricted_done(runs_dir, *r)]
+        if restricted_waits_for_main(preset, runs_dir, train):
+            todo = []                                  # the run would stop and ask for main
+        spec = dataclasses.replace(rs[0][0], train=dataclasses.replace(rs[0][0].train, steps=rs[0][3]))
+        out[RESTRICTED] = (spec, len(rs), len(rs) - len([r for r in rs if not restricted_done(runs_dir, *r)]), 0,
+                           [n for *_, n in todo])
+    return out
+
+
+def _row(name, *cells) -> str:
+    """A table line: the group name, then each cell right-aligned in its column and at
+    least one space from its neighbour (a count wider than its column still reads apart)."""
+    return f"{name:<31}" + "".join(f" {c!s:>{w}}" for c, w in zip(cells, (4, 5, 5, 5, 10, 8, 8, 7)))
+
+
 def plan(preset, runs_dir, jobs=1, roofline=None, train=None) -> str:
     """What ``run`` would train for ``preset`` with ``runs_dir`` as its cache: per group the
     runs finished, reusable under another name, and still to train, their steps (a resumed
     run counts the steps after its latest checkpoint), an estimate of the training wall
-    time with ``jobs`` from steps timed now (evaluation, checkpoints and the analyses not
-    included), and the floor: the GEMM FLOPs of those steps at ``roofline`` GFLOP/s
-    (default: measured now, float32, every thread of this process). ``train``: only those
-    groups (``pipeline.group_names``), as ``run_all.py --train`` would train them. Trains nothing."""
+    time with ``jobs`` (capped at the cores this process may use, as ``run_all.py`` caps
+    it) from steps timed now (evaluation, checkpoints and the analyses not included), and
+    the floor: the GEMM FLOPs of those steps at ``roofline`` GFLOP/s (default: measured
+    now, float32, every thread of this process). ``train``: only those groups
+    (``groups.group_names``), as ``run_all.py --train`` would train them. Trains nothing;
+    its cost does not grow with the seed count."""
+    jobs = max(1, min(jobs, usable_cores()))
     per_key, total_steps, total_s, total_flops = {}, 0, 0.0, 0.0
-    lines = [preset.describe(), "", f"{'group':<32}{'runs':>5}{'done':>6}{'reuse':>6}{'train':>6}"
-             f"{'steps each':>11}{'left':>9}{'ms/step':>9}{'est. h':>8}"]
-    groups = {name: [(s, os.path.exists(os.path.join(run_dir(runs_dir, s), "summary.json"))) for s in specs]
-              for name, specs in planned_specs(preset).items()}
-    if preset.restrict_k:                         # cached in the main runs' directories
-        n = restricted_training.restricted_steps(preset)
-        groups[RESTRICTED] = [
-            (dataclasses.replace(s, train=dataclasses.replace(s.train, steps=n)),
-             os.path.exists(os.path.join(run_dir(runs_dir, s), restricted_training.cache_name(k, kind, n))))
-            for s in preset.specs(seeds=range(preset.restrict_seeds))
-            for k in preset.restrict_k for kind in restricted_training.KINDS]
-    if train is not None:
-        groups = {name: pairs for name, pairs in groups.items() if name in train}
-    for name, pairs in groups.items():
-        specs, done = [s for s, _ in pairs], [d for _, d in pairs]
-        reuse = [not d and name != RESTRICTED and twin_run(runs_dir, s) is not None
-                 for s, d in zip(specs, done)]
-        todo = [s for s, d, r in zip(specs, done, reuse) if not d and not r]
-        tr = specs[0].train
-        key = (specs[0].model, specs[0].task.T, tr.batch_size, tr.optimizer)   # what a step costs
-        if key not in per_key and todo:
-            per_key[key] = timed_step(specs[0], jobs)
+    lines = [preset.describe(), "", _row("group", "runs", "done", "reuse", "train", "steps each", "left",
+                                         "ms/step", "est. h")]
+    for name, (spec, n, n_done, n_reuse, each) in group_rows(preset, runs_dir, train).items():
+        tr = spec.train
+        key = (spec.model, spec.task.T, tr.batch_size, tr.optimizer)   # what a step costs
+        if key not in per_key and each:
+            per_key[key] = timed_step(spec, jobs)
         per_step = per_key.get(key, 0.0)
-        each = [s.train.steps if name == RESTRICTED else steps_left(runs_dir, s) for s in todo]
         steps = sum(each)
-        total_flops += sum(n * step_flops(s.model, s.train.batch_size, s.task.T) for n, s in zip(each, todo))
+        total_flops += steps * step_flops(spec.model, tr.batch_size, spec.task.T)
         hours = steps * per_step / jobs / 3600
         total_steps, total_s = total_steps + steps, total_s + steps * per_step
-        lines.append(f"{name:<32}{len(specs):>5}{sum(done):>6}{sum(reuse):>6}{len(todo):>6}"
-                     f"{specs[0].train.steps:>11}{steps:>9}{(f'{1000 * per_step:.1f}' if todo else '-'):>9}{hours:>8.2f}")
+        lines.append(_row(name, n, n_done, n_reuse, len(each), tr.steps, steps,
+                          f"{1000 * per_step:.1f}" if each else "-", f"{hours:.2f}"))
+    if restricted_waits_for_main(preset, runs_dir, train):
+        lines.append(f"{RESTRICTED}: its main runs are not finished and --train does not name main: "
+                     f"the run would train nothing and stop (add main)")
     lines.append(f"to train: {total_steps:,} steps, about {total_s / jobs / 3600:.1f} h of steps with --jobs {jobs} "
                  f"(ms/step timed now, {jobs} at once; the runs share the cores evenly); evaluation, "
                  f"checkpoints and the analyses come on top; a busy machine times slow")

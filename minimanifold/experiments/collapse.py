@@ -9,17 +9,14 @@ is experiments/m_scaling.py).
 from __future__ import annotations
 
 import itertools
-import json
-import os
 
 import numpy as np
 
 from ..analysis import pca as G
-from ..model.io import read_npz, save_json, save_npz
 from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, seeds_of_pairs, t_interval, within
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
 from ..report.plotting import plt, save_figure
-from .rundir import ALL, MATS, attention_trajectories, matrix_names, run_configs
+from .rundir import ALL, MATS, attention_trajectories, cached_json, cached_npz, matrix_names, run_configs
 
 ANALYSIS_VERSION = 2   # bump when the measurement changes, so cached results are recomputed
 
@@ -47,19 +44,19 @@ def geometry_of_run(run_dir, null_draws=3, k_dirs=3) -> dict:
 
 
 def cached_geometry(run_dir) -> dict:
-    """geometry_of_run, cached in the run directory (JSON + the PCA directions in .npz)."""
-    jpath = os.path.join(run_dir, f"geometry_v{ANALYSIS_VERSION}.json")
-    npath = os.path.join(run_dir, f"geometry_dirs_v{ANALYSIS_VERSION}.npz")
-    if os.path.exists(jpath) and os.path.exists(npath):
-        with open(jpath) as f:
-            geom = json.load(f)
-        for name, arr in read_npz(npath).items():
-            geom[name]["dirs"] = arr
-        return geom
-    geom = geometry_of_run(run_dir)
-    save_npz(npath, {k: v["dirs"] for k, v in geom.items() if "dirs" in v})
-    save_json(jpath, {k: {kk: vv for kk, vv in v.items() if kk != "dirs"} for k, v in geom.items()})
-    return geom
+    """geometry_of_run, cached in the run directory: JSON, and the PCA directions in .npz
+    (each checked against its digest by ``rundir.cached``; computed at most once)."""
+    fresh = {}
+
+    def compute(d):
+        if not fresh:
+            fresh.update(geometry_of_run(d))
+        return fresh
+    geom = cached_json(run_dir, f"geometry_v{ANALYSIS_VERSION}.json",
+                       lambda d: {k: {kk: vv for kk, vv in v.items() if kk != "dirs"} for k, v in compute(d).items()})
+    dirs = cached_npz(run_dir, f"geometry_dirs_v{ANALYSIS_VERSION}.npz",
+                      lambda d: {k: v["dirs"] for k, v in compute(d).items() if "dirs" in v})
+    return {k: {**v, **({"dirs": dirs[k]} if k in dirs else {})} for k, v in geom.items()}
 
 
 def seed_orientation(geoms: list, k_dirs=3, n_random=5) -> dict:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 
 from ..model.config import ModelConfig, TaskConfig
 from ..model.io import load_params, read_npz, save_json, save_npz
 from ..model.transformer import attention_param_names
-from ..trajectories.run_files import load_trajectory, with_later_options
+from ..trajectories.run_files import changed, load_trajectory, read_json, record_digest, with_later_options
 
 MATS = ("W_Q", "W_K", "W_V", "W_O")
 ALL = "all attention"
@@ -43,23 +44,34 @@ def matrix_names(n_layers) -> list:
     return [f"blocks.{l}.attn.{W}" for l in range(n_layers) for W in MATS]
 
 
-def cached_json(run_dir, filename, compute, decode=lambda x: x):
-    """compute(run_dir), stored as JSON in the run directory; a stored one is decoded and
-    returned instead (bump the version in ``filename`` when the measurement changes)."""
+def cached(run_dir, filename, compute, read, write):
+    """``compute(run_dir)``, written to ``filename`` in the run directory by ``write(path,
+    value)`` with its digest beside it (``run_files.record_digest``); a stored one is read
+    by ``read(path)`` instead, but only if it is the file that was written: one changed,
+    truncated or unreadable since (or stored before digests were kept) is named on stderr
+    and recomputed, never used (bump the version in ``filename`` when the measurement
+    changes)."""
     path = os.path.join(run_dir, filename)
     if os.path.exists(path):
-        with open(path) as f:
-            return decode(json.load(f))
+        why = changed(path)
+        if why is None:
+            try:
+                return read(path)
+            except ValueError as e:                    # valid digest, unreadable content: a bug
+                why = f"is unreadable ({e})"
+        print(f"{path} {why}: recomputed", file=sys.stderr)
     out = compute(run_dir)
-    save_json(path, out)
+    write(path, out)
+    record_digest(path)
     return out
+
+
+def cached_json(run_dir, filename, compute, decode=lambda x: x):
+    """compute(run_dir), cached as JSON in the run directory (``cached``); a stored one is
+    decoded."""
+    return cached(run_dir, filename, compute, lambda p: decode(read_json(p)), save_json)
 
 
 def cached_npz(run_dir, filename, compute) -> dict:
-    """compute(run_dir) -> {name: array}, stored as .npz in the run directory."""
-    path = os.path.join(run_dir, filename)
-    if os.path.exists(path):
-        return read_npz(path)
-    out = compute(run_dir)
-    save_npz(path, out)
-    return out
+    """compute(run_dir) -> {name: array}, cached as .npz in the run directory (``cached``)."""
+    return cached(run_dir, filename, compute, read_npz, save_npz)

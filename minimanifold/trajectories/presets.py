@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 from ..model.config import ModelConfig, TaskConfig
 from .sweep import RunSpec
+from .task import Schedule
 from .train import TrainConfig
+
+MIN_CHECKPOINTS_PER_STAGE = 4      # see Preset.min_steps
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,13 @@ class Preset:
         seeds = range(self.n_seeds) if seeds is None else seeds
         return [RunSpec(label, self.model, self.task,
                         dataclasses.replace(self.train, seed=s, **train_overrides)) for s in seeds]
+
+    def min_steps(self) -> int:
+        """The fewest training steps every analysis of this preset can run on: 4 checkpoint
+        intervals in each stage of the curriculum comparison (one stage per m of the mixed
+        schedule). Measured on the smoke preset (25-step checkpoints, 2 stages): 200 steps
+        run end to end; 100 fail in the basis sweep, whose enrichment has no point left."""
+        return MIN_CHECKPOINTS_PER_STAGE * len(Schedule.parse(self.train.schedule).all_m()) * self.train.ckpt_every
 
     def describe(self) -> str:
         m, t, tr = self.model, self.task, self.train

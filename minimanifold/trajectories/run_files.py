@@ -8,12 +8,15 @@ a cached run is used. Every checkpoint carries the run's config.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import hashlib
 import json
 import os
+import sys
 
-from ..model.io import read_npz
+from ..model.io import atomic_write, read_npz
 
 
 class DamagedRun(ValueError):
@@ -77,10 +80,41 @@ def file_digest(path) -> str:
     return h.hexdigest()
 
 
+def digest_path(path) -> str:
+    return f"{path}.sha256"
+
+
+def record_digest(path) -> None:
+    """Write ``<path>.sha256``, the digest of the file just written at ``path``: a run's
+    summary and every cached measurement (``experiments.rundir``) carry one, so a file
+    changed or truncated after its writer finished is caught by ``changed``."""
+    digest = file_digest(path)
+    atomic_write(digest_path(path), lambda f: f.write(digest + "\n"), mode="w")
+
+
+def changed(path):
+    """None if ``path`` is the file whose digest was recorded beside it; else why not (no
+    digest recorded: written before digests were kept, or its writer was killed first)."""
+    try:
+        with open(digest_path(path), encoding="utf-8") as f:
+            want = f.read().strip()
+    except FileNotFoundError:
+        return "has no recorded digest"
+    return None if file_digest(path) == want else "is not the file its writer wrote (changed or truncated)"
+
+
 def verify_run(run_dir) -> dict:
     """The summary of a finished run, after checking that every file it lists is there and
     has the content it was written with; DamagedRun naming the file otherwise. A run
-    written before summaries listed their files gets its files' presence checked."""
+    written before summaries listed their files gets its files' presence checked. The
+    summary itself is checked against its recorded digest; a summary written before
+    digests were kept has its digest recorded now (adopted as it is)."""
+    path = os.path.join(run_dir, "summary.json")
+    why = changed(path) if os.path.isfile(path) else None
+    if why == "has no recorded digest":
+        record_digest(path)
+    elif why is not None:
+        raise DamagedRun(f"{run_dir}: summary.json {why}")
     try:
         with open(os.path.join(run_dir, "summary.json")) as f:
             summary = json.load(f)
@@ -104,3 +138,31 @@ def load_trajectory(run_dir) -> dict:
 
 def load_metrics(run_dir) -> list:
     return read_json(os.path.join(run_dir, "metrics.json"))
+
+
+@contextlib.contextmanager
+def run_lock(d, log=None):
+    """Hold ``<run dir>.lock`` (an exclusive ``flock``) while one process trains or adopts the
+    run in ``d``: a second sweep of the same run directory (another ``run_all.py`` on the
+    same cache, a repeated seed) waits for the first, says so, and then loads its result.
+    The lock goes with the process, however it ends."""
+    os.makedirs(os.path.dirname(d), exist_ok=True)
+    with open(f"{d}.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            say = log or (lambda s: print(s, file=sys.stderr))
+            say(f"[{os.path.basename(os.path.dirname(d))}/{os.path.basename(d)}] waiting for {holder}, "
+                f"which is training this run; its result is then loaded")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -22,7 +22,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from ..model.config import ModelConfig, TaskConfig, step_flops
-from .run_files import LATER_OPTIONS, DamagedRun, latest_checkpoint, verify_run
+from ..model.io import clean_stale_tmp
+from .run_files import LATER_OPTIONS, DamagedRun, latest_checkpoint, run_lock, verify_run
 from . import pool
 from .pool import exit_with_parent, run_call, show_lines, split_blas_threads, usable_cores
 from .train import TrainConfig, TrainingDiverged, train
@@ -99,21 +100,37 @@ def adopt_twin(runs_root, spec: RunSpec):
 
 
 def _train_one(args, log=None):
-    """Train or load one spec. Training lines go to ``log``, else (in a pool worker) to the
-    sweep's queue, else (a foreign executor's worker) to train's default, stderr."""
-    runs_root, spec, backend = args
+    """Train or load one spec, holding its run lock. ``args``: (runs root, spec, backend,
+    whether the sweep already found its cached run intact). Training lines go to ``log``,
+    else (in a pool worker) to the sweep's queue, else (a foreign executor's worker) to
+    train's default, stderr."""
+    runs_root, spec, backend, *checked = args
     log = log or (None if pool.LINES is None else pool.LINES.put)
+    with run_lock(run_dir(runs_root, spec), log):
+        return _train_locked(runs_root, spec, backend, log, bool(checked and checked[0]))
+
+
+def damage(d):
+    """None if the finished run in ``d`` is intact (``verify_run``), else why not."""
+    try:
+        verify_run(d)
+    except DamagedRun as e:
+        return str(e)
+    return None
+
+
+def _train_locked(runs_root, spec, backend, log, checked=False):
     t0 = time.perf_counter()
     d = run_dir(runs_root, spec)
     twin = adopt_twin(runs_root, spec)
-    cached, damaged = os.path.exists(os.path.join(d, "summary.json")), None
-    if cached:
-        try:
-            verify_run(d)
-        except DamagedRun as e:     # keep everything (its analysis caches too) beside it, train anew
-            aside = f"{d}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
-            os.rename(d, aside)
-            cached, damaged = False, f"{e}; moved to {os.path.basename(aside)} and retrained"
+    for folder in (d, os.path.join(d, "ckpt")):          # what killed writers (training or measuring) left
+        clean_stale_tmp(folder)
+    cached = os.path.exists(os.path.join(d, "summary.json"))
+    damaged = None if not cached or checked else damage(d)
+    if damaged:                     # keep everything (its analysis caches too) beside it, train anew
+        aside = f"{d}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.rename(d, aside)
+        cached, damaged = False, f"{damaged}; moved to {os.path.basename(aside)} and retrained"
     rec = {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": cached, "diverged": None,
            "damaged": damaged, "twin": twin}
     try:
@@ -140,12 +157,14 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     it runs right after its run."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
-    args = [(runs_root, s, backend) for s in specs]
     results, t0 = [None] * len(specs), time.perf_counter()
-    todo = [i for i, s in enumerate(specs)
-            if not os.path.exists(os.path.join(run_dir(runs_root, s), "summary.json"))]
+    finished = [os.path.exists(os.path.join(run_dir(runs_root, s), "summary.json")) for s in specs]
+    damaged = {i for i, s in enumerate(specs) if finished[i] and damage(run_dir(runs_root, s))}   # checked once, here
+    args = [(runs_root, s, backend, finished[i] and i not in damaged) for i, s in enumerate(specs)]
+    todo = [i for i in range(len(specs)) if not finished[i]]
     twins = sum(twin_run(runs_root, specs[i]) is not None for i in todo)   # adopt_twin takes each
-    log(f"{len(specs)} runs: {len(specs) - len(todo)} cached, "
+    log(f"{len(specs)} runs: {len(specs) - len(todo) - len(damaged)} cached, "
+        + (f"{len(damaged)} damaged (moved aside and retrained), " if damaged else "")
         + (f"{twins} trained under another name (reused), " if twins else "") + f"{len(todo) - twins} to train")
 
     def report(i, rec, done):
@@ -211,7 +230,7 @@ def submit_order(args) -> list:
     long run to train alone at the end (longest-processing-time first; ties keep the
     given order)."""
     def key(i):
-        runs_root, spec, _ = args[i]
+        runs_root, spec = args[i][:2]
         left = steps_left(runs_root, spec)
         return (1, -left / spec.train.steps * run_cost(spec)) if left > 0 else (0, 0.0)
     return sorted(range(len(args)), key=key)

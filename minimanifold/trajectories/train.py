@@ -36,7 +36,8 @@ from ..model.config import ModelConfig, TaskConfig
 from ..model.io import clean_stale_tmp, read_npz, save_json, save_npz
 from ..model.transformer import INIT_STD, init_params, loss_and_grads, param_shapes
 from .metrics import evaluate
-from .run_files import ckpt_path, file_digest, latest_checkpoint, read_history, read_json, refuse_other_config
+from .run_files import (ckpt_path, file_digest, latest_checkpoint, read_history, read_json, record_digest,
+                        refuse_other_config)
 from .task import Schedule, probe_set, train_batch
 
 
@@ -231,6 +232,7 @@ def _finish(run_dir, names, history, cfg_dict, seconds) -> dict:
                "seconds": {k: round(v, 3) for k, v in seconds.items()},     # the last process's, if resumed
                "files": {f: file_digest(os.path.join(run_dir, f)) for f in files}}   # checked by verify_run
     save_json(os.path.join(run_dir, "summary.json"), summary)
+    record_digest(os.path.join(run_dir, "summary.json"))     # checked by verify_run: an edit is caught
     return summary
 
 

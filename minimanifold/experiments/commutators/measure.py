@@ -12,6 +12,7 @@ one same-m pair (A and B both with one m) and one cross-m pair (different m's).
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ...model.io import read_npz, save_npz
 from ...model.optim import lr_at
 from ...model.transformer import attention_param_names, flatten, param_shapes
 from ...trajectories.task import Schedule, make_batch
-from ...trajectories.run_files import load_trajectory
+from ...trajectories.run_files import changed, load_trajectory, record_digest
 from ..rundir import attention_trajectories, cached_npz, run_configs
 
 VERSION = 1              # the stored commutators
@@ -32,7 +33,10 @@ KINDS = ("mixed", "same-m", "cross-m")
 def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
     path = os.path.join(run_dir, f"commutators_v{VERSION}.npz")
     if os.path.exists(path):
-        return path
+        why = changed(path)                  # the stored vectors, as cached() checks its files
+        if why is None:
+            return path
+        print(f"{path} {why}: recomputed", file=sys.stderr)
     cfg, task, tr = run_configs(run_dir)
     schedule = Schedule.parse(tr["schedule"])
     traj = load_trajectory(run_dir)
@@ -69,6 +73,7 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
             rows[k].append(point[k])
     save_npz(path, {"steps": steps[idx], "index": idx, "lr": np.array(lrs),
                     **{k: np.array(v) for k, v in rows.items()}})
+    record_digest(path)
     return path
 
 

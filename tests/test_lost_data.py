@@ -1,0 +1,309 @@
+"""Nothing lost, nothing silently wrong: a figures folder another run owns, two writers of
+one run, files of a cached run changed after they were written, stale temp files, and
+the plan agreeing with what a run trains (issue 28)."""
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from minimanifold.report import ledger
+from minimanifold.report.owner import OwnedByAnother, check_owner, identity
+from minimanifold.trajectories.presets import SMOKE
+from minimanifold.trajectories.run_files import DamagedRun, changed, record_digest, run_lock, verify_run
+from minimanifold.trajectories.sweep import run_dir, sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HANG = 1800
+TINY = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=30, ckpt_every=10, batch_size=16))
+
+
+def _ledger(folder, written_by=None, partial=False, caption="smoke preset, 2 seeds: L=2"):
+    row = {"claim": "c", "section": "s", "paper": "p", "measured": "m", "null": "", "verdict": "inconclusive"}
+    ledger.write([row], {}, caption, os.path.join(folder, "claims.md"), os.path.join(folder, "claims.json"),
+                 written_by=written_by, partial=partial)
+
+
+def _tree(folder) -> dict:
+    return {os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+            for d, _, fs in os.walk(folder) for f in fs}
+
+
+# ---- a figures folder that holds another run's ledger ----
+
+def test_another_presets_ledger_is_refused_before_anything_trains(tmp_path):
+    """The reported loss: --preset smoke --figures-dir figures/paper replaced the committed
+    paper ledger and figures. Now one line, exit 2, nothing trained, every file as it was."""
+    fig = tmp_path / "paper"
+    shutil.copytree(os.path.join(ROOT, "figures", "paper"), fig)
+    before = _tree(fig)
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--figures-dir", str(fig),
+                        "--runs-dir", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "paper preset, 10 seeds" in err \
+        and "--overwrite" in err
+    assert _tree(fig) == before and not (tmp_path / "runs").exists()
+
+
+def test_a_claims_file_that_is_no_ledger_is_refused(tmp_path):
+    (tmp_path / "claims.json").write_text('{"not": "a ledger"}')
+    with pytest.raises(OwnedByAnother, match="is not a claims ledger"):
+        check_owner(str(tmp_path), "smoke preset, 2 seeds: L=2", False)
+    (tmp_path / "claims.json").write_text('{"caption": "x", "claims": [')          # truncated
+    with pytest.raises(OwnedByAnother, match="is not a claims ledger"):
+        check_owner(str(tmp_path), "x", False)
+    check_owner(str(tmp_path), "x", False, overwrite=True)                          # the user says so
+
+
+def test_a_ledger_written_before_the_owner_fields_is_read_from_its_caption():
+    committed = json.load(open(os.path.join(ROOT, "figures", "paper", "claims.json"), encoding="utf-8"))
+    assert identity(committed) == ("paper preset, 10 seeds: L=3, d_model=128, T=32, C=8, mixed:1,2,3,4, sgd "
+                                   "lr=0.15, 30000 steps, checkpoints every 100", False)
+    assert identity({"caption": "quick preset, 5 seeds: x\n\nPartial ledger (only ...)", "claims": []}) == \
+        ("quick preset, 5 seeds: x", True)
+    assert identity({"caption": "a\n\nb", "claims": [], "written_by": "w", "partial": True}) == ("w", True)
+
+
+@pytest.mark.parametrize("theirs, their_partial, mine, my_partial, refused", [
+    ("smoke preset, 2 seeds: L=2", False, "smoke preset, 2 seeds: L=2", False, False),   # its own: rewritten
+    ("smoke preset, 2 seeds: L=2", True, "smoke preset, 2 seeds: L=2", True, False),     # partial over partial
+    ("smoke preset, 2 seeds: L=2", True, "smoke preset, 2 seeds: L=2", False, False),    # whole over partial
+    ("smoke preset, 2 seeds: L=2", False, "smoke preset, 2 seeds: L=2", True, True),     # partial over whole
+    ("smoke preset, 2 seeds: L=2", False, "smoke preset, 3 seeds: L=2", False, True),    # --seeds
+    ("smoke preset, 2 seeds: L=2, lr=0.1", False, "smoke preset, 2 seeds: L=2, lr=0.2", False, True),   # --lr
+    ("paper preset, 10 seeds: L=3", False, "smoke preset, 2 seeds: L=2", False, True),   # another preset
+])
+def test_who_may_write_a_figures_folder(tmp_path, theirs, their_partial, mine, my_partial, refused):
+    _ledger(str(tmp_path), written_by=theirs, partial=their_partial)
+    if refused:
+        with pytest.raises(OwnedByAnother, match="--overwrite"):
+            check_owner(str(tmp_path), mine, my_partial)
+    else:
+        check_owner(str(tmp_path), mine, my_partial)
+    check_owner(str(tmp_path), mine, my_partial, overwrite=True)
+    check_owner(str(tmp_path / "empty"), mine, my_partial)                           # nothing there yet
+
+
+def test_a_partial_run_over_a_whole_ledger_is_refused_before_training(tmp_path):
+    """--train mul with the other groups unfinished would write a partial ledger over the
+    whole one: refused before the mul runs train (the run directory stays empty)."""
+    from minimanifold.pipeline import run, written_by
+    fig = tmp_path / "fig"
+    _ledger(str(fig), written_by=written_by(TINY), partial=False)
+    before = _tree(fig)
+    with pytest.raises(OwnedByAnother, match="partial"):
+        run(TINY, str(tmp_path / "runs"), str(fig), log=lambda s: None, train=frozenset({"mul"}))
+    assert _tree(fig) == before and not (tmp_path / "runs").exists()
+    assert json.load(open(fig / "claims.json"))["written_by"] == written_by(TINY)
+
+
+# ---- two writers of one run ----
+
+def test_a_second_sweep_of_a_run_waits_for_the_first_and_loads_its_result(tmp_path):
+    spec = TINY.specs(seeds=[0])[0]
+    d = run_dir(tmp_path, spec)
+    held = threading.Event()
+    lines, out = [], {}
+
+    def first():                                              # another process holding the run
+        with run_lock(d):
+            held.set()
+            time.sleep(1.0)                                   # the sweep must wait meanwhile
+            out["released"] = time.monotonic()
+
+    t = threading.Thread(target=first)
+    t.start()
+    held.wait(10)
+    rec = sweep([spec], tmp_path, log=lines.append)[0]
+    t.join()
+    assert any("waiting for pid" in ln and "seed_0" in ln for ln in lines), lines
+    assert time.monotonic() >= out["released"]                # it went on only after the lock was let go
+    again = sweep([spec], tmp_path, log=lines.append)[0]
+    assert again["cached"] and again["summary"] == rec["summary"]
+    assert open(f"{d}.lock").read() == ""                     # released: no holder named
+
+
+def test_two_run_all_processes_on_one_empty_cache_both_finish(tmp_path):
+    """The reported failure: two smoke runs started together on one empty run cache both
+    died (a checkpoint pruned under the other's feet). With the run lock each run is
+    trained once, the other process waits and loads it; both ledgers agree. At the
+    smallest step count the preset allows (``Preset.min_steps``), which runs end to end."""
+    steps = str(SMOKE.min_steps())
+    cmd = [sys.executable, "run_all.py", "--preset", "smoke", "--steps", steps, "--jobs", "1",
+           "--runs-dir", str(tmp_path / "runs")]
+    procs = [subprocess.Popen(cmd + ["--figures-dir", str(tmp_path / f"fig{i}")], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in (0, 1)]
+    outs = [p.communicate(timeout=HANG) for p in procs]
+    for p, (o, e) in zip(procs, outs):
+        assert p.returncode == 0, e[-2000:]
+    assert any("waiting for pid" in o for o, _ in outs)
+    a, b = ((tmp_path / f"fig{i}" / "claims.json").read_bytes() for i in (0, 1))
+    assert a == b                                                     # bytes: NaN == NaN too
+
+
+# ---- files changed after their writer finished ----
+
+def test_an_edited_summary_is_caught_and_the_run_retrained(tmp_path):
+    spec = TINY.specs(seeds=[0])[0]
+    rec = sweep([spec], tmp_path, log=lambda s: None)[0]
+    path = os.path.join(rec["dir"], "summary.json")
+    s = json.load(open(path))
+    s["final_acc"] = {m: 1.0 for m in s["final_acc"]}                 # the reported edit
+    open(path, "w").write(json.dumps(s, indent=1, sort_keys=True))
+    with pytest.raises(DamagedRun, match="summary.json is not the file its writer wrote"):
+        verify_run(rec["dir"])
+    lines = []
+    again = sweep([spec], tmp_path, log=lines.append)[0]
+    assert lines[0] == "1 runs: 0 cached, 1 damaged (moved aside and retrained), 0 to train"   # said up front
+    assert again["damaged"] and not again["cached"] and again["summary"]["final_acc"] == rec["summary"]["final_acc"]
+
+
+def test_a_summary_from_before_digests_is_adopted_not_retrained(tmp_path):
+    spec = TINY.specs(seeds=[0])[0]
+    rec = sweep([spec], tmp_path, log=lambda s: None)[0]
+    os.remove(os.path.join(rec["dir"], "summary.json.sha256"))
+    assert verify_run(rec["dir"]) == rec["summary"]
+    assert changed(os.path.join(rec["dir"], "summary.json")) is None          # recorded now
+    assert sweep([spec], tmp_path, log=lambda s: None)[0]["cached"]
+
+
+def _counting(calls):
+    def compute(d):
+        calls.append(d)
+        return {"r90": 2.5, "steps": [1, 2]}
+    return compute
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda p: open(p, "w").write('{"r90": 9.0, "steps": [1, 2]}'), "is not the file its writer wrote (changed or truncated)"),
+    (lambda p: open(p, "w").write('{"r90": 2.5, "ste'), "is not the file its writer wrote (changed or truncated)"),
+    (lambda p: os.remove(p + ".sha256"), "has no recorded digest"),                # stored before digests
+])
+def test_a_changed_analysis_cache_is_named_and_recomputed(tmp_path, capsys, damage, why):
+    from minimanifold.experiments.rundir import cached_json
+    calls = []
+    assert cached_json(str(tmp_path), "m_v1.json", _counting(calls)) == {"r90": 2.5, "steps": [1, 2]}
+    assert cached_json(str(tmp_path), "m_v1.json", _counting(calls)) == {"r90": 2.5, "steps": [1, 2]}
+    assert len(calls) == 1                                                       # the second read the cache
+    damage(str(tmp_path / "m_v1.json"))
+    capsys.readouterr()
+    assert cached_json(str(tmp_path), "m_v1.json", _counting(calls)) == {"r90": 2.5, "steps": [1, 2]}
+    assert len(calls) == 2
+    err = capsys.readouterr().err
+    assert f"m_v1.json {why}: recomputed" in err
+    assert changed(str(tmp_path / "m_v1.json")) is None
+
+
+def test_an_unreadable_cache_with_a_valid_digest_is_recomputed(tmp_path, capsys):
+    """Valid digest, unparseable content (written so by a bug): named with the parser's
+    message, recomputed; never a traceback."""
+    from minimanifold.experiments.rundir import cached_npz
+    path = tmp_path / "x_v1.npz"
+    path.write_bytes(b"not an npz")
+    record_digest(str(path))
+    out = cached_npz(str(tmp_path), "x_v1.npz", lambda d: {"a": __import__("numpy").arange(3)})
+    assert list(out["a"]) == [0, 1, 2] and "x_v1.npz is unreadable" in capsys.readouterr().err
+
+
+def test_geometry_cache_recomputes_only_the_changed_file(tmp_path, monkeypatch):
+    import numpy as np
+    from minimanifold.experiments import collapse
+    calls = []
+    geom = {"W": {"r90": 2.0, "dirs": np.eye(3)[:, :2]}, "all attention": {"r90": 3.0}}
+    monkeypatch.setattr(collapse, "geometry_of_run", lambda d: (calls.append(d), geom)[1])
+    first = collapse.cached_geometry(str(tmp_path))
+    assert len(calls) == 1 and first["W"]["r90"] == 2.0 and np.array_equal(first["W"]["dirs"], np.eye(3)[:, :2])
+    assert "dirs" not in first["all attention"]
+    jpath = tmp_path / f"geometry_v{collapse.ANALYSIS_VERSION}.json"
+    jpath.write_text(jpath.read_text().replace("2.0", "7.0"))                   # the reported edit of r90
+    again = collapse.cached_geometry(str(tmp_path))
+    assert len(calls) == 2 and again["W"]["r90"] == 2.0
+    assert collapse.cached_geometry(str(tmp_path))["W"]["r90"] == 2.0 and len(calls) == 2
+
+
+# ---- stale temp files, and what a plan says ----
+
+def test_temp_files_a_killed_worker_left_in_a_cached_run_are_removed(tmp_path):
+    spec = TINY.specs(seeds=[0])[0]
+    rec = sweep([spec], tmp_path, log=lambda s: None)[0]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = [os.path.join(rec["dir"], f"geometry_v2.json.pid{dead.stdout.strip()}.abc.tmp"),
+             os.path.join(rec["dir"], "ckpt", f"step_00000030.npz.pid{dead.stdout.strip()}.x.tmp")]
+    live = os.path.join(rec["dir"], f"bubbling_v1.json.pid{os.getpid()}.abc.tmp")   # a writer still running
+    for p in stale + [live]:
+        open(p, "w").write("partial")
+    assert sweep([spec], tmp_path, log=lambda s: None)[0]["cached"]
+    assert not any(os.path.exists(p) for p in stale) and os.path.exists(live)
+
+
+def _rows(text) -> dict:
+    return {ln.split()[0]: ln.split()[1:] for ln in text.splitlines() if ln.split() and ln.split()[-1][0].isdigit()}
+
+
+def test_plan_and_run_agree_on_restricted_retraining_without_main(tmp_path):
+    """The reported disagreement: on an empty cache --plan --train restricted-retraining
+    counted 2 runs to train, the run trained nothing and stopped with "add main"."""
+    from minimanifold.pipeline import PipelineError, run
+    from minimanifold.planning import plan
+    train = frozenset({"restricted-retraining"})
+    text = plan(TINY, str(tmp_path), train=train, roofline=100.0)
+    assert _rows(text)["restricted-retraining"][:4] == ["2", "0", "0", "0"]
+    assert "the run would train nothing and stop (add main)" in text and "to train: 0 steps" in text
+    with pytest.raises(PipelineError, match="add main"):
+        run(TINY, str(tmp_path), str(tmp_path / "fig"), log=lambda s: None, train=train)
+    with_main = plan(TINY, str(tmp_path), train=train | {"main"}, roofline=100.0)
+    assert _rows(with_main)["restricted-retraining"][:4] == ["2", "0", "0", "2"] and "add main" not in with_main
+
+
+def test_a_ledger_that_trains_nothing_shows_restricted_retraining_when_it_is_cached(tmp_path):
+    """--finished-only (or --train of another group) leaves claim 23 out only when its
+    retrainings are not in the cache, as --plan counts them."""
+    from minimanifold.experiments import restricted_training
+    from minimanifold.experiments.context import Context
+    from minimanifold.experiments.groups import restricted_specs
+    from minimanifold.pipeline import not_measured
+    ctx = Context(TINY, [], {}, "", "")
+    assert restricted_training in not_measured(ctx, frozenset(), str(tmp_path))
+    for spec, k, kind, n in restricted_specs(TINY):
+        os.makedirs(run_dir(tmp_path, spec), exist_ok=True)
+        open(os.path.join(run_dir(tmp_path, spec), restricted_training.cache_name(k, kind, n)), "w").write("{}")
+    assert restricted_training not in not_measured(ctx, frozenset(), str(tmp_path))
+    assert restricted_training not in not_measured(ctx, frozenset({"restricted-retraining"}), None)
+
+
+def test_plan_cost_does_not_grow_with_seeds_or_jobs(tmp_path):
+    """--plan --seeds 100000000 and --jobs 100000 each ran past 300 s (one spec per seed;
+    one timing worker per job). Both now answer at once: the seeds by arithmetic over the
+    cache's listing, the workers capped at the cores this process may use."""
+    from minimanifold.trajectories.pool import usable_cores
+    sweep(TINY.specs(seeds=[1]), tmp_path, log=lambda s: None)        # one finished main run on disk
+    cmd = [sys.executable, "run_all.py", "--preset", "smoke", "--plan", "--runs-dir", str(tmp_path)]
+    t0 = time.monotonic()
+    r = subprocess.run(cmd + ["--seeds", "100000000", "--jobs", "100000"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 60
+    assert _rows(r.stdout)["main"][:4] == ["100000000", "0", "0", "100000000"]   # seed 1 on disk is another config
+    assert f"with --jobs {usable_cores()} " in r.stdout and f"capped at {usable_cores()}" in r.stderr
+    from minimanifold.planning import plan
+    tiny = dataclasses.replace(TINY, n_seeds=10**8)
+    assert _rows(plan(tiny, str(tmp_path), roofline=100.0))["main"][:4] == ["100000000", "1", "0", "99999999"]
+
+
+@pytest.mark.parametrize("steps", ["1", "2", str(SMOKE.min_steps() - 1)])
+def test_a_step_count_the_analyses_cannot_use_is_refused_up_front(tmp_path, steps):
+    r = subprocess.run([sys.executable, "run_all.py", "--preset", "smoke", "--steps", steps,
+                        "--runs-dir", str(tmp_path / "r"), "--figures-dir", str(tmp_path / "f")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: --steps {steps}: the smoke preset needs at least {SMOKE.min_steps()} steps (4 checkpoints "
+        f"of 25 steps in each curriculum stage its analyses compare)")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "f").exists()
+    assert SMOKE.min_steps() == 200 and dataclasses.replace(
+        SMOKE, train=dataclasses.replace(SMOKE.train, schedule="mixed:1,2,3,4")).min_steps() == 400
