@@ -144,3 +144,19 @@ print(matplotlib.get_backend().lower())
         assert r.returncode == 0, r.stderr
         assert r.stdout.split() == [backend, "agg"]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_all_plan_with_stdout_closed_or_its_reader_gone(tmp_path):
+    """The reported cases, as a user types them: ``run_all.py --plan >&-`` and
+    ``run_all.py --plan | head -1``; each exits 0 with no traceback, in an ASCII locale
+    too (its printout has none, the ledger lines it shares a printer with do)."""
+    cmd = f"{shlex.quote(sys.executable)} run_all.py --preset smoke --plan --runs-dir {shlex.quote(str(tmp_path))}"
+    env = child_env(LC_ALL="C", LANG="C", PYTHONUTF8="0")
+    closed = subprocess.run(["bash", "-c", cmd + " >&-"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    piped = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd + " | head -1"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert piped.returncode == 0 and piped.stdout.startswith("preset smoke"), piped.stderr
+    assert "Traceback" not in piped.stderr and "BrokenPipeError" not in piped.stderr
+    assert not os.listdir(tmp_path)                                # a plan trains nothing
