@@ -22,6 +22,7 @@ ALLOWED = {
     "tools": {"model", "trajectories", "analysis"},
     "pipeline": {"model", "trajectories", "experiments", "report"},
     "planning": {"model", "trajectories", "experiments", "pipeline"},
+    "audit": {"model", "trajectories", "analysis", "experiments", "report"},
 }
 ENTRY_POINTS = {"__init__", "train", "oracle", "bench"}
 NOT_IN_ANALYSIS = {"matplotlib", "json", "os", "minimanifold.model.io"}

@@ -122,6 +122,22 @@ def random_walk(norms, D: int, rng) -> np.ndarray:
     return np.concatenate([np.zeros((1, D)), np.cumsum(steps, axis=0)])
 
 
+def expected_walk_spectrum(norms) -> np.ndarray:
+    """The exact null, no sampling: eigenvalues (descending) of the expected centred Gram
+    matrix of a walk from the origin whose i-th step has length norms[i] and an isotropic
+    direction in D >> n dimensions, E[G] = C L diag(s^2) L^T C / n (L [n, n-1] the
+    cumulative sum, L[t, i] = 1 for i < t; C the centring), to which a single walk's
+    spectrum concentrates. With constant steps the k-th explained variance is
+    3 csc^2(pi k / 2n) / (2 (n^2 - 1)) (Antognini & Sohl-Dickstein 2018), so r90 = 6 for
+    n >~ 20 and the participation ratio tends to 5/2."""
+    s2 = np.asarray(norms, dtype=np.float64) ** 2
+    n = len(s2) + 1
+    L = np.tril(np.ones((n, n - 1)), -1)                                  # [n, n-1]
+    Lc = L - L.mean(axis=0)                                               # C L
+    w = np.linalg.eigvalsh((Lc * s2) @ Lc.T / n)
+    return np.clip(w[::-1], 0.0, None)
+
+
 def random_walk_null(norms, D: int, n_draws: int = 5, seed: int = 0, threshold=0.90) -> dict:
     """r_threshold of random walks with the given step norms ("matched") and with every
     step the mean norm ("constant"): mean and sd over ``n_draws`` walks; and their

@@ -22,11 +22,17 @@ ANALYSIS_VERSION = 2   # bump when the measurement changes, so cached results ar
 
 
 def geometry_of_run(run_dir, null_draws=3, k_dirs=3) -> dict:
-    """Per matrix: spectrum summary, nulls, expanding-window r90, stabilization fraction,
-    and the top ``k_dirs`` PCA directions (for seed orientation)."""
+    """``geometry`` of a run directory's attention trajectories."""
     cfg, _, _ = run_configs(run_dir)
+    return geometry(attention_trajectories(run_dir, cfg), null_draws, k_dirs)
+
+
+def geometry(snaps: dict, null_draws=3, k_dirs=3) -> dict:
+    """Per matrix of ``snaps`` ({name: snapshots [n,D]}, ``ALL`` last): spectrum summary,
+    nulls, expanding-window r90, stabilization fraction, and the top ``k_dirs`` PCA
+    directions (for seed orientation). The audit of any checkpoint series calls it too."""
     out = {}
-    for i, (name, X) in enumerate(attention_trajectories(run_dir, cfg).items()):
+    for i, (name, X) in enumerate(snaps.items()):
         lam = G.pca_spectrum(X)
         norms = G.step_norms(X)
         windows = G.expanding_window(X, G.FRACTIONS)

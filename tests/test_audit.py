@@ -1,0 +1,289 @@
+"""The audit: the paper's analyses on someone else's checkpoint series (issue 26)."""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minimanifold.analysis import pca as G
+from minimanifold.audit import audit
+from minimanifold.audit.names import BUILTIN, NameMapError, translate
+from minimanifold.audit.series import SeriesError, snapshots
+from minimanifold.experiments.collapse import cached_geometry
+from minimanifold.trajectories.presets import SMOKE
+from minimanifold.trajectories.sweep import sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10, batch_size=16))
+quiet = dict(log=lambda s: None)
+
+
+def _geometry_equal(a, b):
+    assert set(a) == set(b)
+    for k in a:
+        assert {kk: v for kk, v in a[k].items() if kk != "dirs"} == {kk: v for kk, v in b[k].items() if kk != "dirs"}, k
+        if "dirs" in a[k]:
+            np.testing.assert_array_equal(a[k]["dirs"], b[k]["dirs"])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return [r["dir"] for r in sweep(TINY.specs(), root, log=lambda s: None)]
+
+
+def test_the_audit_of_our_runs_gives_the_pipelines_numbers(runs, tmp_path):
+    """A run directory, and the same snapshots as a folder of per-step .npz checkpoints
+    (with the extra entries a checkpoint carries), give exactly the pipeline's geometry."""
+    out = audit(runs, tmp_path / "a", **quiet)
+    for d, g in zip(runs, out["geometry"]):
+        _geometry_equal(cached_geometry(d), g)
+    traj = np.load(os.path.join(runs[0], "trajectory.npz"))
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    for i, step in enumerate(traj["steps"]):
+        np.savez(folder / f"step_{step:06d}.npz", step=np.array(step), **{"opt.m": np.zeros(3)},
+                 **{k: traj[k][i] for k in traj.files if k != "steps"})
+    again = audit([folder, runs[1]], tmp_path / "b", **quiet)
+    _geometry_equal(again["geometry"][0], out["geometry"][0])
+    assert list(again["steps"][0]) == list(traj["steps"])
+    written = sorted(os.listdir(tmp_path / "a"))
+    assert written == ["claims.json", "claims.md", "fig1_effective_rank.png", "fig_spectrum.png", "records"]
+    ledger = json.load(open(tmp_path / "a" / "claims.json"))
+    assert [c["n"] for c in ledger["claims"]] == [1, 2, 3, 4, 5] and ledger["written_by"].startswith("audit of 2 series")
+    assert "exact expected walk" in ledger["claims"][0]["null"]
+
+
+def test_exact_null_known_answers():
+    """The isotropic walk's PCA in closed form: EVR_k = 3 csc^2(pi k/2n) / (2(n^2-1)), r90 = 6
+    from n of about 20, the participation ratio towards 5/2; scaling every step leaves the
+    shares alone; and a Monte-Carlo walk in high dimension lands on it."""
+    for n in (5, 12, 40):
+        lam = G.expected_walk_spectrum(np.ones(n - 1))
+        k = np.arange(1, n)
+        np.testing.assert_allclose(G.explained_variance_ratio(lam)[:n - 1],
+                                   3 / np.sin(np.pi * k / (2 * n)) ** 2 / (2 * (n ** 2 - 1)), rtol=1e-10)
+    assert [G.rank_at(G.expected_walk_spectrum(np.ones(n - 1)), 0.9) for n in (20, 40, 200)] == [6, 6, 6]
+    assert G.participation_ratio(G.expected_walk_spectrum(np.ones(999))) == pytest.approx(2.5, abs=2e-3)
+    s = np.random.default_rng(0).uniform(0.1, 2, 30)
+    np.testing.assert_allclose(G.explained_variance_ratio(G.expected_walk_spectrum(7 * s)),
+                               G.explained_variance_ratio(G.expected_walk_spectrum(s)), rtol=1e-10)
+    shrinking = G.expected_walk_spectrum(1 / np.arange(1, 40))        # shrinking steps: fewer directions
+    assert G.rank_at(shrinking, 0.9) < 6
+    mc = np.mean([G.explained_variance_ratio(G.pca_spectrum(G.random_walk(s, 20000, np.random.default_rng(i))))[:3]
+                  for i in range(20)], axis=0)
+    np.testing.assert_allclose(mc, G.explained_variance_ratio(G.expected_walk_spectrum(s))[:3], atol=0.02)
+
+
+# ---- an independent PyTorch model with the authors' layout: fused qkv, biases, an unused MLP ----
+
+def _bubble_series(folder, torch, steps=(0, 5, 10, 15, 20), as_list=False):
+    torch.manual_seed(0)
+    nn = torch.nn
+    d, h, L, V, C, T = 16, 2, 2, 12, 5, 6
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.out, self.ln = nn.Linear(d, 3 * d), nn.Linear(d, d), nn.LayerNorm(d)
+            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))    # never called
+
+        def forward(self, x):
+            q, k, v = self.qkv(self.ln(x)).chunk(3, dim=-1)
+            q, k, v = (t.view(*x.shape[:2], h, d // h).transpose(1, 2) for t in (q, k, v))
+            a = (q @ k.transpose(-2, -1)) / (d // h) ** 0.5
+            a = a.masked_fill(~torch.tril(torch.ones(x.shape[1], x.shape[1], dtype=torch.bool)), float("-inf"))
+            return x + self.out((a.softmax(-1) @ v).transpose(1, 2).reshape(x.shape))
+
+    class Bubble(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.pos_emb = nn.Embedding(V, d), nn.Embedding(T, d)
+            self.layers = nn.ModuleList([Block() for _ in range(L)])
+            self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, C)
+
+        def forward(self, x):
+            hdn = self.embed(x) + self.pos_emb(torch.arange(x.shape[1]))
+            for layer in self.layers:
+                hdn = layer(hdn)
+            return self.head(self.ln(hdn)[:, -1])
+
+    model = Bubble().double()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    saved = []
+    for step in range(max(steps) + 1):
+        if step in steps:
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            saved.append((step, state))
+            if not as_list:
+                torch.save(state, folder / f"model_{step}.pt")
+        x = torch.randint(0, V, (8, T))
+        loss = nn.functional.cross_entropy(model(x), x[:, 0] % C)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if as_list:
+        torch.save(saved, folder)
+    return saved, h
+
+
+def test_a_pytorch_series_with_fused_qkv_and_biases(tmp_path):
+    torch = pytest.importorskip("torch")
+    folder = tmp_path / "bubble"
+    folder.mkdir()
+    saved, h = _bubble_series(folder, torch)
+    out = audit([folder, folder], tmp_path / "out", name_map="bubble", n_heads=h, **quiet)
+    d = saved[0][1]["embed.weight"].shape[1]
+    ours = translate({k: v.numpy() for k, v in saved[-1][1].items()}, BUILTIN["bubble"], "x", n_heads=h)
+    W = saved[-1][1]["layers.1.qkv.weight"].numpy()
+    for j, name in enumerate(("W_Q", "W_K", "W_V")):            # (h, d, e)[h, :, e] = rows h*e_ + e of Q, K or V
+        np.testing.assert_array_equal(ours[f"blocks.1.attn.{name}"][1, :, 3], W[j * d + 1 * (d // h) + 3])
+    np.testing.assert_array_equal(ours["blocks.1.attn.b_K"].ravel(), saved[-1][1]["layers.1.qkv.bias"].numpy()[d:2 * d])
+    np.testing.assert_array_equal(ours["blocks.0.attn.W_O"][1, 2], saved[-1][1]["layers.0.out.weight"].numpy()[:, 1 * (d // h) + 2])
+    np.testing.assert_array_equal(ours["unembed.W_U"], saved[-1][1]["head.weight"].numpy().T)
+    assert not any("mlp" in k for k in ours)
+    # the audit's spectrum against an independent SVD of the torch weights themselves (a head
+    # reshape permutes coordinates, which leaves a PCA spectrum alone)
+    for layer, part, name in ((0, 0, "W_Q"), (1, 2, "W_V")):
+        X = np.stack([s["layers.%d.qkv.weight" % layer].numpy()[part * d:(part + 1) * d].ravel() for _, s in saved])
+        sv = np.linalg.svd(X - X.mean(0), compute_uv=False) ** 2
+        evr = sv / sv.sum()
+        got = out["geometry"][0][f"blocks.{layer}.attn.{name}"]
+        np.testing.assert_allclose(got["evr"][:len(evr)], evr[:10], atol=1e-9)
+        assert got["r90"] == int(np.argmax(np.cumsum(evr) >= 0.9 - 1e-12)) + 1
+
+
+def test_a_weight_log_in_one_file_and_safetensors(tmp_path):
+    """The authors' weight log (a list of (step, attention blocks) in one .pt file) under the
+    attention-log map, and the same snapshots as safetensors files, give one geometry."""
+    torch = pytest.importorskip("torch")
+    st = pytest.importorskip("safetensors.numpy")
+    saved, h = _bubble_series(tmp_path / "full.pt", torch, as_list=True)
+    d = saved[0][1]["embed.weight"].shape[1]
+    log = [(s, {f"layer{l}.W{x}": (sd[f"layers.{l}.qkv.weight"][j * d:(j + 1) * d] if x != "O" else
+                                   sd[f"layers.{l}.out.weight"])
+                for l in range(2) for j, x in enumerate("QKVO")}) for s, sd in saved]
+    torch.save(log, tmp_path / "weights.pt")
+    folder = tmp_path / "st"
+    folder.mkdir()
+    for s, sd in log:
+        st.save_file({k: v.numpy() for k, v in sd.items()}, str(folder / f"w_{s}.safetensors"))
+    a = audit([tmp_path / "weights.pt"] * 2, tmp_path / "o1", name_map="attention-log", n_heads=h, **quiet)
+    b = audit([folder] * 2, tmp_path / "o2", name_map="attention-log", n_heads=h, **quiet)
+    full = audit([tmp_path / "full.pt"] * 2, tmp_path / "o3", name_map="bubble", n_heads=h, **quiet)
+    _geometry_equal(a["geometry"][0], b["geometry"][0])
+    _geometry_equal(a["geometry"][0], full["geometry"][0])
+
+
+# ---- bad input: one line, exit 2, nothing written ----
+
+def _series(folder, n=4, shape=(2, 4, 3), name="blocks.0.attn.W_Q", dtype=np.float32, extra=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for s in range(n):
+        arrays = {name: rng.standard_normal(shape).astype(dtype), **(extra or {})}
+        np.savez(folder / f"ckpt_{100 * s}.npz", **arrays)
+    return folder
+
+
+def _bad(tmp_path, name):
+    """Each bad series: (how to make it in folder ``f``, the CLI's extra args, what the line says)."""
+    f = tmp_path / name
+    if name == "uncovered":
+        _series(f, name="layer0.WQ", extra={"layer0.WZ": np.ones((4, 4), np.float32)}, shape=(4, 4))
+        return ["--map", "attention-log", "--n-heads", "2"], "the map does not cover 1 key(s): 'layer0.WZ'"
+    if name == "twice":
+        m = tmp_path / "map.json"
+        m.write_text(json.dumps({"a": ["blocks.0.attn.W_Q", "copy"], "b": ["blocks.0.attn.W_Q", "copy"]}))
+        _series(f, name="a", extra={"b": np.ones((2, 4, 3), np.float32)})
+        return ["--map", str(m)], "'a' and 'b' both map to 'blocks.0.attn.W_Q'"
+    if name == "shape":
+        _series(f, name="layer0.WQ", shape=(5, 4))
+        return ["--map", "attention-log", "--n-heads", "2"], "5 rows do not split into 2 heads"
+    if name == "few":
+        _series(f, n=2)
+        return [], "2 snapshot(s); a trajectory's PCA needs at least 3"
+    if name == "nostep":
+        _series(f)
+        os.rename(f / "ckpt_100.npz", f / "final.npz")
+        return [], "final.npz: no step number in the file name"
+    if name == "duplicate":
+        _series(f)
+        os.rename(f / "ckpt_100.npz", f / "model_0.npz")
+        return [], "both hold step 0"
+    if name == "shapes":
+        _series(f)
+        np.savez(f / "ckpt_200.npz", **{"blocks.0.attn.W_Q": np.ones((2, 4, 4), np.float32)})
+        return [], "ckpt_200.npz: 'blocks.0.attn.W_Q' differs from the first snapshot's"
+    if name == "dtypes":
+        _series(f)
+        np.savez(f / "ckpt_200.npz", **{"blocks.0.attn.W_Q": np.ones((2, 4, 3))})
+        return [], "ckpt_200.npz: 'blocks.0.attn.W_Q' differs from the first snapshot's"
+    if name == "nan":
+        _series(f)
+        np.savez(f / "ckpt_300.npz", **{"blocks.0.attn.W_Q": np.full((2, 4, 3), np.nan, np.float32)})
+        return [], "ckpt_300.npz: 'blocks.0.attn.W_Q' holds NaN or inf"
+    if name == "notnpz":
+        _series(f)
+        (f / "ckpt_200.npz").write_text("not a zip")
+        return [], "ckpt_200.npz: not a readable .npz file"
+    if name == "nomap":
+        _series(f, name="layer0.WQ", shape=(4, 4))
+        return [], "no attention matrices (blocks.L.attn.W_Q ...) under our names; give a name map (--map)"
+    if name == "badmap":
+        _series(f)
+        return ["--map", str(tmp_path / "nope.json")], "neither a built-in map (bubble, attention-log) nor a readable file"
+    if name == "order":
+        torch = pytest.importorskip("torch")
+        torch.save([(s, {"blocks.0.attn.W_Q": torch.ones((2, 4, 3))}) for s in (5, 3, 7)], f)
+        return [], "steps out of order or repeated"
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["uncovered", "twice", "shape", "few", "nostep", "duplicate", "shapes", "dtypes",
+                                  "nan", "notnpz", "nomap", "badmap", "order"])
+def test_bad_series_is_one_line_and_writes_nothing(tmp_path, name):
+    args, says = _bad(tmp_path, name)
+    r = subprocess.run([sys.executable, "-m", "minimanifold.audit", str(tmp_path / name), str(tmp_path / name),
+                        "--out", str(tmp_path / "out"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and err[0].startswith("error: ") and says in err[0], r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_torch_file_without_torch_names_the_extra(tmp_path):
+    f = tmp_path / "pt"
+    f.mkdir()
+    for s in range(3):
+        (f / f"model_{s}.pt").write_bytes(b"whatever")
+    code = ("import sys; sys.modules['torch'] = None; from minimanifold.audit.__main__ import main; "
+            f"sys.exit(main([{str(f)!r}, '--out', {str(tmp_path / 'out')!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip().endswith('needs torch: pip install "minimanifold[torch]"'), r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_folder_holding_another_ledger_is_refused(tmp_path, runs):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "claims.json").write_text(json.dumps({"caption": "paper preset, 10 seeds: x", "claims": []}))
+    r = subprocess.run([sys.executable, "-m", "minimanifold.audit", *runs, "--out", str(tmp_path / "out")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--overwrite" in r.stderr and os.listdir(tmp_path / "out") == ["claims.json"]
+
+
+def test_the_name_map_translates_and_refuses(tmp_path):
+    h = 2
+    W = np.arange(24 * 4, dtype=float).reshape(24, 4)                          # (3*h*e, d) with e = 4
+    out = translate({"l.qkv.weight": W}, {"l.qkv.weight": ["blocks.0.attn", "qkv_weight"]}, "f", n_heads=h)
+    assert sorted(out) == ["blocks.0.attn.W_K", "blocks.0.attn.W_Q", "blocks.0.attn.W_V"]
+    assert out["blocks.0.attn.W_Q"].shape == (2, 4, 4)
+    np.testing.assert_array_equal(out["blocks.0.attn.W_K"][1, :, 2], W[8 + 4 + 2])      # K's head 1, column 2
+    with pytest.raises(NameMapError, match="names no n_heads"):
+        translate({"x": np.ones((4, 4))}, {"x": ["blocks.0.attn.W_Q", "heads_in"]}, "f")
+    with pytest.raises(NameMapError, match="do not split into Q, K and V"):
+        translate({"x": np.ones((4, 4))}, {"x": ["blocks.0.attn", "qkv_weight"]}, "f", n_heads=2)
+    with pytest.raises(SeriesError, match="no such file or folder"):
+        snapshots(str(tmp_path / "missing"))
