@@ -287,3 +287,46 @@ def test_the_name_map_translates_and_refuses(tmp_path):
         translate({"x": np.ones((4, 4))}, {"x": ["blocks.0.attn", "qkv_weight"]}, "f", n_heads=2)
     with pytest.raises(SeriesError, match="no such file or folder"):
         snapshots(str(tmp_path / "missing"))
+
+
+# ---- the forward pass: entropy and accuracy along the run, functional dimension, commutators ----
+
+def test_the_forward_pass_gives_the_runs_own_metrics_and_functional_dimension(runs):
+    """On one of our runs with its own probe set: accuracy and entropy at every snapshot
+    equal what training recorded (metrics.json), and the functional dimension equals the
+    pipeline's (experiments/functional_dimension.py) to the last bit."""
+    from minimanifold.audit import forward as F
+    from minimanifold.experiments.functional_dimension import functional_of_run
+    from minimanifold.experiments.rundir import run_configs
+    from minimanifold.trajectories.run_files import load_metrics
+    from minimanifold.trajectories.task import Schedule, probe_set
+    cfg, task, tr = run_configs(runs[0])
+    probe = probe_set(task, Schedule.parse(tr["schedule"]).all_m(), tr["n_probe"], tr["seed"])
+    steps, mats, states = snapshots(runs[0], keep_state=True)
+    out = F.measure(states, mats, probe, F.model_of(states, runs[0]), lr=0.05)
+    hist = load_metrics(runs[0])
+    assert [r["step"] for r in hist] == list(steps)
+    assert out["acc"] == [r["acc"] for r in hist]
+    np.testing.assert_allclose([[v for m in sorted(e) for v in e[m]] for e in out["entropy"]],
+                               [[v for m in sorted(r["entropy"]) for v in r["entropy"][m]] for r in hist], rtol=1e-6)
+    assert json.dumps(out["functional"], sort_keys=True) == json.dumps(functional_of_run(runs[0]), sort_keys=True)
+    c = out["commutators"]
+    assert [x["index"] for x in c] == sorted({int(round(i)) for i in np.linspace(0, len(steps) - 1, 8)})
+    assert all(x["norm"] > 0 and x["defect"] > 0 and -1 <= x["cosine"] <= 1 for x in c)
+
+
+def test_forward_pass_bad_input_is_one_line(tmp_path, runs):
+    base = [sys.executable, "-m", "minimanifold.audit", runs[0], runs[1], "--out", str(tmp_path / "out")]
+    np.savez(tmp_path / "b.npz", tokens=np.full((4, 12), 99), targets=np.zeros(4, dtype=int))
+    weights_only = _series(tmp_path / "w")
+    for args, says in ((["--lr", "0.1"], "--lr sets the commutators' step size, which need a --batch"),
+                       (["--batch", str(tmp_path / "b.npz")], "outside the model's ranges"),
+                       (["--batch", str(tmp_path / "none.npz")], "none.npz: no such file"),
+                       (["--batch", "T=12,C=5,m=1", "--lr", "-1"], "--lr must be a positive finite number")):
+        r = subprocess.run(base + args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and says in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "minimanifold.audit", str(weights_only), str(weights_only),
+                        "--out", str(tmp_path / "out"), "--batch", "T=12,C=5,m=1"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and "a forward pass needs the whole model" in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -34,13 +34,23 @@ def main(argv=None) -> int:
     ap.add_argument("--map", default=None, help=f"their names -> ours: {', '.join(BUILTIN)}, or a JSON file "
                                                 f"(default: our / TransformerLens names as they are)")
     ap.add_argument("--n-heads", type=int, default=None, help="heads, where the map splits them (default: the map's)")
+    ap.add_argument("--batch", default=None, help="for the forward-pass measurements (entropy, functional "
+                    "dimension): an .npz of tokens [b,t] and targets [b] (optionally m [b]), or task settings "
+                    "'T=32,C=8,n_markers=6,d_vocab=32,m=1,2,3,4'; needs snapshots of a whole model")
+    ap.add_argument("--lr", type=float, default=None, help="with --batch: the step size of the commutators")
     ap.add_argument("--overwrite", action="store_true", help="replace a ledger in --out that another audit wrote")
     a = ap.parse_args(argv)
+    if a.lr is not None and not (a.lr > 0 and a.lr < float("inf")):
+        print(f"error: --lr must be a positive finite number, got {a.lr}", file=sys.stderr)
+        return 2
+    if a.lr is not None and a.batch is None:
+        print("error: --lr sets the commutators' step size, which need a --batch", file=sys.stderr)
+        return 2
     if a.n_heads is not None and a.n_heads < 1:
         print(f"error: --n-heads must be a positive integer, got {a.n_heads}", file=sys.stderr)
         return 2
     try:
-        audit(a.sources, a.out, a.map, a.n_heads, a.overwrite, log=show)
+        audit(a.sources, a.out, a.map, a.n_heads, a.overwrite, log=show, batch=a.batch, lr=a.lr)
     except (SeriesError, NameMapError, OwnedByAnother) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ..analysis import pca as G
-from ..experiments import collapse
+from ..experiments import collapse, functional_dimension
 from ..experiments.rundir import ALL
 from ..model.io import save_json
 from ..report import ledger
@@ -39,15 +39,51 @@ def n_layers_of(geoms) -> int:
     return 1 + max(int(k.split(".")[1]) for k in geoms[0] if k != ALL)
 
 
-def claims(geoms, exact) -> dict:
-    """Claims 1–5 decided as in the presets' ledgers; claim 1's null names the exact null."""
+def claims(geoms, exact, forward=None) -> dict:
+    """Claims 1–5 decided as in the presets' ledgers (claim 1's null names the exact null),
+    and with a forward pass claim 22, the functional dimension, with its rule."""
     L = n_layers_of(geoms)
     rows = {1: collapse.claim_r90_range(geoms, L), 2: collapse.claim_vo_below_qk(geoms, L),
             3: collapse.claim_early_collapse(geoms), 4: collapse.claim_same_dimension(geoms, L),
             5: collapse.claim_orientation(collapse.seed_orientation(geoms))}
     ex = [collapse.mean_r90(e, L) for e in exact]
     rows[1]["null"] += f"; exact expected walk (no sampling) {ledger.mean_sd(ex)}"
+    if forward:
+        rows[22] = functional_dimension.claim_functional([f["functional"] for f in forward])
     return rows
+
+
+def rules(forward=None) -> dict:
+    return {**collapse.RULES, **(functional_dimension.RULES if forward else {})}
+
+
+def forward_summary(forward) -> str:
+    """Accuracy and entropy at the first and last snapshot, k*, the commutators' range."""
+    def mean_over(rec):
+        return np.mean([np.mean(v) for v in rec.values()])
+    lines = []
+    for i, f in enumerate(forward):
+        c = f["commutators"]
+        lines.append(f"series {i}: accuracy {mean_over(f['acc'][0]):.2f} -> {mean_over(f['acc'][-1]):.2f}; "
+                     f"last-position entropy {mean_over(f['entropy'][0]):.2f} -> min "
+                     f"{min(mean_over(e) for e in f['entropy']):.2f} -> {mean_over(f['entropy'][-1]):.2f} nats; "
+                     f"k* {f['functional']['centred']['k_star']} (random {f['functional']['centred']['k_star_random']})"
+                     + (f"; commutator D {c[0]['defect']:.3g} -> {c[-1]['defect']:.3g}" if c else ""))
+    return "\n".join(lines)
+
+
+def fig_along(forward, steps, caption, path) -> str:
+    """Accuracy and the last position's attention entropy (mean over layers and groups)
+    against step, each series."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, (f, st) in enumerate(zip(forward, steps)):
+        a1.plot(st, [np.mean(list(r.values())) for r in f["acc"]], color=f"C{i % 10}", label=f"series {i}")
+        a2.plot(st, [np.mean([np.mean(v) for v in r.values()]) for r in f["entropy"]], color=f"C{i % 10}")
+    a1.set(xlabel="step", ylabel="accuracy on the batch", ylim=(0, 1.02), title="accuracy")
+    a2.set(xlabel="step", ylabel="entropy (nats)", ylim=(0, None), title="last position's attention entropy")
+    a1.legend(fontsize=7, loc="lower right")
+    fig.suptitle(caption, fontsize=8, y=1.02)
+    return save_figure(fig, path)
 
 
 def summary(geoms, exact, steps) -> str:
@@ -81,16 +117,22 @@ def fig_spectrum(geoms, exact, caption, path) -> str:
     return save_figure(fig, path)
 
 
-def write(out_dir, sources, steps, geoms, exact, rows, caption) -> list:
+def write(out_dir, sources, steps, geoms, exact, rows, caption, forward=None) -> list:
     """Records, figures and the ledger into ``out_dir`` (a folder like a preset's)."""
     os.makedirs(os.path.join(out_dir, "records"), exist_ok=True)
     for i, (src, st, g, e) in enumerate(zip(sources, steps, geoms, exact)):
         save_json(os.path.join(out_dir, "records", f"series_{i}.json"),
                   {"source": os.fspath(src), "steps": [int(s) for s in st], "exact_null": e,
-                   "geometry": {k: {kk: vv for kk, vv in v.items() if kk != "dirs"} for k, v in g.items()}})
-    paths = [collapse.fig1_effective_rank(geoms, n_layers_of(geoms), caption, os.path.join(out_dir, "fig1_effective_rank.png")),
-             fig_spectrum(geoms, exact, caption, os.path.join(out_dir, "fig_spectrum.png"))]
+                   "geometry": {k: {kk: vv for kk, vv in v.items() if kk != "dirs"} for k, v in g.items()},
+                   **({"forward": forward[i]} if forward else {})})
+    path = os.path.join
+    paths = [collapse.fig1_effective_rank(geoms, n_layers_of(geoms), caption, path(out_dir, "fig1_effective_rank.png")),
+             fig_spectrum(geoms, exact, caption, path(out_dir, "fig_spectrum.png"))]
+    if forward:
+        paths += [fig_along(forward, steps, caption, path(out_dir, "fig_accuracy_entropy.png")),
+                  functional_dimension.fig_functional([f["functional"] for f in forward], caption,
+                                                      path(out_dir, "fig_functional_dimension.png"))]
     claims_list = [dict(rows[n], n=n) for n in sorted(rows)]
-    ledger.write(claims_list, collapse.RULES, caption, os.path.join(out_dir, "claims.md"),
+    ledger.write(claims_list, rules(forward), caption, os.path.join(out_dir, "claims.md"),
                  os.path.join(out_dir, "claims.json"), written_by=caption, partial=False)
     return paths + [os.path.join(out_dir, f) for f in ("claims.md", "claims.json")]
