@@ -35,3 +35,20 @@ def test_compare_legend_lies_outside_the_accuracy_axes(tmp_path, monkeypatch):
     box, frame = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
     V.plt.close(fig)
     assert not box.overlaps(frame), (box, frame)
+
+
+def test_functional_dimension_legend_lies_outside_its_axes(tmp_path, monkeypatch):
+    """The random control runs along the bottom and the curves along the top: a legend in
+    the axes covers one of them (it covered the control in the lower right)."""
+    from minimanifold.experiments import functional_dimension as FD
+    drawn = []
+    monkeypatch.setattr(FD, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    curve = {"pca": [0.5 + 0.05 * i for i in range(len(FD.KS))], "random": [0.2] * len(FD.KS), "final": 0.95}
+    FD.fig_functional([{"centred": curve, "uncentred": curve}] * 2, "caption", tmp_path / "f.png")
+    fig = drawn[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    box, frame = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    FD.plt.close(fig)
+    assert len(ax.get_legend().get_texts()) == 5 and not box.overlaps(frame), (box, frame)

@@ -103,7 +103,7 @@ def fig_functional(results: list, caption, path) -> str:
            ylabel="held-out accuracy (mean over m)",
            title="Functional dimension: rebuild each attention matrix from k directions\n"
                  "(θ0 + projection of θT − θ0; shaded: min–max over seeds)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)  # not over the control
     fig.suptitle(caption, fontsize=8, y=1.02)
     return save_figure(fig, path)
 
