@@ -11,10 +11,11 @@ settings.register_profile("seeded", derandomize=True, database=None)
 settings.load_profile("seeded")
 
 
-def small_setup(attn_only=True, n_layers=2, seed=0, batch=6, spread=0.3):
-    """A small float64 model with perturbed (non-initial) parameters, and a batch."""
+def small_setup(attn_only=True, n_layers=2, seed=0, batch=6, spread=0.3, attn_bias=False):
+    """A small float64 model with perturbed (non-initial) parameters, and a batch.
+    ``attn_bias=True``: with attention biases, perturbed like the rest (nonzero)."""
     cfg = ModelConfig(d_vocab=16, d_vocab_out=5, n_ctx=10, d_model=12, n_heads=3, d_head=4,
-                      n_layers=n_layers, attn_only=attn_only, d_mlp=16)
+                      n_layers=n_layers, attn_only=attn_only, d_mlp=16, attn_bias=attn_bias)
     task = TaskConfig(T=8, C=5, n_markers=2, d_vocab=16)
     rng = np.random.default_rng(seed)
     params = {k: v + rng.normal(0, spread, v.shape)

@@ -17,19 +17,33 @@ BOUND = 2e-8
 rng0 = np.random.default_rng
 
 
-def check_op(fwd, bwd, inputs, seed=0, out_index=0):
-    """Test loss sum(out * dout) with a random dout (never ones: sum(softmax) is flat)."""
+def assert_gradient(g, num, scale, zero=False, what=""):
+    """Norm-wise relative error below BOUND; or, for a gradient known to be exactly zero
+    (``zero``: b_K, since q.b_K adds the same number to a whole softmax row), both the
+    analytic and the numerical one zero up to rounding, relative to ``scale`` (the
+    largest gradient entry of the check): a relative error of two roundings means nothing."""
+    if zero:
+        assert np.abs(g).max() <= 1e-12 * scale, f"{what}: analytic gradient {np.abs(g).max():.1e} is not 0"
+        assert np.abs(num).max() <= 1e-8 * scale, f"{what}: numerical gradient {np.abs(num).max():.1e} is not 0"
+        return
+    err = rel_error(g, num)
+    assert err < BOUND, f"{what}: rel error {err:.2e} (max elementwise {max_elementwise_rel_error(g, num):.2e})"
+
+
+def check_op(fwd, bwd, inputs, seed=0, out_index=0, zero=()):
+    """Test loss sum(out * dout) with a random dout (never ones: sum(softmax) is flat).
+    ``zero``: indices of the inputs whose gradient is known to be exactly zero."""
     rng = rng0(seed)
     out, cache = fwd(*inputs)
     dout = rng.standard_normal(out.shape)
     grads = bwd(dout.copy(), cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
-    for x, g in zip(inputs, grads):
+    scale = max(np.abs(g).max() for g in grads if g is not None)
+    for i, (x, g) in enumerate(zip(inputs, grads)):
         if g is None:
             continue
         num = numerical_grad(lambda: float((fwd(*inputs)[0] * dout).sum()), x).reshape(x.shape)
-        err = rel_error(g, num)
-        assert err < BOUND, f"rel error {err:.2e} (max elementwise {max_elementwise_rel_error(g, num):.2e})"
+        assert_gradient(g, num, scale, zero=i in zero, what=f"input {i}")
 
 
 def test_layernorm():
@@ -50,13 +64,22 @@ def test_causal_softmax_last_rows():
              lambda d, p: A.causal_softmax_backward(d, p), [r.standard_normal((2, 3, 2, 6))])
 
 
+@pytest.mark.parametrize("biased", [False, True])
 @pytest.mark.parametrize("n_query", [None, 1, 3])
-def test_attention(n_query):
+def test_attention(n_query, biased):
+    """With ``biased``, random nonzero b_Q, b_K, b_V [h,e] and b_O [d] are checked too
+    (check_op pairs the 9 inputs with the 9 gradients the backward returns)."""
     r = rng0(4)
     b, T, d, h, e = 2, 5, 6, 3, 4
     inputs = [r.standard_normal((b, T, d)), r.standard_normal((h, d, e)), r.standard_normal((h, d, e)),
               r.standard_normal((h, d, e)), r.standard_normal((h, e, d))]
-    check_op(lambda *a: A.attention_forward(*a, n_query=n_query), A.attention_backward, inputs)
+    if biased:
+        inputs += [r.standard_normal((h, e)), r.standard_normal((h, e)), r.standard_normal((h, e)),
+                   r.standard_normal(d)]
+    assert len(A.attention_backward(rng0(0).standard_normal((b, n_query or T, d)),
+                                    A.attention_forward(*inputs, n_query=n_query)[1])) == len(inputs)
+    check_op(lambda *a: A.attention_forward(*a, n_query=n_query), A.attention_backward, inputs,
+             zero=(6,))                                               # b_K
 
 
 def test_gelu_and_mlp():
@@ -88,26 +111,34 @@ def test_unembed_cross_entropy():
         assert rel_error(g, numerical_grad(loss, arr).reshape(arr.shape)) < BOUND
 
 
+@pytest.mark.parametrize("attn_bias", [False, True])
 @pytest.mark.parametrize("attn_only", [True, False])
-def test_every_parameter_tensor(attn_only):
-    cfg, params, tokens, targets = small_setup(attn_only=attn_only)
+def test_every_parameter_tensor(attn_only, attn_bias):
+    """Every tensor, the nonzero attention biases of ``attn_bias`` included."""
+    cfg, params, tokens, targets = small_setup(attn_only=attn_only, attn_bias=attn_bias)
+    assert attn_bias == ("blocks.1.attn.b_O" in params)
     _, grads = loss_and_grads(params, tokens, targets, cfg)
     assert list(grads) == list(params)
     assert all(grads[k].shape == params[k].shape for k in params)
     sel = rng0(8)
     worst = 0.0
+    scale = max(np.abs(g).max() for g in grads.values())
     for name, p in params.items():
         idx = sel.choice(p.size, size=min(p.size, 40), replace=False)
         num = numerical_grad(lambda: float(loss_and_grads(params, tokens, targets, cfg)[0]), p, idx)
-        err = rel_error(grads[name].reshape(-1)[idx], num)
-        worst = max(worst, err)
-        assert err < BOUND, f"{name}: rel error {err:.2e}"
+        assert_gradient(grads[name].reshape(-1)[idx], num, scale, zero=name.endswith("attn.b_K"), what=name)
+        if not name.endswith("attn.b_K"):
+            worst = max(worst, rel_error(grads[name].reshape(-1)[idx], num))
     assert worst > 0.0          # the check compared real numbers
+    if attn_bias:               # the biases' gradients are real numbers, not zeros
+        assert min(np.abs(grads[f"blocks.{l}.attn.{n}"]).max() for l in range(cfg.n_layers)
+                   for n in ("b_Q", "b_V", "b_O")) > 1e-3 * scale
 
 
+@pytest.mark.parametrize("attn_bias", [False, True])
 @pytest.mark.parametrize("attn_only", [True, False])
-def test_directional_derivative_of_theta(attn_only):
-    cfg, params, tokens, targets = small_setup(attn_only=attn_only, seed=3)
+def test_directional_derivative_of_theta(attn_only, attn_bias):
+    cfg, params, tokens, targets = small_setup(attn_only=attn_only, seed=3, attn_bias=attn_bias)
     shapes = {k: v.shape for k, v in params.items()}
     theta = flatten(params)
     _, grads = loss_and_grads(params, tokens, targets, cfg)
@@ -122,11 +153,12 @@ def test_directional_derivative_of_theta(attn_only):
     assert abs(numeric - analytic) / (abs(numeric) + abs(analytic)) < BOUND
 
 
+@pytest.mark.parametrize("attn_bias", [False, True])
 @pytest.mark.parametrize("attn_only", [True, False])
-def test_last_position_shortcut_is_exact(attn_only):
+def test_last_position_shortcut_is_exact(attn_only, attn_bias):
     """The default forward computes the last layer at the last position only; the
     all-positions forward must give the same logits and (through backward) the same grads."""
-    cfg, params, tokens, targets = small_setup(attn_only=attn_only, seed=5)
+    cfg, params, tokens, targets = small_setup(attn_only=attn_only, seed=5, attn_bias=attn_bias)
     short, cache_s = forward(params, tokens, cfg)
     full, cache_f = forward(params, tokens, cfg, all_positions=True)
     np.testing.assert_allclose(short, full, rtol=1e-12, atol=1e-12)

@@ -1,4 +1,5 @@
 """Parameter files and the oracle CLI: round trips and every bad-input case."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -26,18 +27,24 @@ def test_save_load_round_trip(tmp_path, attn_only, n_layers):
 
 
 def test_loads_a_bare_state_dict_with_transformerlens_extras(tmp_path):
-    """Names and shapes alone define the model; zero attention biases and TL buffers pass."""
+    """Names and shapes alone define the model; a TransformerLens state dict's attention
+    biases (zero or not) make a model with attention biases, and its buffers are ignored;
+    a file with only some of the biases is refused, naming a missing one."""
     cfg = ModelConfig(d_vocab=20, d_vocab_out=6, n_ctx=12, d_model=24, n_heads=3, d_head=8,
                       n_layers=3, attn_only=False, d_mlp=40)
     params = init_params(cfg, 2, np.float64)
-    extras = {"blocks.0.attn.b_Q": np.zeros((3, 8)), "blocks.0.attn.b_O": np.zeros(24),
-              "blocks.0.attn.IGNORE": np.array(-1e5)}
-    np.savez(tmp_path / "sd.npz", **params, **extras)
+    zeros = {f"blocks.{l}.attn.{n}": np.zeros(24 if n == "b_O" else (3, 8))
+             for l in range(3) for n in ("b_Q", "b_K", "b_V", "b_O")}
+    buffers = {f"blocks.{l}.attn.IGNORE": np.array(-1e5) for l in range(3)}
+    np.savez(tmp_path / "sd.npz", **params, **zeros, **buffers)
     back, cfg2 = load_params(tmp_path / "sd.npz")
-    assert cfg2 == cfg
-    np.savez(tmp_path / "bias.npz", **params, **{"blocks.0.attn.b_Q": np.ones((3, 8))})
-    with pytest.raises(ValueError, match="b_Q.*nonzero"):
-        load_params(tmp_path / "bias.npz")
+    assert cfg2 == dataclasses.replace(cfg, attn_bias=True) and set(back) == {*params, *zeros}
+    np.savez(tmp_path / "bias.npz", **params, **{**zeros, "blocks.0.attn.b_Q": np.ones((3, 8))})
+    assert np.array_equal(load_params(tmp_path / "bias.npz")[0]["blocks.0.attn.b_Q"], np.ones((3, 8)))
+    np.savez(tmp_path / "some.npz", **params, **{"blocks.0.attn.b_Q": np.zeros((3, 8)),
+                                                 "blocks.0.attn.b_O": np.zeros(24)})
+    with pytest.raises(ValueError, match="missing parameter 'blocks.0.attn.b_K'"):
+        load_params(tmp_path / "some.npz")
 
 
 def test_load_errors_name_the_key(tmp_path):
@@ -94,30 +101,41 @@ def test_oracle_grads_round_trip(oracle_files):
         np.testing.assert_array_equal(out["grad." + k], grads[k])
 
 
-def test_oracle_emits_the_gradients_of_the_zero_biases_it_accepts(oracle_files):
-    """A HookedTransformer's state dict holds zero b_Q/b_K/b_V/b_O: the oracle returns a
-    gradient for each of them (a client compares every key both ways) and none it lacks."""
+def test_oracle_accepts_attention_biases_and_emits_their_gradients(oracle_files):
+    """A HookedTransformer's state dict holds b_Q/b_K/b_V/b_O (nonzero here): the oracle
+    computes the model with them and returns a gradient for each (a client compares every
+    key both ways) and none the file lacks; some-but-not-all, a wrong shape or a bias in a
+    layer the model lacks is refused in one line."""
     d, cfg, tokens, targets = oracle_files
     params, _ = load_params(d / "params.npz")
     h, e = cfg.n_heads, cfg.d_head
-    biases = {"blocks.1.attn.b_Q": np.zeros((h, e)), "blocks.1.attn.b_V": np.zeros((h, e)),
-              "blocks.0.attn.b_O": np.zeros(cfg.d_model), "blocks.0.attn.IGNORE": np.array(-1e5)}
-    np.savez(d / "tl.npz", **params, **biases)
+    rng = np.random.default_rng(5)
+    biases = {f"blocks.{l}.attn.{n}": rng.normal(0, 0.5, cfg.d_model if n == "b_O" else (h, e))
+              for l in range(cfg.n_layers) for n in ("b_Q", "b_K", "b_V", "b_O")}
+    np.savez(d / "tl.npz", **params, **biases, **{"blocks.0.attn.IGNORE": np.array(-1e5)})
     r = oracle("grads", d / "tl.npz", d / "batch.npz", d / "out.npz")
     assert r.returncode == 0, r.stderr
     out = np.load(d / "out.npz")
-    want = sorted("grad." + k for k in [*params, "blocks.1.attn.b_Q", "blocks.1.attn.b_V", "blocks.0.attn.b_O"])
-    assert sorted(k for k in out.files if k.startswith("grad.")) == want
-    _, grads, _ = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg, bias_grads=True)
-    for k in ("blocks.1.attn.b_Q", "blocks.1.attn.b_V", "blocks.0.attn.b_O"):
+    assert sorted(k for k in out.files if k.startswith("grad.")) == sorted("grad." + k for k in [*params, *biases])
+    bparams, bcfg = load_params(d / "tl.npz")
+    assert bcfg.attn_bias and set(bparams) == {*params, *biases}
+    loss, grads, logits = loss_grads_logits(cast_params(bparams, np.float64), tokens, targets, bcfg)
+    np.testing.assert_array_equal(out["logits"], logits)
+    assert float(out["loss"]) == float(loss)
+    plain_logits = loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg)[2]
+    assert np.abs(logits - plain_logits).max() > 1e-3                   # the biases were used
+    for k in bparams:
         np.testing.assert_array_equal(out["grad." + k], grads[k])
+    for k in biases:
         assert np.abs(grads[k]).max() > 0
-    np.savez(d / "bad.npz", **params, **{"blocks.0.attn.b_V": np.zeros((h + 1, e))})
-    r = oracle("grads", d / "bad.npz", d / "batch.npz", d / "out2.npz")
-    assert r.returncode == 2 and "'blocks.0.attn.b_V' has shape" in r.stderr
-    np.savez(d / "bad.npz", **params, **{"blocks.5.attn.b_O": np.zeros(cfg.d_model)})
-    r = oracle("grads", d / "bad.npz", d / "batch.npz", d / "out2.npz")
-    assert r.returncode == 2 and "stray key 'blocks.5.attn.b_O'" in r.stderr and not (d / "out2.npz").exists()
+    for bad, needle in [({k: v for k, v in biases.items() if k != "blocks.1.attn.b_V"},
+                         "missing parameter 'blocks.1.attn.b_V'"),
+                        (dict(biases, **{"blocks.0.attn.b_V": np.zeros((h + 1, e))}), "'blocks.0.attn.b_V' has shape"),
+                        (dict(biases, **{"blocks.5.attn.b_O": np.zeros(cfg.d_model)}), "stray key 'blocks.5.attn.b_O'")]:
+        np.savez(d / "bad.npz", **params, **bad)
+        r = oracle("grads", d / "bad.npz", d / "batch.npz", d / "out2.npz")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr, r.stderr
+        assert not (d / "out2.npz").exists()
 
 
 def _write_batch(path, **arrays):

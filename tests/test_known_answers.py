@@ -68,30 +68,36 @@ def test_adamw_resumes_with_its_optimizer_state(tmp_path):
         np.testing.assert_array_equal(a[k], b[k])
 
 
-def test_zero_bias_gradients_have_their_known_answers():
-    """Without torch: (1) db_K = 0 (q.b_K shifts a whole softmax row); (2) db_V[h] =
-    W_O[h] @ db_O (pattern rows sum to 1, so b_V[h] adds b_V[h] W_O[h] everywhere);
-    (3) db_O is the derivative of the loss along a constant added to hook_resid_post
-    (attention-only: the residual right after the attention), by central differences."""
+def test_attention_bias_gradients_have_their_known_answers():
+    """Without torch, for zero and for random nonzero biases: (1) db_K = 0 (q.b_K shifts
+    a whole softmax row); (2) db_V[h] = W_O[h] @ db_O (pattern rows sum to 1, so b_V[h]
+    adds b_V[h] W_O[h] everywhere); (3) db_O is the derivative of the loss along a constant
+    added to hook_resid_post (attention-only: the residual right after the attention), by
+    central differences."""
+    import dataclasses
     from minimanifold.model import forward, loss_and_grads
-    from minimanifold.model.transformer import loss_grads_logits
     from minimanifold.model.layers import cross_entropy_forward
-    cfg, params, tokens, targets = small_setup(n_layers=2, seed=8, batch=7)
-    _, g, _ = loss_grads_logits(params, tokens, targets, cfg, bias_grads=True)
-    assert set(g) - set(loss_and_grads(params, tokens, targets, cfg)[1]) == {
-        f"blocks.{l}.attn.{n}" for l in range(2) for n in ("b_Q", "b_K", "b_V", "b_O")}
-    rng = np.random.default_rng(0)
-    for l in range(2):
-        p = f"blocks.{l}.attn."
-        scale = np.abs(g[p + "b_O"]).max()
-        assert scale > 1e-4 and np.abs(g[p + "b_Q"]).max() > 1e-6
-        assert np.abs(g[p + "b_K"]).max() < 1e-12 * max(1.0, scale)
-        np.testing.assert_allclose(g[p + "b_V"], np.einsum("hed,d->he", params[p + "W_O"], g[p + "b_O"]),
-                                   rtol=1e-10, atol=1e-14)
-        u, eps = rng.normal(size=cfg.d_model), 1e-6
+    for spread in (0.0, 0.3):
+        cfg, params, tokens, targets = small_setup(n_layers=2, seed=8, batch=7, attn_bias=True)
+        params = {k: v * (spread / 0.3) if k.rsplit(".", 1)[1] in ("b_Q", "b_K", "b_V", "b_O") else v
+                  for k, v in params.items()}
+        _, g = loss_and_grads(params, tokens, targets, cfg)
+        plain = {k for k in params if k.rsplit(".", 1)[1] not in ("b_Q", "b_K", "b_V", "b_O")}
+        assert set(g) - plain == {f"blocks.{l}.attn.{n}" for l in range(2) for n in ("b_Q", "b_K", "b_V", "b_O")}
+        assert set(loss_and_grads({k: params[k] for k in plain}, tokens, targets,
+                                  dataclasses.replace(cfg, attn_bias=False))[1]) == plain
+        rng = np.random.default_rng(0)
+        for l in range(2):
+            p = f"blocks.{l}.attn."
+            scale = np.abs(g[p + "b_O"]).max()
+            assert scale > 1e-4 and np.abs(g[p + "b_Q"]).max() > 1e-6
+            assert np.abs(g[p + "b_K"]).max() < 1e-12 * max(1.0, scale)
+            np.testing.assert_allclose(g[p + "b_V"], np.einsum("hed,d->he", params[p + "W_O"], g[p + "b_O"]),
+                                       rtol=1e-10, atol=1e-14)
+            u, eps = rng.normal(size=cfg.d_model), 1e-6
 
-        def loss(t):
-            hook = {f"blocks.{l}.hook_resid_post": lambda x: x + t * u}
-            return float(cross_entropy_forward(forward(params, tokens, cfg, hooks=hook)[0], targets)[0])
-        fd = (loss(eps) - loss(-eps)) / (2 * eps)
-        assert abs(fd - u @ g[p + "b_O"]) < 1e-7 * max(1.0, abs(fd))
+            def loss(t):
+                hook = {f"blocks.{l}.hook_resid_post": lambda x: x + t * u}
+                return float(cross_entropy_forward(forward(params, tokens, cfg, hooks=hook)[0], targets)[0])
+            fd = (loss(eps) - loss(-eps)) / (2 * eps)
+            assert abs(fd - u @ g[p + "b_O"]) < 1e-7 * max(1.0, abs(fd))

@@ -26,7 +26,9 @@ class ModelConfig:
 
     ``attn_only=True`` is the paper's attention-only model; ``False`` adds a GELU
     (tanh approximation, TransformerLens ``gelu_new``) MLP with ``d_mlp`` hidden units
-    after every attention layer (default 4 * d_model).
+    after every attention layer (default 4 * d_model). ``attn_bias=True`` gives every
+    attention layer TransformerLens's biases ``b_Q``, ``b_K``, ``b_V`` (n_heads, d_head) and
+    ``b_O`` (d_model,); the paper's model has none (the default).
     """
     d_vocab: int = 32
     d_vocab_out: int = 8
@@ -37,14 +39,17 @@ class ModelConfig:
     n_layers: int = 2
     attn_only: bool = True
     d_mlp: int | None = None        # default 4 * d_model
+    attn_bias: bool = False         # b_Q, b_K, b_V, b_O in every layer (a later option: runs
+                                    # made before it keep their keys, see run_files.LATER_OPTIONS)
 
     def __post_init__(self):
         if self.d_mlp is None:
             object.__setattr__(self, "d_mlp", 4 * self.d_model)
         _check_positive(self, "d_vocab", "d_vocab_out", "n_ctx", "d_model", "n_heads",
                         "d_head", "n_layers", "d_mlp")
-        if not isinstance(self.attn_only, bool):
-            raise ValueError(f"attn_only must be a bool, got {self.attn_only!r}")
+        for name in ("attn_only", "attn_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -4,7 +4,9 @@ A parameter file is an .npz whose parameter entries are keyed by exactly the
 TransformerLens names of ``model.param_shapes``. The architecture is recovered from those
 names and shapes alone, so a file exported from a PyTorch state dict (with nothing else
 in it) loads too. Other entries (a checkpoint's optimizer state, its step) are ignored by
-``load_params``; TransformerLens's attention biases are accepted when they are all zero.
+``load_params``. TransformerLens's attention biases ``blocks.{l}.attn.b_Q/b_K/b_V/b_O``
+make the model one with ``attn_bias=True``, whatever their values (a TransformerLens state
+dict's zero biases included); a file must hold all four in every layer or none of them.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from .config import ModelConfig
 from .transformer import param_shapes
 
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
-_ZERO_ONLY = ("attn.b_Q", "attn.b_K", "attn.b_V", "attn.b_O")   # TransformerLens extras
+_ATTN_BIAS = re.compile(r"^blocks\.\d+\.attn\.b_[QKVO]$")     # TransformerLens's attention biases
 
 
 def atomic_write(path, write_fn, mode="wb") -> None:
@@ -104,10 +106,15 @@ def read_npz(path) -> dict:
 
 def config_from_params(arrays: dict, source: str = "params") -> ModelConfig:
     """The ModelConfig implied by parameter names and shapes; ValueError names a missing
-    or mis-shaped parameter."""
+    or mis-shaped parameter. Any attention bias makes ``attn_bias=True``, and then every
+    layer's b_Q, b_K, b_V and b_O are required (the first missing one is named)."""
+    attn_bias = any(_ATTN_BIAS.match(k) for k in arrays)
+
     def need(name):
         if name not in arrays:
-            raise ValueError(f"{source}: missing parameter {name!r}")
+            hint = (" (the file holds other attention biases: a model has all of b_Q, b_K, b_V, "
+                    "b_O in every layer, or none)" if _ATTN_BIAS.match(name) else "")
+            raise ValueError(f"{source}: missing parameter {name!r}{hint}")
         return arrays[name].shape
 
     d_vocab, d_model = need("embed.W_E")
@@ -127,26 +134,12 @@ def config_from_params(arrays: dict, source: str = "params") -> ModelConfig:
     d_vocab_out = need("unembed.W_U")[1]
     cfg = ModelConfig(d_vocab=int(d_vocab), d_vocab_out=int(d_vocab_out), n_ctx=int(n_ctx),
                       d_model=int(d_model), n_heads=int(n_heads), d_head=int(d_head),
-                      n_layers=n_layers, attn_only=attn_only, d_mlp=int(d_mlp))
+                      n_layers=n_layers, attn_only=attn_only, d_mlp=int(d_mlp), attn_bias=attn_bias)
     for name, shape in param_shapes(cfg).items():
         if tuple(need(name)) != tuple(shape):
             raise ValueError(f"{source}: parameter {name!r} has shape {tuple(arrays[name].shape)}, "
                              f"but the architecture implies {tuple(shape)}")
-    for name in zero_bias_names(arrays):
-        m = _BLOCK.match(name)
-        want = (d_model,) if name.endswith("b_O") else (n_heads, d_head)
-        if not m or int(m.group(1)) >= n_layers or tuple(arrays[name].shape) != tuple(want):
-            raise ValueError(f"{source}: {name!r} has shape {tuple(arrays[name].shape)}, but the "
-                             f"architecture implies {tuple(want)} in layers 0..{n_layers - 1}")
-        if np.any(arrays[name] != 0):
-            raise ValueError(f"{source}: {name!r} is nonzero, but this model has no attention biases")
     return cfg
-
-
-def zero_bias_names(arrays) -> list:
-    """The TransformerLens attention biases among ``arrays``' names (a dict or an .npz's
-    key list); accepted by ``config_from_params`` only when all zero."""
-    return [name for name in arrays if name.endswith(_ZERO_ONLY)]
 
 
 def save_params(path, params: dict, cfg: ModelConfig, extra: dict | None = None) -> None:
@@ -158,11 +151,11 @@ def save_params(path, params: dict, cfg: ModelConfig, extra: dict | None = None)
     save_npz(path, {**params, **(extra or {})})
 
 
-def load_params(path, with_biases=False):
+def load_params(path):
     """(params, cfg) from an .npz written by ``save_params`` or exported from a PyTorch
-    state dict with the same names. Arrays keep their stored dtype. ``with_biases=True``
-    returns (params, cfg, names of the zero attention biases the file holds)."""
+    state dict with the same names (attention biases included when the file has them:
+    ``cfg.attn_bias``). Arrays keep their stored dtype."""
     arrays = read_npz(path)
     cfg = config_from_params(arrays, source=os.fspath(path))
     params = {name: arrays[name] for name in param_shapes(cfg)}
-    return (params, cfg, zero_bias_names(arrays)) if with_biases else (params, cfg)
+    return params, cfg

@@ -6,13 +6,14 @@ v d_vocab, c d_vocab_out.
     x = W_E[tokens] + W_pos[:T]
     for each layer l:
         a = LN(x; ln1.w, ln1.b)
-        q, k, v = a W_Q, a W_K, a W_V                  # (h,d,e) per head, no biases
+        q, k, v = a W_Q, a W_K, a W_V                  # (h,d,e) per head (+ b_Q, b_K, b_V)
         pattern = softmax(q k^T / sqrt(e), causal)
-        x = x + (pattern v) W_O                         # W_O (h,e,d)
+        x = x + (pattern v) W_O                         # W_O (h,e,d) (+ b_O)
         [standard variant] x = x + gelu_tanh(LN(x; ln2) W_in + b_in) W_out + b_out
     logits = LN(x[:, -1]; ln_final) W_U + b_U ;  loss = mean cross-entropy
 
 Parameters are a flat dict with TransformerLens names; ``grads`` has the same keys.
+The attention biases (b_Q, b_K, b_V [h,e], b_O [d]) exist only when ``cfg.attn_bias``.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from . import layers as L
 from .backend import to_device, xp_of
 from .config import ModelConfig
 
+ATTN_BIASES = ("b_Q", "b_K", "b_V", "b_O")   # TransformerLens's; present iff cfg.attn_bias
 INIT_STD = 0.1   # measured: learns m in {1,2} on 5/5 seeds by step 800 (0.02: 4/5 by 2200)
 
 
@@ -37,6 +39,9 @@ def param_shapes(cfg: ModelConfig) -> dict:
         shapes.update({p + "ln1.w": (d,), p + "ln1.b": (d,),
                        p + "attn.W_Q": (h, d, e), p + "attn.W_K": (h, d, e),
                        p + "attn.W_V": (h, d, e), p + "attn.W_O": (h, e, d)})
+        if cfg.attn_bias:
+            shapes.update({p + "attn.b_Q": (h, e), p + "attn.b_K": (h, e),
+                           p + "attn.b_V": (h, e), p + "attn.b_O": (d,)})
         if not cfg.attn_only:
             shapes.update({p + "ln2.w": (d,), p + "ln2.b": (d,),
                            p + "mlp.W_in": (d, f), p + "mlp.b_in": (f,),
@@ -53,11 +58,12 @@ def attention_param_names(cfg: ModelConfig) -> list:
 
 def init_params(cfg: ModelConfig, seed: int, dtype=np.float32, xp=np, std: float = INIT_STD) -> dict:
     """Normal(0, std) (default 0.1, see README) for every matrix and embedding; LN gains 1;
-    biases 0.
+    biases 0 (the attention biases too, as TransformerLens initialises them).
 
     Drawn on the host in float64 from ``default_rng([seed, 2])`` in ``param_shapes``
     order, then cast and moved to ``xp``: the same seed gives the same numbers on every
-    backend.
+    backend. Biases draw nothing, so a model with attention biases starts from the same
+    weights as the one without.
     """
     rng = np.random.default_rng([seed, 2])
     params = {}
@@ -126,6 +132,8 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
         p = f"blocks.{l}."
         n_query = 1 if (l == cfg.n_layers - 1 and not all_positions) else None
         W = [params[p + "attn." + n] for n in ("W_Q", "W_K", "W_V", "W_O")]
+        if cfg.attn_bias:
+            W += [params[p + "attn." + n] for n in ATTN_BIASES]
         a, ln1 = L.layernorm_forward(x, params[p + "ln1.w"], params[p + "ln1.b"])   # [b,t,d]
         name = p + "attn.hook_pattern"
         override = None
@@ -151,13 +159,9 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
     return logits, ModelCache(acts, ecache, blocks, lnf, x.shape)
 
 
-ATTN_BIASES = ("b_Q", "b_K", "b_V", "b_O")   # TransformerLens's; this model holds them at 0
-
-
-def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig, bias_grads=False) -> dict:
-    """Gradients of every parameter, given dL/dlogits [b,c]. Walks forward in reverse.
-    ``bias_grads=True`` adds ``blocks.{l}.attn.b_Q/b_K/b_V/b_O``: the gradients a
-    TransformerLens model with those biases at zero has (the oracle's, for such clients)."""
+def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict:
+    """Gradients of every parameter (keyed and ordered as ``params``), given dL/dlogits
+    [b,c]. Walks forward in reverse."""
     xp = xp_of(dlogits)
     grads = {}
     # logits = xf @ W_U + b_U
@@ -178,26 +182,21 @@ def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig, bias_gr
             dx += dxa
         # x[:, -t':] = x[:, -t':] + attn(LN(x; ln1))  (t' = T except in a last-position layer)
         da, grads[p + "attn.W_Q"], grads[p + "attn.W_K"], grads[p + "attn.W_V"], \
-            grads[p + "attn.W_O"], *biases = A.attention_backward(dx, attn, bias_grads)
-        grads.update({p + "attn." + n: g for n, g in zip(ATTN_BIASES, biases)})
+            grads[p + "attn.W_O"], *biases = A.attention_backward(dx, attn)
+        grads.update({p + "attn." + n: g for n, g in zip(ATTN_BIASES, biases)})      # [] without biases
         dx_in, grads[p + "ln1.w"], grads[p + "ln1.b"] = L.layernorm_backward(da, ln1)  # [b,t,d]
         dx_in[:, dx_in.shape[1] - dx.shape[1]:] += dx
         dx = dx_in
     # x = W_E[tokens] + W_pos[:T]
     grads["embed.W_E"], grads["pos_embed.W_pos"] = L.embed_backward(dx, cache.embed)
-    out = {name: grads[name] for name in params}                                 # params' order
-    if bias_grads:
-        out.update({f"blocks.{l}.attn.{n}": grads[f"blocks.{l}.attn.{n}"]
-                    for l in range(cfg.n_layers) for n in ATTN_BIASES})
-    return out
+    return {name: grads[name] for name in params}                                # params' order
 
 
-def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig, bias_grads=False):
-    """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``
-    (plus the zero attention biases' with ``bias_grads``, see ``backward``)."""
+def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig):
+    """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``."""
     logits, cache = forward(params, tokens, cfg)
     loss, ce = L.cross_entropy_forward(logits, targets)
-    return loss, backward(params, cache, L.cross_entropy_backward(ce), cfg, bias_grads), logits
+    return loss, backward(params, cache, L.cross_entropy_backward(ce), cfg), logits
 
 
 def loss_and_grads(params: dict, tokens, targets, cfg: ModelConfig):

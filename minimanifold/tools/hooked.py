@@ -7,7 +7,7 @@ extra pins 3.x. Our model is a ``HookedTransformer`` with
 
     normalization_type="LN" (eps 1e-5), positional_embedding_type="standard",
     act_fn="gelu_new" (the standard variant's MLP), attn_only=True for the paper's model,
-    every attention bias b_Q, b_K, b_V, b_O at zero (we have none), d_vocab_out = C,
+    attention biases b_Q, b_K, b_V, b_O ours when cfg.attn_bias, else zero, d_vocab_out = C,
 
 and its logits are TransformerLens's at the last position, ``model(tokens)[:, -1]``. The
 ``blocks.{l}.attn.IGNORE`` and ``mask`` buffers are TransformerLens's own and are kept.
@@ -56,7 +56,9 @@ def hooked_config(cfg: ModelConfig, dtype=None, device="cpu"):
 
 def to_hooked_transformer(params: dict, cfg: ModelConfig, dtype=None, device="cpu"):
     """A ``HookedTransformer`` computing exactly our model with ``params`` (in ``dtype``,
-    None: float64); logits at the last position are ``model(tokens)[:, -1]``."""
+    None: float64); logits at the last position are ``model(tokens)[:, -1]``. Its attention
+    biases are ``params``' when ``cfg.attn_bias``, else zero (a HookedTransformer always
+    has them)."""
     torch, tl = _import_extra()
     dtype = torch.float64 if dtype is None else dtype
     missing = set(param_shapes(cfg)) ^ set(params)
@@ -81,10 +83,14 @@ def _require(ok: bool, what: str) -> None:
         raise ValueError(f"this HookedTransformer differs from our model: {what}")
 
 
-def from_hooked_transformer(model) -> tuple:
+def from_hooked_transformer(model, attn_bias=None) -> tuple:
     """(params as float64 NumPy arrays keyed by our names, ModelConfig) from a
-    ``HookedTransformer`` of our form; ValueError names the first setting or nonzero
-    attention bias that is not."""
+    ``HookedTransformer`` of our form; ValueError names the first setting that is not.
+
+    ``attn_bias``: True carries every b_Q, b_K, b_V, b_O over (``cfg.attn_bias``); False
+    drops them and refuses, naming it, a nonzero one; None (default) carries them over
+    exactly when one of them is nonzero, so a model made from a bias-free one comes back
+    bias-free."""
     torch, _ = _import_extra()
     c = model.cfg
     _require(c.normalization_type == "LN", f"normalization_type={c.normalization_type!r}, not 'LN'")
@@ -98,13 +104,15 @@ def from_hooked_transformer(model) -> tuple:
         _require(not getattr(c, flag, False), f"{flag}=True")
     _require(getattr(c, "attention_dir", "causal") == "causal", f"attention_dir={c.attention_dir!r}")
     _require(getattr(c, "n_key_value_heads", None) in (None, c.n_heads), "grouped-query attention")
+    state = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in model.state_dict().items()}
+    nonzero = [n for n, v in state.items() if n.rsplit(".", 1)[1] in ATTN_BIASES and np.any(v != 0)]
+    if attn_bias is None:
+        attn_bias = bool(nonzero)
+    elif not attn_bias and nonzero:
+        raise ValueError(f"{nonzero[0]!r} is nonzero, but attn_bias=False drops the attention biases")
     cfg = ModelConfig(d_vocab=c.d_vocab, d_vocab_out=c.d_vocab_out, n_ctx=c.n_ctx, d_model=c.d_model,
                       n_heads=c.n_heads, d_head=c.d_head, n_layers=c.n_layers, attn_only=c.attn_only,
-                      d_mlp=4 * c.d_model if c.attn_only else c.d_mlp)
-    state = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in model.state_dict().items()}
-    for name, value in state.items():
-        if name.rsplit(".", 1)[1] in ATTN_BIASES and np.any(value != 0):
-            raise ValueError(f"{name!r} is nonzero, but our model has no attention biases")
+                      d_mlp=4 * c.d_model if c.attn_only else c.d_mlp, attn_bias=attn_bias)
     shapes = param_shapes(cfg)
     missing = [n for n in shapes if n not in state]
     _require(not missing, f"no parameter {missing[:1]}")

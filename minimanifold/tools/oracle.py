@@ -3,11 +3,13 @@
     python -m minimanifold.oracle grads PARAMS.npz BATCH.npz OUT.npz
     python -m minimanifold.oracle commutator PARAMS.npz BATCH_A.npz BATCH_B.npz OUT.npz --lr ETA
 
-PARAMS.npz: parameters under their TransformerLens names (``model.io.load_params``).
+PARAMS.npz: parameters under their TransformerLens names (``model.io.load_params``),
+            with or without the attention biases b_Q, b_K, b_V, b_O (all or none, any
+            values: a HookedTransformer's state dict has them).
 BATCH.npz:  ``tokens`` [b,t] integers in 0..d_vocab-1 (t <= n_ctx) and ``targets`` [b]
             integers in 0..d_vocab_out-1.
 OUT.npz:    grads: ``logits`` [b,c], ``loss`` [] and ``grad.<name>`` for every parameter,
-            the zero attention biases PARAMS.npz holds included (TransformerLens's);
+            the attention biases included when PARAMS.npz has them;
             commutator: ``delta.<name>`` = theta_AB - theta_BA (eq 3–5) for every
             parameter, and ``lr``. All computed in float64.
 Bad input exits with status 2 and a one-line message naming the file or key; OUT is
@@ -118,15 +120,15 @@ def within_memory(compute, batches, hint: str):
 
 def grads_command(params_path, batch_path, out_path) -> None:
     check_out_path(out_path, [params_path, batch_path])
-    params, cfg, biases = load_params(params_path, with_biases=True)
+    params, cfg = load_params(params_path)
     check_params(params, params_path)
     tokens, targets = load_batch(batch_path, cfg)
     loss, grads, logits = within_memory(
-        lambda: loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg, bias_grads=bool(biases)),
+        lambda: loss_grads_logits(cast_params(params, np.float64), tokens, targets, cfg),
         [(tokens, targets)], "split it into smaller batches (the gradient of the whole batch is the "
                              "size-weighted mean of the parts')")
     out = {"logits": logits, "loss": np.asarray(loss, dtype=np.float64)}
-    out.update({"grad." + k: v for k, v in grads.items() if k in params or k in biases})
+    out.update({"grad." + k: v for k, v in grads.items()})
     save_npz(out_path, check_finite(out, "the parameters are too large for float64"))
 
 

@@ -1,7 +1,9 @@
 """An independent PyTorch implementation of the same model, written from the spec (not
 from model.py), for the parity test and the benchmark. Optional: only imported when
 torch is installed. Autograd supplies its gradients. TransformerLens's attention biases
-(``blocks.{l}.attn.b_Q/b_K/b_V/b_O``) are used when ``p`` holds them, 0 otherwise.
+(``blocks.{l}.attn.b_Q/b_K/b_V/b_O``, a model with ``cfg.attn_bias``) are used when ``p``
+holds them, 0 otherwise; q = a W_Q + b_Q is scaled by 1/sqrt(d_head) after the bias, as in
+TransformerLens.
 """
 from __future__ import annotations
 
