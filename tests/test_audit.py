@@ -330,3 +330,49 @@ def test_forward_pass_bad_input_is_one_line(tmp_path, runs):
                        text=True, timeout=300)
     assert r.returncode == 2 and "a forward pass needs the whole model" in r.stderr and r.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_the_bubble_map_gives_the_authors_function_and_a_forward_pass(tmp_path):
+    """Mapped onto our model, the authors' layout (fused qkv with biases, pre-LN, the unused
+    MLP dropped) computes the torch model's own logits; the audit's accuracy at every
+    snapshot is the torch model's accuracy on the batch file."""
+    torch = pytest.importorskip("torch")
+    from minimanifold.model.io import config_from_params
+    from minimanifold.model.transformer import forward
+    folder = tmp_path / "bubble"
+    folder.mkdir()
+    saved, h = _bubble_series(folder, torch)
+    tokens = torch.randint(0, 12, (64, 6), generator=torch.Generator().manual_seed(1))
+    targets = tokens[:, 0] % 5
+    np.savez(tmp_path / "batch.npz", tokens=tokens.numpy(), targets=targets.numpy())
+    ours = translate({k: v.numpy() for k, v in saved[-1][1].items()}, BUILTIN["bubble"], "x", n_heads=h)
+    cfg = config_from_params(ours)
+    assert cfg.attn_bias and cfg.n_heads == h and cfg.attn_only
+    logits, _ = forward(ours, tokens.numpy(), cfg)
+    torch_logits = _torch_logits(saved[-1][1], tokens, torch, h)
+    np.testing.assert_allclose(logits, torch_logits, rtol=1e-10, atol=1e-12)
+    out = audit([folder, folder], tmp_path / "out", name_map="bubble", n_heads=h, batch=str(tmp_path / "batch.npz"),
+                lr=0.1, **quiet)
+    want = [float((_torch_logits(s, tokens, torch, h).argmax(-1) == targets.numpy()).mean()) for _, s in saved]
+    assert [a["0"] for a in out["forward"][0]["acc"]] == want
+    assert 22 in out["claims"] and len(out["forward"][0]["commutators"]) == len(saved)
+
+
+def _torch_logits(state, tokens, torch, h):
+    """The authors' forward, written out from their state dict (pre-LN attention blocks,
+    final LN, the last position's head), in float64."""
+    F = torch.nn.functional
+    s = {k: v.double() for k, v in state.items()}
+    d = s["embed.weight"].shape[1]
+    x = s["embed.weight"][tokens] + s["pos_emb.weight"][: tokens.shape[1]]
+    L = 1 + max(int(k.split(".")[1]) for k in s if k.startswith("layers."))
+    for l in range(L):
+        p = f"layers.{l}."
+        y = F.layer_norm(x, (d,), s[p + "ln.weight"], s[p + "ln.bias"])
+        q, k, v = F.linear(y, s[p + "qkv.weight"], s[p + "qkv.bias"]).chunk(3, dim=-1)
+        q, k, v = (t.view(*x.shape[:2], h, d // h).transpose(1, 2) for t in (q, k, v))
+        a = (q @ k.transpose(-2, -1)) / (d // h) ** 0.5
+        a = a.masked_fill(~torch.tril(torch.ones(x.shape[1], x.shape[1], dtype=torch.bool)), float("-inf"))
+        x = x + F.linear((a.softmax(-1) @ v).transpose(1, 2).reshape(x.shape), s[p + "out.weight"], s[p + "out.bias"])
+    x = F.layer_norm(x, (d,), s["ln.weight"], s["ln.bias"])
+    return F.linear(x[:, -1], s["head.weight"], s["head.bias"]).numpy()
