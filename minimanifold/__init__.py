@@ -13,12 +13,10 @@ The folders draw the data flow:
 
 ``python -m minimanifold.train``, ``.oracle`` and ``.bench`` are the command-line entry points.
 """
-from .model.backend import keep_freed_memory as _keep_freed_memory
 from .model import (ModelConfig, TaskConfig, attention_param_names, backward, cast_params, flatten,
                     forward, init_params, load_params, loss_and_grads, param_shapes, save_params, unflatten)
 from .trajectories.task import Batch, Schedule, make_batch
 
-_keep_freed_memory()
 
 # Training lives in minimanifold.trajectories.train (run it as `python -m minimanifold.train`).
 __all__ = ["ModelConfig", "TaskConfig", "Schedule", "Batch", "make_batch", "init_params",

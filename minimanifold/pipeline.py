@@ -23,16 +23,18 @@ from .trajectories.pool import run_parallel
 from .trajectories.sweep import run_dir, sweep
 
 
-# The ledgers the README shows side by side: (heading, claims.json under figures/). A preset
-# not yet run end to end reads "not yet run" until its ledger is committed.
-README_LEDGERS = (("quick: `python run_all.py`", "claims.json"),
-                  ("paper: `python run_all.py --preset paper`", "paper/claims.json"),
-                  ("authors: `python run_all.py --preset authors`", "authors/claims.json"))
+# The ledgers shown side by side in figures/ledgers.md: (heading, claims.json under figures/).
+# A preset not yet run end to end reads "not yet run" until its ledger is committed.
+LEDGERS = (("quick: `python run_all.py`", "quick/claims.json"),
+           ("paper: `python run_all.py --preset paper`", "paper/claims.json"),
+           ("authors: `python run_all.py --preset authors`", "authors/claims.json"))
 
 
-def update_readme_ledgers(readme, figures_root) -> bool:
-    """Regenerate the README's side-by-side table from the ledgers under ``figures_root``."""
-    return ledger.update_readme_presets(readme, figures_root, README_LEDGERS)
+def write_ledgers_page(figures_root) -> str:
+    """Regenerate ``figures_root``/ledgers.md from the ledgers under it; returns its path."""
+    path = os.path.join(figures_root, "ledgers.md")
+    ledger.write_side_by_side(figures_root, LEDGERS, path)
+    return path
 
 
 class PipelineError(RuntimeError):
@@ -193,9 +195,9 @@ def analyse(ctx, log=print, skip=()):
     return [dict(claims[n], n=n) for n in sorted(claims)], rules, paths
 
 
-def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print, finished_only=False,
+def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_only=False,
         train=None, overwrite=False) -> list:
-    """The whole job. Returns the paths written; ``readme`` (a path) gets the findings table.
+    """The whole job. Returns the paths written (all under ``fig_dir``).
     ``train``: train only these groups (``group_names``); ``finished_only``: train nothing.
     Either gives a partial ledger of the claims the finished runs decide, its caption naming
     the claims left out and why. A ``fig_dir`` holding a ledger this run did not write
@@ -228,8 +230,6 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, readme=None, log=print,
                if skip else "")
     ledger.write(claims, rules, ctx.caption + partial, ctx.path("claims.md"), ctx.path("claims.json"),
                  written_by=me, partial=bool(skip))
-    if readme:
-        ledger.update_readme(readme, claims)
     log("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))
     for path in written:
         log(f"wrote {path}")

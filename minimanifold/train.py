@@ -12,6 +12,7 @@ import sys
 from .model.config import ModelConfig, TaskConfig
 from .trajectories.run_files import load_metrics, load_trajectory
 from .trajectories.train import TrainConfig, TrainingDiverged, train
+from .model.backend import keep_freed_memory
 
 __all__ = ["TrainConfig", "TrainingDiverged", "load_metrics", "load_trajectory", "main", "train"]
 
@@ -28,6 +29,7 @@ HELP = {
 
 
 def main(argv=None):
+    keep_freed_memory()     # trains: the step's temporaries reuse freed heap (backend.keep_freed_memory)
     ap = argparse.ArgumentParser(description="Train one run of the marker task (paper §3.2).",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("run_dir")

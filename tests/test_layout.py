@@ -23,6 +23,7 @@ ALLOWED = {
     "pipeline": {"model", "trajectories", "experiments", "report"},
     "planning": {"model", "trajectories", "experiments", "pipeline"},
     "audit": {"model", "trajectories", "analysis", "experiments", "report"},
+    "options": {"model", "trajectories", "experiments"},
 }
 ENTRY_POINTS = {"__init__", "train", "oracle", "bench"}
 NOT_IN_ANALYSIS = {"matplotlib", "json", "os", "minimanifold.model.io"}

@@ -1,6 +1,7 @@
 """The ledger's table format and writer (minimanifold/report/ledger.py)."""
 import json
 import os
+import shutil
 
 from minimanifold.experiments import EXPERIMENTS
 from minimanifold.report import ledger
@@ -34,34 +35,16 @@ def test_mean_sd_is_population_sd():
     assert ledger.mean_sd([2.0], "{:.1f}") == "2.0 ± 0.0"
 
 
-def test_readme_findings_match_the_committed_ledger():
-    """The README's findings table is generated from figures/claims.json: they must agree."""
-    with open(os.path.join(ROOT, "figures", "claims.json")) as f:
+def test_the_committed_quick_ledger_has_every_claim():
+    with open(os.path.join(ROOT, "figures", "quick", "claims.json"), encoding="utf-8") as f:
         claims = json.load(f)["claims"]
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    block = readme.split(ledger.FINDINGS_START)[1].split(ledger.FINDINGS_END)[0].strip()
-    assert block == ledger.findings_markdown(claims)
     assert len(claims) == sum(len(m.RULES) for m in EXPERIMENTS)
 
 
-def test_update_readme(tmp_path):
-    p = tmp_path / "R.md"
-    p.write_text(f"intro\n{ledger.FINDINGS_START}\nold\n{ledger.FINDINGS_END}\noutro\n")
-    claims = [row("alpha")]
-    assert ledger.update_readme(p, claims)
-    text = p.read_text()
-    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
-    assert ledger.findings_markdown(claims) in text
-    q = tmp_path / "plain.md"
-    q.write_text("no markers\n")
-    assert not ledger.update_readme(q, claims) and q.read_text() == "no markers\n"
-
-
 def test_pipes_in_cells_are_escaped():
-    claims = [row(measured="|corr| > 0.5")]
-    line = ledger.findings_markdown(claims).splitlines()[-1]
-    assert line.count("|") - line.count("\\|") == 7          # 6 columns: 7 unescaped bars
+    claims = [row(claim="|corr| > 0.5")]
+    line = ledger.side_by_side_markdown({"A": claims}).splitlines()[-1]
+    assert line.count("|") - line.count("\\|") == 5          # 4 columns: 5 unescaped bars
 
 
 def test_authors_column_only_where_their_figures_are_given(tmp_path):
@@ -102,16 +85,18 @@ def test_the_pipeline_adds_the_authors_values_for_the_authors_preset():
         P.EXPERIMENTS = saved
 
 
-def test_readme_presets_table_matches_the_committed_ledgers():
-    """The README's side-by-side table is generated from the committed ledgers of every
-    preset (pipeline.README_LEDGERS): they must agree, and every committed ledger has a column."""
-    from minimanifold.pipeline import README_LEDGERS
-    ledgers = ledger.committed_ledgers(os.path.join(ROOT, "figures"), README_LEDGERS)
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    block = readme.split(ledger.PRESETS_START)[1].split(ledger.PRESETS_END)[0].strip()
-    assert block == ledger.side_by_side_markdown(ledgers)
-    assert ledgers[README_LEDGERS[0][0]] is not None                   # the quick ledger is committed
+def test_the_ledgers_page_is_generated_from_the_committed_ledgers(tmp_path):
+    """figures/ledgers.md is what run_all.py generates from the committed ledgers of every
+    preset (pipeline.LEDGERS): they must agree, and the quick ledger is committed."""
+    from minimanifold.pipeline import LEDGERS, write_ledgers_page
+    figures = os.path.join(ROOT, "figures")
+    ledgers = ledger.committed_ledgers(figures, LEDGERS)
+    assert ledgers[LEDGERS[0][0]] is not None
+    shutil.copytree(figures, tmp_path / "figures", ignore=shutil.ignore_patterns("*.png"))
+    page = write_ledgers_page(str(tmp_path / "figures"))
+    with open(os.path.join(figures, "ledgers.md"), encoding="utf-8") as f:
+        assert f.read() == open(page, encoding="utf-8").read()
+    assert ledger.side_by_side_markdown(ledgers) in open(page, encoding="utf-8").read()
 
 
 def test_side_by_side_columns_rows_and_gaps():
@@ -124,16 +109,6 @@ def test_side_by_side_columns_rows_and_gaps():
     assert lines[3].startswith("| 2 | beta |") and lines[3].endswith("| **inconclusive** | — | not yet run |")
     assert len(lines) == 4
     assert ledger.side_by_side_markdown({"C": None}).count("\n") == 1     # nothing committed: header only
-
-
-def test_replace_block_writes_nothing_without_both_markers(tmp_path):
-    p = tmp_path / "R.md"
-    p.write_text(f"a\n{ledger.PRESETS_START}\nold\nb\n")                # no end marker
-    assert not ledger.replace_block(p, ledger.PRESETS_START, ledger.PRESETS_END, "new")
-    assert p.read_text() == f"a\n{ledger.PRESETS_START}\nold\nb\n"
-    p.write_text(f"a\n{ledger.PRESETS_START}\nold\n{ledger.PRESETS_END}\nb\n")
-    assert ledger.replace_block(p, ledger.PRESETS_START, ledger.PRESETS_END, "new")
-    assert p.read_text() == f"a\n{ledger.PRESETS_START}\nnew\n{ledger.PRESETS_END}\nb\n"
 
 
 def test_a_damaged_committed_ledger_is_named(tmp_path):

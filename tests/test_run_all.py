@@ -620,24 +620,27 @@ def test_train_and_finished_only_exclude_each_other(tmp_path):
     assert r.returncode == 2 and "not allowed with argument" in r.stderr
 
 
-@pytest.mark.parametrize("args, findings", [
-    ([], True),                                     # the quick preset in place: the README's findings
-    (["--train", "main"], False),                   # a partial ledger never writes them
-    (["--finished-only"], False),
-    (["--figures-dir", "elsewhere"], False),
+@pytest.mark.parametrize("args, folder, page", [
+    ([], "figures/quick", True),                        # every preset in its own folder, quick too
+    (["--preset", "paper", "--train", "main"], "figures/paper", True),
+    (["--figures-dir", "elsewhere"], "elsewhere", False),
 ])
-def test_only_a_whole_quick_ledger_in_place_writes_the_readme_findings(monkeypatch, args, findings):
-    """run_all.py hands ``run`` the README (its findings table) only for the whole quick
-    preset written to figures/; ``run`` itself is replaced here, so nothing trains."""
+def test_the_main_job_writes_under_its_figures_folder_only(monkeypatch, args, folder, page):
+    """run_all.py hands ``run`` figures/<preset>/ by default and regenerates figures/ledgers.md
+    only for a committed preset folder; it never writes README.md. ``run`` itself and the
+    page writer are replaced here, so nothing trains and nothing is written."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("run_all_cli", os.path.join(ROOT, "run_all.py"))
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    seen = {}
-    monkeypatch.setattr(cli, "run", lambda *a, **kw: seen.update(kw))
-    monkeypatch.setattr(cli, "update_readme_ledgers", lambda *a: None)
+    seen, pages = {}, []
+    monkeypatch.setattr(cli, "run", lambda *a, **kw: seen.update(fig_dir=a[2], **kw))
+    monkeypatch.setattr(cli, "write_ledgers_page", pages.append)
+    readme = open(os.path.join(ROOT, "README.md"), "rb").read()
     assert cli.main(args) == 0
-    assert (seen["readme"] is not None) == findings
+    assert os.path.relpath(os.path.abspath(seen["fig_dir"]), ROOT) == folder
+    assert pages == ([os.path.join(ROOT, "figures")] if page else [])
+    assert "readme" not in seen and open(os.path.join(ROOT, "README.md"), "rb").read() == readme
     assert seen["train"] == (frozenset({"main"}) if "--train" in args else None)
 
 

@@ -61,9 +61,11 @@ def keep_freed_memory() -> bool:
     The model allocates megabyte-sized temporaries every step. With glibc's defaults each
     is a fresh mmap that the kernel must fault in and zero (measured: ~12,000 page faults
     and ~35% of the step time at L=5); raising the mmap and trim thresholds makes them
-    plain heap reuse. Process-wide and harmless (the heap keeps its peak size); called on
-    import. Set MINIMANIFOLD_KEEP_MALLOC=1 to leave the allocator alone. Returns whether
-    the settings were applied (False off glibc).
+    plain heap reuse. Process-wide (the heap keeps its peak size), so only the entry points
+    that train call it — ``run_all.py``, ``python -m minimanifold.train``, ``.bench``, the
+    recipe screen, and every pool worker (``pool.exit_with_parent``) — never ``import
+    minimanifold``. Set MINIMANIFOLD_KEEP_MALLOC=1 to leave the allocator alone. Returns
+    whether the settings were applied (False off glibc).
     """
     if os.environ.get("MINIMANIFOLD_KEEP_MALLOC") == "1":
         return False

@@ -23,6 +23,7 @@ from ..model.config import ModelConfig, TaskConfig, step_flops
 from ..model.transformer import init_params, loss_and_grads
 from ..model.optim import sgd_step
 from ..trajectories.task import make_batch
+from ..model.backend import keep_freed_memory
 
 
 def _numpy_step(params, tokens, targets, cfg, lr=0.01):
@@ -120,6 +121,7 @@ def pca_seconds(n=200, D=400_000, reps=3) -> float:
 
 
 def main(argv=None):
+    keep_freed_memory()     # trains: the step's temporaries reuse freed heap (backend.keep_freed_memory)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=40)
     ap.add_argument("--layers", type=int, nargs="+", default=[2, 5])

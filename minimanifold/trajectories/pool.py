@@ -11,6 +11,8 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from ..model.backend import keep_freed_memory
+
 LINES = None   # in a pool worker: the queue its training lines go to (the sweep shows them)
 
 
@@ -72,9 +74,11 @@ def show_lines(lines, log) -> None:
 def exit_with_parent(parent_pid: int, lines=None, every: float = 0.5) -> None:
     """In a worker: exit as soon as the sweep that spawned it is gone (killed, say), so no
     orphan keeps training into a run directory that a restarted sweep resumes. ``lines``:
-    the queue the worker's training lines go to."""
+    the queue the worker's training lines go to. Workers train and measure: the allocator
+    keeps freed memory for the step's temporaries (``backend.keep_freed_memory``)."""
     global LINES
     LINES = lines
+    keep_freed_memory()
     def watch():
         while os.getppid() == parent_pid:
             time.sleep(every)

@@ -22,6 +22,7 @@ from .progress import Board
 from .sweep import RunSpec, sweep
 from .run_files import load_metrics
 from .train import TrainConfig
+from ..model.backend import keep_freed_memory
 
 STEPS = 20000
 BASE = TrainConfig(steps=STEPS, ckpt_every=100, lr=0.1, init_std=0.1, schedule="mixed:1,2,3,4")
@@ -132,6 +133,7 @@ def check_args(a) -> str | None:
 
 
 def main(argv=None) -> int:
+    keep_freed_memory()     # trains: the step's temporaries reuse freed heap (backend.keep_freed_memory)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0)
