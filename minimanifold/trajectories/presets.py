@@ -1,5 +1,6 @@
 """The configurations ``run_all.py`` runs. Each preset states its full config in its
-output. Learning rates and step counts come from measurements recorded in the README.
+output. Learning rates and step counts come from measurements recorded in docs/training.md
+and docs/presets.md.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ SMOKE = Preset(
 
 # Reduced to stay within 8 minutes on 2 cores (issue 9): the optimizer control compares SGD
 # with AdamW only (AdamW without weight decay: the paper and authors presets), and the
-# restricted retraining runs 600 steps (every curve has risen by then; README: Figures).
+# restricted retraining runs 600 steps (every curve has risen by then; figures/quick/README.md).
 QUICK = Preset(
     "quick", "the paper's model and task with m in {1,2}; every run learns",
     ModelConfig(), TaskConfig(),
@@ -82,7 +83,7 @@ QUICK = Preset(
     optimizer_arms=("SGD", "AdamW"))
 
 # The paper's model, task and optimizer (plain SGD, T=32, C=8, d_model 128, 4 heads, batch 64),
-# with the recipe the README's screen found for m in {1..4}: 3 layers, peak eta 0.15 after a
+# with the recipe the screen (docs/recipe-search.md) found for m in {1..4}: 3 layers, peak eta 0.15 after a
 # 1,000-step warmup, cosine decay to 0 at 30,000 steps (the paper's text, lr 0.001, does not
 # learn). Its main runs have the screen's configuration, so the sweep reuses the screen's runs.
 # Seeds: the issue's floor (10 main, 3 per comparison); the 20 and 5 the paper used cost ~2x.
@@ -96,7 +97,7 @@ PAPER = Preset(
 
 # The training configuration of the authors' released code (skydancerosel/bubble-modadd,
 # train.py), as closely as this model allows; what stays different is listed in the
-# README ("The authors' configuration"): no attention biases, our init (normal 0.1, not
+# figures/authors/README.md: no attention biases, our init (normal 0.1, not
 # PyTorch's defaults), our vocabulary (32 tokens, not 256 with markers at 100+i), a
 # position drawn per example (not shared by the batch), a query token at the end.
 AUTHORS = Preset(

@@ -1,7 +1,7 @@
 """The search for a plain-SGD recipe that learns the paper's setting (mixed m in {1..4},
 T=32, C=8, d_model=128, 4 heads) on every seed: a grid of step-size schedules, learning
 rates, batch sizes and depths, trained with the project's own sweep (cached), and the
-table of outcomes the README records.
+table of outcomes docs/recipe-search.md records.
 
     python -m minimanifold.trajectories.recipes --jobs 2 --seeds 3        # screen the grid
     python -m minimanifold.trajectories.recipes --only L3-cos0.1 --seeds 10 --jobs 2
