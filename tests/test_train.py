@@ -44,7 +44,8 @@ def test_same_seed_bit_identical(tmp_path):
 def test_run_directory_contents(tmp_path):
     summary = run(tmp_path, "r")
     d = tmp_path / "r"
-    assert sorted(os.listdir(d)) == ["ckpt", "config.json", "metrics.json", "summary.json", "trajectory.npz"]
+    assert sorted(os.listdir(d)) == ["ckpt", "config.json", "metrics.json", "summary.json", "summary.json.sha256",
+                                     "trajectory.npz"]        # the summary's digest: an edit is caught
     assert os.listdir(d / "ckpt") == ["step_00000060.npz"]
     params, cfg = load_params(d / "ckpt" / "step_00000060.npz")
     assert cfg == MODEL
