@@ -7,14 +7,16 @@ module over them, and write the figures and the claims ledger.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
 from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
-from .experiments.groups import (RESTRICTED, check_groups, group_names, is_finished, planned_specs,  # noqa: F401
-                                 restricted_measured, will_be_partial)
-from .experiments.training import learned, learned_final_stage, summary_table
+from .experiments.contract import Call
+from .experiments.groups import (check_groups, group_names, is_finished, planned_specs, retrained,  # noqa: F401
+                                 will_be_partial)
+from .experiments.rundir import learned, learned_final_stage, summary_table
 from .model.io import clean_stale_tmp
 from .report import ledger
 from .report.owner import check_owner
@@ -100,32 +102,36 @@ def training_time(runs) -> str:
 
 
 def not_measured(ctx, train=None, runs_dir=None) -> dict:
-    """{experiment module: why} for what a partial ledger (``train`` not None: only those
-    groups trained) leaves out: a comparison with a group of runs not finished, or a
-    measurement that itself trains (``TRAINS``) unless ``train`` names it (``RESTRICTED``)
-    or its results are all in the run cache ``runs_dir`` already."""
+    """{experiment: why} for what a partial ledger (``train`` not None: only those groups
+    trained) leaves out: a comparison with a group of runs not finished, or a measurement
+    that itself trains (its ``retraining``) unless ``train`` names its group or its results
+    are all in the run cache ``runs_dir`` already."""
     if train is None:
         return {}
     out = {}
-    for m in EXPERIMENTS:
-        missing = [g for g in (m.variants(ctx.preset) if hasattr(m, "variants") else {}) if not ctx.variants.get(g)]
+    for e in EXPERIMENTS:
+        missing = [g for g in e.variants(ctx.preset) if not ctx.variants.get(g)]
         if missing:
-            out[m] = "runs not trained yet: " + ", ".join(missing)
-        elif getattr(m, "TRAINS", False) and RESTRICTED not in train and \
-                not (runs_dir is not None and restricted_measured(ctx.preset, runs_dir)):
-            out[m] = "its measurement trains"
+            out[e] = "runs not trained yet: " + ", ".join(missing)
+        elif e.retraining is not None and e.retraining.group not in train and \
+                not (runs_dir is not None and retrained(e, ctx.preset, runs_dir)):
+            out[e] = "its measurement trains"
     return out
 
 
+def not_retrained(train) -> list:
+    """The experiments whose measurement trains and whose group ``train`` does not name
+    (None: every group trains)."""
+    return [e for e in EXPERIMENTS
+            if train is not None and e.retraining is not None and e.retraining.group not in train]
+
+
 def prefetch_calls(ctx, skip=()) -> list:
-    """Every module's per-run measurements [(function, args)], the heaviest kind first
-    (modules in ``skip`` left out)."""
-    calls = [(getattr(m, "PREFETCH_WEIGHT", 1), n, call) for m in EXPERIMENTS
-             if hasattr(m, "prefetch") and m not in skip for n, call in enumerate(m.prefetch(ctx))]
-    unique = {}
-    for _, _, (fn, args) in sorted(calls, key=lambda c: (-c[0], c[1])):   # the first of repeats
-        unique.setdefault(call_key(fn, args), (fn, args))
-    return list(unique.values())
+    """Every experiment's per-run measurements [Call], the heaviest kind first (by its
+    ``weight``), each call once (experiments in ``skip`` left out)."""
+    calls = [(e.weight, n, Call(*call)) for e in EXPERIMENTS if e not in skip
+             for n, call in enumerate(e.measurements(ctx))]
+    return list(dict.fromkeys(call for *_, call in sorted(calls, key=lambda c: (-c[0], c[1]))))   # the first of repeats
 
 
 def planned_context(preset, runs_dir) -> Context:
@@ -140,21 +146,17 @@ class EarlyMeasurements:
     """The sweep's ``then``: each finished run's per-run measurements (every call of
     ``prefetch_calls`` on the planned context whose first argument is that run's
     directory, heaviest first), so they fill the workers while the last runs train.
-    ``done`` holds their keys for ``prefetch`` to skip; modules in ``skip`` are left out."""
+    ``done`` holds those calls for ``prefetch`` to skip; experiments in ``skip`` are left out."""
 
     def __init__(self, preset, runs_dir, skip=()):
         self.by_dir, self.done = {}, set()
-        for fn, args in prefetch_calls(planned_context(preset, runs_dir), skip):
-            self.by_dir.setdefault(args[0], []).append((fn, args))
+        for call in prefetch_calls(planned_context(preset, runs_dir), skip):
+            self.by_dir.setdefault(call.args[0], []).append(call)
 
     def __call__(self, rec) -> list:
         calls = self.by_dir.pop(rec["dir"], [])
-        self.done.update(call_key(fn, args) for fn, args in calls)
+        self.done.update(calls)
         return calls
-
-
-def call_key(fn, args) -> tuple:
-    return fn, repr(args)
 
 
 def prefetch(ctx, jobs, log=print, done=frozenset(), skip=()) -> None:
@@ -165,7 +167,7 @@ def prefetch(ctx, jobs, log=print, done=frozenset(), skip=()) -> None:
     if jobs <= 1:
         return
     t0 = time.perf_counter()
-    calls = [c for c in prefetch_calls(ctx, skip) if call_key(*c) not in done]
+    calls = [c for c in prefetch_calls(ctx, skip) if c not in done]
     run_parallel(calls, jobs)
     log(f"per-run measurements: {len(done)} on the training pool as their runs finished, {len(calls)} after, "
         f"on {jobs} processes in {time.perf_counter() - t0:.0f}s")
@@ -173,26 +175,40 @@ def prefetch(ctx, jobs, log=print, done=frozenset(), skip=()) -> None:
 
 def analyse(ctx, log=print, skip=()):
     """Every experiment's report (but those in ``skip``), timed. Returns (claims ordered by
-    number, each row carrying its number ``n``; rules; paths)."""
+    number, each Row carrying its number ``n`` and, for a preset that compares with the
+    authors' figures, their value; rules; paths)."""
     claims, rules, paths = {}, {}, []
-    for module in EXPERIMENTS:
-        if module in skip:
+    for e in EXPERIMENTS:
+        if e in skip:
             continue
         t0 = time.perf_counter()
-        rows, figs = module.report(ctx)
-        name = module.__name__.rsplit(".", 1)[1]
-        if set(rows) != set(module.RULES):
-            raise PipelineError(f"{name}: claims {sorted(rows)} but rules for {sorted(module.RULES)}")
+        rows, figs = e.report(ctx)
+        if set(rows) != set(e.rules):
+            raise PipelineError(f"{e.name}: claims {sorted(rows)} but rules for {sorted(e.rules)}")
         if set(rows) & set(claims):
-            raise PipelineError(f"{name}: claim numbers {sorted(set(rows) & set(claims))} already taken")
-        if getattr(getattr(ctx, "preset", None), "compare_authors", False):
-            for n, row in rows.items():
-                row["authors"] = AUTHORS_FIGURES.get(n, "")
+            raise PipelineError(f"{e.name}: claim numbers {sorted(set(rows) & set(claims))} already taken")
         claims.update(rows)
-        rules.update(module.RULES)
+        rules.update(e.rules)
         paths += figs
-        log(f"{name}: {len(rows)} claims, {len(figs)} figures in {time.perf_counter() - t0:.0f}s")
-    return [dict(claims[n], n=n) for n in sorted(claims)], rules, paths
+        log(f"{e.name}: {len(rows)} claims, {len(figs)} figures in {time.perf_counter() - t0:.0f}s")
+    theirs = ctx.preset.compare_authors            # the authors preset: their figures' values beside ours
+    return [dataclasses.replace(claims[n], n=n, **({"authors": AUTHORS_FIGURES.get(n, "")} if theirs else {}))
+            for n in sorted(claims)], rules, paths
+
+
+def write_ledger(ctx, claims, rules, skip, written_by) -> list:
+    """claims.md and claims.json in the figures folder; their paths. The caption names what a
+    partial ledger leaves out (``skip``: {experiment: why}); the preset decides whether the
+    table has a column of the authors' figures (``compare_authors``)."""
+    partial = ("\n\nPartial ledger (only the runs finished so far: `--finished-only` or `--train`); "
+               "not measured yet:\n" + "\n".join(
+                   f"- claim{'s' * (len(e.rules) > 1)} {', '.join(map(str, sorted(e.rules)))}: {why}"
+                   for e, why in skip.items())
+               if skip else "")
+    paths = [ctx.path("claims.md"), ctx.path("claims.json")]
+    ledger.write(claims, rules, ctx.caption + partial, *paths, written_by=written_by, partial=bool(skip),
+                 authors=ctx.preset.compare_authors)
+    return paths
 
 
 def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_only=False,
@@ -209,8 +225,7 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     check_owner(fig_dir, me, will_be_partial(preset, runs_dir, train), overwrite)
     log(preset.describe())
     t0 = time.perf_counter()
-    trains = [m for m in EXPERIMENTS if getattr(m, "TRAINS", False)]
-    early = EarlyMeasurements(preset, runs_dir, skip=trains if train is not None and RESTRICTED not in train else ()) \
+    early = EarlyMeasurements(preset, runs_dir, skip=not_retrained(train)) \
         if jobs > 1 and train != frozenset() else None
     main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, train=train)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
@@ -221,16 +236,8 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     check_owner(fig_dir, me, bool(skip), overwrite)              # before any figure is written
     prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip)
     claims, rules, written = analyse(ctx, log, skip)
-    for path in ("claims.md", "claims.json"):
-        written.append(ctx.path(path))
-    partial = ("\n\nPartial ledger (only the runs finished so far: `--finished-only` or `--train`); "
-               "not measured yet:\n" + "\n".join(
-                   f"- claim{'s' * (len(m.RULES) > 1)} {', '.join(map(str, sorted(m.RULES)))}: {why}"
-                   for m, why in skip.items())
-               if skip else "")
-    ledger.write(claims, rules, ctx.caption + partial, ctx.path("claims.md"), ctx.path("claims.json"),
-                 written_by=me, partial=bool(skip))
-    log("\n".join(f"  {c['verdict']:>13}: {c['claim']} — {c['measured']}" for c in claims))
+    written += write_ledger(ctx, claims, rules, skip, me)
+    log("\n".join(f"  {c.verdict:>13}: {c.claim} — {c.measured}" for c in claims))
     for path in written:
         log(f"wrote {path}")
     log("\n" + summary_table(main))

@@ -11,15 +11,13 @@ only by fewer or cheaper steps (or another machine).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import time
 
 import numpy as np
 
-from .experiments.groups import (RESTRICTED, group_templates, restricted_done, restricted_specs,
-                                 restricted_waits_for_main)
+from .experiments.groups import group_templates, is_retrained, retrainings, waits_for_runs
 from .model import optim
 from .model.backend import gemm_gflops
 from .model.config import step_flops
@@ -92,7 +90,8 @@ _SEED = re.compile(r"^seed_\d+$")
 
 def group_rows(preset, runs_dir, train) -> dict:
     """{group: (a spec, number of runs, done, reusable, [steps left of each run to train])}
-    for the groups ``train`` names (None: all), restricted retraining included."""
+    for the groups ``train`` names (None: all), the retrainings included (a job's steps
+    are those of its starting run's configuration)."""
     out = {}
     for name, (spec, seeds) in group_templates(preset).items():
         if train is not None and name not in train:
@@ -103,14 +102,14 @@ def group_rows(preset, runs_dir, train) -> dict:
         resumed = [spec.train.steps - at for s, at in partial.items() if s in seeds and s not in twins]
         n_todo = len(seeds) - n_done - n_reuse
         out[name] = (spec, len(seeds), n_done, n_reuse, resumed + [spec.train.steps] * (n_todo - len(resumed)))
-    if preset.restrict_k and (train is None or RESTRICTED in train):
-        rs = restricted_specs(preset)
-        todo = [r for r in rs if not restricted_done(runs_dir, *r)]
-        if restricted_waits_for_main(preset, runs_dir, train):
-            todo = []                                  # the run would stop and ask for main
-        spec = dataclasses.replace(rs[0][0], train=dataclasses.replace(rs[0][0].train, steps=rs[0][3]))
-        out[RESTRICTED] = (spec, len(rs), len(rs) - len([r for r in rs if not restricted_done(runs_dir, *r)]), 0,
-                           [n for *_, n in todo])
+    for name, (_, jobs) in retrainings(preset).items():
+        if train is not None and name not in train:
+            continue
+        todo = [j for j in jobs if not is_retrained(runs_dir, j)]
+        n_done = len(jobs) - len(todo)
+        if waits_for_runs(preset, runs_dir, train, name):
+            todo = []                                  # the run would stop and ask for its runs
+        out[name] = (jobs[0].spec, len(jobs), n_done, 0, [j.steps for j in todo])
     return out
 
 
@@ -146,9 +145,11 @@ def plan(preset, runs_dir, jobs=1, roofline=None, train=None) -> str:
         total_steps, total_s = total_steps + steps, total_s + steps * per_step
         lines.append(_row(name, n, n_done, n_reuse, len(each), tr.steps, steps,
                           f"{1000 * per_step:.1f}" if each else "-", f"{hours:.2f}"))
-    if restricted_waits_for_main(preset, runs_dir, train):
-        lines.append(f"{RESTRICTED}: its main runs are not finished and --train does not name main: "
-                     f"the run would train nothing and stop (add main)")
+    for name, (e, _) in retrainings(preset).items():
+        if waits_for_runs(preset, runs_dir, train, name):
+            after = e.retraining.after
+            lines.append(f"{name}: its {after} runs are not finished and --train does not name {after}: "
+                         f"the run would train nothing and stop (add {after})")
     lines.append(f"to train: {total_steps:,} steps, about {total_s / jobs / 3600:.1f} h of steps with --jobs {jobs} "
                  f"(ms/step timed now, {jobs} at once; the runs share the cores evenly); evaluation, "
                  f"checkpoints and the analyses come on top; a busy machine times slow")

@@ -59,10 +59,10 @@ def gen(acc_heldout, acc_seen=1.0, n=400):
 
 
 def test_claim_reads_the_mixed_runs_heldout_accuracy():
-    assert CP.claim_compositional([gen(0.95)] * 3, [gen(0.1)] * 3)["verdict"] == "supported"
-    assert CP.claim_compositional([gen(0.3)] * 3, [gen(0.99)] * 3)["verdict"] == "not supported"
-    assert CP.claim_compositional([gen(0.95)], [gen(0.1)])["verdict"] == "inconclusive"         # one seed
-    assert CP.claim_compositional([], [])["verdict"] == "inconclusive"
+    assert CP.claim_compositional([gen(0.95)] * 3, [gen(0.1)] * 3).verdict == "supported"
+    assert CP.claim_compositional([gen(0.3)] * 3, [gen(0.99)] * 3).verdict == "not supported"
+    assert CP.claim_compositional([gen(0.95)], [gen(0.1)]).verdict == "inconclusive"         # one seed
+    assert CP.claim_compositional([], []).verdict == "inconclusive"
     pooled = {"2": {"acc_heldout": 1.0, "n_heldout": 300}, "3": {"acc_heldout": 0.0, "n_heldout": 100}}
     assert CP.heldout_accuracy(pooled) == 0.75
 
@@ -135,7 +135,7 @@ def test_the_interval_of_an_accuracy_stays_in_0_1():
     import re
     from minimanifold.analysis.intervals import t_interval, within
     row = CP.claim_compositional([gen(0.20), gen(0.07), gen(0.02)], [gen(0.1)] * 3)
-    lo, hi = map(float, re.search(r"\[(-?[\d.]+), (-?[\d.]+)\]", row["interval"]).groups())
-    assert t_interval([0.20, 0.07, 0.02]).lo < 0 and 0.0 == lo < hi <= 1.0 and row["verdict"] == "not supported"
+    lo, hi = map(float, re.search(r"\[(-?[\d.]+), (-?[\d.]+)\]", row.interval).groups())
+    assert t_interval([0.20, 0.07, 0.02]).lo < 0 and 0.0 == lo < hi <= 1.0 and row.verdict == "not supported"
     assert within(t_interval([0.99, 1.0, 0.98]), 0.0, 1.0).hi == 1.0
     assert within(t_interval([0.5]), 0.0, 1.0).text().startswith("undetermined")

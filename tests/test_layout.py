@@ -3,7 +3,6 @@ experiments -> pipeline), analyses touch no files or plots, modules stay readabl
 sitting, and the pipeline refuses experiments that disagree with their rules."""
 import ast
 import os
-import types
 
 import pytest
 
@@ -91,17 +90,67 @@ def test_no_module_is_over_about_250_lines():
 
 
 def test_pipeline_refuses_rows_without_rules_and_taken_numbers(monkeypatch, tmp_path):
-    def module(name, rows, rules):
-        return types.SimpleNamespace(__name__=f"x.{name}", RULES=rules, report=lambda ctx: (rows, []))
+    from minimanifold.experiments.context import Context
+    from minimanifold.experiments.contract import Experiment
+    from minimanifold.report.ledger import Row
+    from minimanifold.trajectories.presets import QUICK
+
+    def experiment(name, numbers, rules):
+        rows = {n: Row(f"claim {n}", "s", "p", "m", "", "", "inconclusive", None) for n in numbers}
+        return Experiment(name, "s", rules, lambda ctx: (rows, []))
     rule = lambda: None  # noqa: E731
-    monkeypatch.setattr(pipeline, "EXPERIMENTS", (module("a", {1: {}}, {2: rule}),))
+    ctx = Context(QUICK, [], {}, str(tmp_path), "c")
+    monkeypatch.setattr(pipeline, "EXPERIMENTS", (experiment("a", [1], {2: rule}),))
     with pytest.raises(pipeline.PipelineError, match="a: claims"):
-        pipeline.analyse(None, log=lambda s: None)
-    monkeypatch.setattr(pipeline, "EXPERIMENTS", (module("a", {1: {"n": 1}}, {1: rule}),
-                                                  module("b", {1: {"n": 2}}, {1: rule})))
+        pipeline.analyse(ctx, log=lambda s: None)
+    monkeypatch.setattr(pipeline, "EXPERIMENTS", (experiment("a", [1], {1: rule}),
+                                                  experiment("b", [1], {1: rule})))
     with pytest.raises(pipeline.PipelineError, match="already taken"):
-        pipeline.analyse(None, log=lambda s: None)
-    monkeypatch.setattr(pipeline, "EXPERIMENTS", (module("a", {3: {"n": 3}}, {3: rule}),
-                                                  module("b", {1: {"n": 1}}, {1: rule})))
-    claims, rules, _ = pipeline.analyse(None, log=lambda s: None)
-    assert [c["n"] for c in claims] == [1, 3] and sorted(rules) == [1, 3]
+        pipeline.analyse(ctx, log=lambda s: None)
+    monkeypatch.setattr(pipeline, "EXPERIMENTS", (experiment("a", [3], {3: rule}),
+                                                  experiment("b", [1], {1: rule})))
+    claims, rules, _ = pipeline.analyse(ctx, log=lambda s: None)
+    assert [c.n for c in claims] == [1, 3] and sorted(rules) == [1, 3]
+    assert [c.claim for c in claims] == ["claim 1", "claim 3"]
+
+
+def _experiment_modules() -> dict:
+    """{module name: source} of every module under experiments/ that defines ``EXPERIMENT``."""
+    out = {}
+    for rel, path in modules():
+        if rel.startswith("experiments.") and any(
+                isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "EXPERIMENT" for t in node.targets)
+                for node in ast.parse(open(path).read()).body):
+            out[rel.removesuffix(".__init__")] = path
+    return out
+
+
+def test_every_experiment_module_is_registered_once_in_order():
+    """Each module's ``EXPERIMENT`` is in ``EXPERIMENTS`` exactly once, in the registry's
+    order of the paper's sections, and every registered experiment is a module's."""
+    import importlib
+    from minimanifold.experiments import EXPERIMENTS
+    from minimanifold.experiments.contract import Experiment
+    found = {importlib.import_module(f"minimanifold.{m}").EXPERIMENT for m in _experiment_modules()}
+    assert len(EXPERIMENTS) == len(set(EXPERIMENTS)) == len(found) and set(EXPERIMENTS) == found
+    assert all(isinstance(e, Experiment) for e in EXPERIMENTS)
+    assert [e.name for e in EXPERIMENTS] == [
+        "training", "collapse", "m_scaling", "bubbling", "commutators", "sae_probing", "architecture",
+        "compositional", "multiplication", "optimizer", "functional_dimension", "restricted_training"]
+
+
+def test_the_pipeline_reads_the_contract_and_probes_nothing():
+    """pipeline.py, planning.py and experiments/groups.py use no hasattr/getattr and import
+    from experiments/ only the registry, the contract, the context, the groups and the run
+    directory helpers: never an experiment module."""
+    allowed = {"minimanifold.experiments", "minimanifold.experiments.EXPERIMENTS",
+               "minimanifold.experiments.AUTHORS_FIGURES"}
+    shared = ("context", "contract", "groups", "rundir")
+    for rel in ("pipeline", "planning", "experiments.groups"):
+        path = os.path.join(PKG, *rel.split(".")) + ".py"
+        tree = ast.parse(open(path).read())
+        calls = [n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+        assert not {"hasattr", "getattr"} & set(calls), rel
+        bad = [name for name in imports(rel, path) if name.startswith("minimanifold.experiments")
+               and name not in allowed and name.split(".")[2] not in shared]
+        assert not bad, f"{rel} imports {bad}"

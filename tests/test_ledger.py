@@ -1,4 +1,5 @@
 """The ledger's table format and writer (minimanifold/report/ledger.py)."""
+import dataclasses
 import json
 import os
 import shutil
@@ -10,8 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def row(claim="c", measured="m", verdict="supported"):
-    return {"claim": claim, "section": "§4.1", "paper": "p", "measured": measured, "null": "n",
-            "interval": "[1.00, 2.00]", "verdict": verdict, "value": 1.0}
+    return ledger.Row(claim=claim, section="§4.1", paper="p", measured=measured, null="n",
+                      interval="[1.00, 2.00]", verdict=verdict, value=1.0)
 
 
 def test_write_table_rules_and_json(tmp_path):
@@ -26,7 +27,8 @@ def test_write_table_rules_and_json(tmp_path):
     assert "| 2 | beta | §4.1 | p | m | n | [1.00, 2.00] | **inconclusive** |" in lines
     rules = [l for l in lines if l.startswith("- claim")]
     assert rules == ["- claim 3: first rule: *supported* if x.", "- claim 7: second rule."]   # by number
-    assert json.loads((tmp_path / "c.json").read_text()) == {"caption": "caption", "claims": claims}
+    assert json.loads((tmp_path / "c.json").read_text()) == {"caption": "caption",
+                                                             "claims": [c.to_dict() for c in claims]}
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
@@ -38,11 +40,11 @@ def test_mean_sd_is_population_sd():
 def test_the_committed_quick_ledger_has_every_claim():
     with open(os.path.join(ROOT, "figures", "quick", "claims.json"), encoding="utf-8") as f:
         claims = json.load(f)["claims"]
-    assert len(claims) == sum(len(m.RULES) for m in EXPERIMENTS)
+    assert len(claims) == sum(len(e.rules) for e in EXPERIMENTS)
 
 
 def test_pipes_in_cells_are_escaped():
-    claims = [row(claim="|corr| > 0.5")]
+    claims = [row(claim="|corr| > 0.5").to_dict()]
     line = ledger.side_by_side_markdown({"A": claims}).splitlines()[-1]
     assert line.count("|") - line.count("\\|") == 5          # 4 columns: 5 unescaped bars
 
@@ -51,8 +53,8 @@ def test_authors_column_only_where_their_figures_are_given(tmp_path):
     """The authors preset's ledger has a column of the authors' figure values beside the
     paper's; every other ledger keeps its columns."""
     from minimanifold.experiments import AUTHORS_FIGURES
-    claims = [dict(row("alpha"), authors="r90 4.1–6.0"), dict(row("beta"), authors="")]
-    ledger.write(claims, {}, "caption", tmp_path / "c.md", tmp_path / "c.json")
+    claims = [dataclasses.replace(row("alpha"), authors="r90 4.1–6.0"), dataclasses.replace(row("beta"), authors="")]
+    ledger.write(claims, {}, "caption", tmp_path / "c.md", tmp_path / "c.json", authors=True)
     lines = (tmp_path / "c.md").read_text().splitlines()
     header = next(i for i, l in enumerate(lines) if l.startswith("| # |"))
     assert "authors' figures (their code)" in lines[header] and lines[header + 1].count("|") == 10
@@ -60,29 +62,43 @@ def test_authors_column_only_where_their_figures_are_given(tmp_path):
     assert "| 2 | beta | §4.1 | p |  | m | n | [1.00, 2.00] | **supported** |" in lines
     ledger.write([row("alpha")], {}, "caption", tmp_path / "d.md", tmp_path / "d.json")
     assert "authors" not in (tmp_path / "d.md").read_text()
+    ledger.write(claims, {}, "caption", tmp_path / "e.md", tmp_path / "e.json")   # the preset decides, not the rows
+    assert "authors" not in (tmp_path / "e.md").read_text()
+    assert "| 1 | alpha | §4.1 | p | m | n | [1.00, 2.00] | **supported** |" in (tmp_path / "e.md").read_text()
+    ledger.write([row("alpha")], {}, "caption", tmp_path / "f.md", tmp_path / "f.json", authors=True)
+    assert "| 1 | alpha | §4.1 | p |  | m | n | [1.00, 2.00] | **supported** |" in (tmp_path / "f.md").read_text()
     assert set(AUTHORS_FIGURES) == {1, 2, 6, 10, 14} and "9.7×" in AUTHORS_FIGURES[10]
 
 
-def test_the_pipeline_adds_the_authors_values_for_the_authors_preset():
-    import dataclasses
+def test_the_pipeline_adds_the_authors_values_for_the_authors_preset(monkeypatch):
     from minimanifold.experiments.context import Context
-    from minimanifold.pipeline import analyse
+    from minimanifold.experiments.contract import Experiment
     from minimanifold.trajectories.presets import AUTHORS, QUICK
-
-    import types
-    Fake = types.ModuleType("minimanifold.experiments.fake")
-    Fake.RULES = {1: lambda: None, 3: lambda: None}
-    Fake.report = lambda ctx: ({1: row("one"), 3: row("three")}, [])
     import minimanifold.pipeline as P
-    saved = P.EXPERIMENTS
-    try:
-        P.EXPERIMENTS = (Fake,)
-        claims, _, _ = analyse(Context(AUTHORS, [], {}, "/tmp", "c"), log=lambda s: None)
-        assert claims[0]["authors"].startswith("r90 4.1–6.0") and claims[1]["authors"] == ""
-        claims, _, _ = analyse(Context(dataclasses.replace(QUICK), [], {}, "/tmp", "c"), log=lambda s: None)
-        assert all("authors" not in c for c in claims)
-    finally:
-        P.EXPERIMENTS = saved
+    fake = Experiment("fake", "s", {1: lambda: None, 3: lambda: None},
+                      lambda ctx: ({1: row("one"), 3: row("three")}, []))
+    monkeypatch.setattr(P, "EXPERIMENTS", (fake,))
+    claims, _, _ = P.analyse(Context(AUTHORS, [], {}, "/tmp", "c"), log=lambda s: None)
+    assert claims[0].authors.startswith("r90 4.1–6.0") and claims[1].authors == ""
+    assert [c.n for c in claims] == [1, 3]
+    claims, _, _ = P.analyse(Context(dataclasses.replace(QUICK), [], {}, "/tmp", "c"), log=lambda s: None)
+    assert all(c.authors == "" for c in claims) and [c.n for c in claims] == [1, 3]
+
+
+def test_every_ledger_row_has_every_field_in_one_order(tmp_path):
+    """One row type: claims.json holds every field of every row, the same keys in the same
+    order in every ledger (the authors column, the claim number and the null's value
+    included, empty where a row has none)."""
+    fields = ["claim", "section", "paper", "measured", "null", "interval", "verdict", "value", "null_value",
+              "authors", "n"]
+    assert [f.name for f in dataclasses.fields(ledger.Row)] == fields
+    ledger.write([dataclasses.replace(row("alpha"), n=4, null_value=2.5), row("beta")], {}, "caption",
+                 tmp_path / "c.md", tmp_path / "c.json")
+    claims = json.loads((tmp_path / "c.json").read_text())["claims"]
+    assert [list(c) for c in claims] == [fields, fields]
+    assert claims[0]["n"] == 4 and claims[0]["null_value"] == 2.5 and claims[1]["n"] is None
+    assert claims[1]["null_value"] is None and claims[1]["authors"] == ""
+    assert "| 4 | alpha |" in (tmp_path / "c.md").read_text() and "| 2 | beta |" in (tmp_path / "c.md").read_text()
 
 
 def test_the_ledgers_page_is_generated_from_the_committed_ledgers(tmp_path):
@@ -100,8 +116,9 @@ def test_the_ledgers_page_is_generated_from_the_committed_ledgers(tmp_path):
 
 
 def test_side_by_side_columns_rows_and_gaps():
-    a = [dict(row("alpha", verdict="supported"), interval="[1, 2]"), dict(row("beta", verdict="inconclusive"), interval="")]
-    b = [dict(row("alpha", verdict="not supported"), interval="[-2, |x|]")]
+    a = [dict(row("alpha", verdict="supported").to_dict(), interval="[1, 2]"),
+         dict(row("beta", verdict="inconclusive").to_dict(), interval="")]
+    b = [dict(row("alpha", verdict="not supported").to_dict(), interval="[-2, |x|]")]
     text = ledger.side_by_side_markdown({"A": a, "B": b, "C": None})
     lines = text.splitlines()
     assert lines[0] == "| # | claim | paper | A | B | C |" and lines[1] == "|---|---|---|---|---|---|"
@@ -120,3 +137,25 @@ def test_a_damaged_committed_ledger_is_named(tmp_path):
         with pytest.raises(ValueError, match="is not a claims ledger"):
             ledger.committed_ledgers(str(tmp_path), [("x", rel)])
     assert ledger.committed_ledgers(str(tmp_path), [("x", "authors/claims.json")]) == {"x": None}
+
+
+def test_the_preset_decides_the_authors_column_and_the_caption_names_what_is_left_out(tmp_path):
+    """The pipeline's ledger: an authors' column for a preset that compares with their
+    figures (the authors preset) and for no other, whatever the rows hold; a partial
+    ledger's caption names each experiment left out, with its claims and why."""
+    from minimanifold.experiments import restricted_training
+    from minimanifold.experiments.context import Context
+    from minimanifold.pipeline import write_ledger
+    from minimanifold.trajectories.presets import AUTHORS, QUICK
+    rows = [dataclasses.replace(row("alpha"), n=1, authors="r90 4.1–6.0")]
+    for preset, want in ((AUTHORS, True), (QUICK, False)):
+        ctx = Context(preset, [], {}, str(tmp_path / preset.name), "caption")
+        os.makedirs(ctx.fig_dir)
+        md, js = write_ledger(ctx, rows, {}, {}, "me")
+        assert ("authors' figures (their code)" in open(md, encoding="utf-8").read()) == want, preset.name
+        assert json.loads(open(js, encoding="utf-8").read())["partial"] is False
+    ctx = Context(QUICK, [], {}, str(tmp_path / "partial"), "caption")
+    os.makedirs(ctx.fig_dir)
+    md, js = write_ledger(ctx, rows, {}, {restricted_training.EXPERIMENT: "its measurement trains"}, "me")
+    assert "not measured yet:\n- claim 23: its measurement trains\n" in open(md, encoding="utf-8").read()
+    assert json.loads(open(js, encoding="utf-8").read())["partial"] is True

@@ -24,7 +24,8 @@ TINY = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=3
 
 
 def _ledger(folder, written_by=None, partial=False, caption="smoke preset, 2 seeds: L=2"):
-    row = {"claim": "c", "section": "s", "paper": "p", "measured": "m", "null": "", "verdict": "inconclusive"}
+    row = ledger.Row(claim="c", section="s", paper="p", measured="m", null="", interval="", verdict="inconclusive",
+                     value=None)
     ledger.write([row], {}, caption, os.path.join(folder, "claims.md"), os.path.join(folder, "claims.json"),
                  written_by=written_by, partial=partial)
 
@@ -266,15 +267,22 @@ def test_a_ledger_that_trains_nothing_shows_restricted_retraining_when_it_is_cac
     retrainings are not in the cache, as --plan counts them."""
     from minimanifold.experiments import restricted_training
     from minimanifold.experiments.context import Context
-    from minimanifold.experiments.groups import restricted_specs
+    from minimanifold.experiments.groups import retrainings
     from minimanifold.pipeline import not_measured
     ctx = Context(TINY, [], {}, "", "")
-    assert restricted_training in not_measured(ctx, frozenset(), str(tmp_path))
-    for spec, k, kind, n in restricted_specs(TINY):
-        os.makedirs(run_dir(tmp_path, spec), exist_ok=True)
-        open(os.path.join(run_dir(tmp_path, spec), restricted_training.cache_name(k, kind, n)), "w").write("{}")
-    assert restricted_training not in not_measured(ctx, frozenset(), str(tmp_path))
-    assert restricted_training not in not_measured(ctx, frozenset({"restricted-retraining"}), None)
+    exp = restricted_training.EXPERIMENT
+    assert not_measured(ctx, frozenset(), str(tmp_path))[exp] == "its measurement trains"
+    (_, jobs), = retrainings(TINY).values()
+    assert [(j.start, j.cache) for j in jobs] == [                      # cached in its main run's directory
+        (spec, restricted_training.cache_name(k, kind, 15)) for spec in TINY.specs(seeds=[0])
+        for k in TINY.restrict_k for kind in restricted_training.KINDS]
+    for job in jobs[:-1]:
+        os.makedirs(run_dir(tmp_path, job.start), exist_ok=True)
+        open(os.path.join(run_dir(tmp_path, job.start), job.cache), "w").write("{}")
+    assert exp in not_measured(ctx, frozenset(), str(tmp_path))          # one retraining still missing
+    open(os.path.join(run_dir(tmp_path, jobs[-1].start), jobs[-1].cache), "w").write("{}")
+    assert exp not in not_measured(ctx, frozenset(), str(tmp_path))
+    assert exp not in not_measured(ctx, frozenset({"restricted-retraining"}), None)
 
 
 def test_plan_cost_does_not_grow_with_seeds_or_jobs(tmp_path):

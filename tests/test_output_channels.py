@@ -38,8 +38,8 @@ d = sys.argv[1]
 atomic_write(d + "/text.txt", lambda f: f.write("0.50 \u00b1 0.01 \u2014 ok\n"), mode="w")
 def rule():
     '''supported \u2014 if the interval is above 0.5 \u00b1 nothing.'''
-row = {"claim": "c \u2014 d", "section": "\u00a74.1", "paper": "p", "measured": "1.00 \u00b1 0.10",
-       "null": "n", "interval": "[1, 2]", "verdict": "supported", "value": 1.0}
+row = ledger.Row(claim="c \u2014 d", section="\u00a74.1", paper="p", measured="1.00 \u00b1 0.10",
+                 null="n", interval="[1, 2]", verdict="supported", value=1.0)
 ledger.write([row], {1: rule}, "caption \u00b1", d + "/claims.md", d + "/claims.json")
 ledger.write_side_by_side(d, [("quick \u00b1", "committed.json")], d + "/ledgers.md")
 print(ledger.committed_ledgers(d, [("quick", "committed.json")])["quick"][0]["claim"] == "a \u00b1 b")

@@ -109,8 +109,8 @@ def test_an_adamw_preset_measures_claim_23(tmp_path):
         runs.append({"dir": str(d), "seed": seed})
     rows, figs = RT.report(Context(preset, runs, {}, str(tmp_path), "c"))
     row = rows[23]
-    assert "not measured" not in row["measured"] and row["value"] is not None
-    assert "K=2 execution" in row["measured"] and row["interval"].startswith("K=2 execution − random")
+    assert "not measured" not in row.measured and row.value is not None
+    assert "K=2 execution" in row.measured and row.interval.startswith("K=2 execution − random")
     assert len(figs) == 1 and os.path.exists(figs[0])
     for seed in (0, 1):
         for kind in RT.KINDS:

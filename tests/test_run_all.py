@@ -353,7 +353,7 @@ preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps
 ctx = Context(preset, *train_all(preset, sys.argv[1], log=lambda s: None), sys.argv[2], "c")
 os.makedirs(sys.argv[2])
 claims, _, _ = analyse(ctx, log=lambda s: None)
-print(json.dumps({"claims": claims, "threads": [r["summary"]["blas_threads"] for r in ctx.runs]}))
+print(json.dumps({"claims": [c.to_dict() for c in claims], "threads": [r["summary"]["blas_threads"] for r in ctx.runs]}))
 """
 
 
@@ -368,7 +368,7 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
     import dataclasses
     import json
     from minimanifold.experiments.context import Context
-    from minimanifold.pipeline import EarlyMeasurements, analyse, call_key, prefetch, prefetch_calls, train_all
+    from minimanifold.pipeline import EarlyMeasurements, analyse, prefetch, prefetch_calls, train_all
     preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10))
     early = EarlyMeasurements(preset, str(tmp_path / "a"))
     pooled = Context(preset, *train_all(preset, str(tmp_path / "a"), jobs=2, log=lambda s: None, then=early),
@@ -380,7 +380,7 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
                                                                     if not k.startswith("held-out"))
     assert names[0] == "cached_restricted" and {"sae_experiment", "measure_run", "cached_bubbling",
                                                  "cached_functional", "cached_geometry"} <= set(names)
-    assert early.done == {call_key(*c) for c in calls} and not early.by_dir    # all of them while training
+    assert early.done == set(calls) and not early.by_dir                      # all of them while training
     lines = []
     prefetch(pooled, 2, lines.append, done=early.done)
     assert lines[0].startswith(f"per-run measurements: {len(calls)} on the training pool as their runs finished, 0 after, on 2 processes")
@@ -400,7 +400,8 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     serial = json.loads(r.stdout.strip().splitlines()[-1])
     assert serial["threads"] == [1, 1]
-    assert json.dumps(claims_pooled, sort_keys=True) == json.dumps(serial["claims"], sort_keys=True)   # NaN too
+    assert json.dumps([c.to_dict() for c in claims_pooled], sort_keys=True) == \
+        json.dumps(serial["claims"], sort_keys=True)                                   # NaN too
     prefetch(pooled, 1, lines.append)                          # jobs 1: nothing on a pool
     assert len(lines) == 1
 
@@ -411,7 +412,7 @@ def test_measurements_of_a_run_that_diverged_are_left_to_the_final_pass(tmp_path
     computes exactly what the early one did not."""
     import dataclasses
     from minimanifold.experiments.context import Context
-    from minimanifold.pipeline import EarlyMeasurements, call_key, planned_context, prefetch_calls
+    from minimanifold.pipeline import EarlyMeasurements, planned_context, prefetch_calls
     preset = dataclasses.replace(SMOKE, n_extra_seeds=1)
     early = EarlyMeasurements(preset, str(tmp_path))
     plan = planned_context(preset, str(tmp_path))
@@ -421,9 +422,47 @@ def test_measurements_of_a_run_that_diverged_are_left_to_the_final_pass(tmp_path
         for r in rs:
             early(r)
     ctx = Context(preset, plan.runs[1:], plan.variants, "", "")                       # seed 0 diverged
-    left = [c for c in prefetch_calls(ctx) if call_key(*c) not in early.done]
+    left = [c for c in prefetch_calls(ctx) if c not in early.done]
     assert left and all(args[0] != seed0["dir"] for _, args in left)
     assert {fn.__name__ for fn, args in left if args[0] == plan.runs[1]["dir"]} >= {"sae_experiment", "cached_geometry"}
+
+
+def test_measurements_are_asked_heaviest_first_each_once():
+    """prefetch_calls reads each experiment's ``measurements`` and ``weight``: every call
+    asked for, ordered by the heaviest weight among the experiments asking for it, each
+    once; an experiment in ``skip`` (a retraining not trained now) is left out."""
+    from minimanifold.experiments import EXPERIMENTS, restricted_training
+    from minimanifold.experiments.contract import Call
+    from minimanifold.pipeline import not_retrained, planned_context, prefetch_calls
+    ctx = planned_context(SMOKE, "/runs")
+    weight = {}
+    for e in EXPERIMENTS:
+        for call in e.measurements(ctx):
+            weight[Call(*call)] = max(weight.get(Call(*call), 0), e.weight)
+    calls = prefetch_calls(ctx)
+    assert len(calls) == len(set(calls)) and set(calls) == set(weight) and len(calls) < sum(
+        len(e.measurements(ctx)) for e in EXPERIMENTS)                     # the geometry is asked for twice
+    assert [weight[c] for c in calls] == sorted(weight.values(), reverse=True)
+    assert calls[0].fn is restricted_training.cached_restricted
+    RT = restricted_training.EXPERIMENT
+    assert not_retrained(None) == [] and not_retrained(frozenset({"main", RT.retraining.group})) == []
+    assert not_retrained(frozenset({"main"})) == [RT] and not_retrained(frozenset()) == [RT]
+    left = prefetch_calls(ctx, skip=[RT])
+    assert left == [c for c in calls if c.fn is not restricted_training.cached_restricted] and len(left) < len(calls)
+
+
+def test_a_preset_without_retraining_has_no_such_group(tmp_path):
+    import dataclasses
+    from minimanifold.experiments.groups import group_names, retrainings, will_be_partial
+    from minimanifold.planning import plan
+    none = dataclasses.replace(SMOKE, restrict_k=())
+    assert retrainings(none) == {} and "restricted-retraining" not in group_names(none)
+    assert list(retrainings(SMOKE)) == ["restricted-retraining"] == group_names(SMOKE)[-1:]
+    assert "restricted-retraining" not in plan(none, str(tmp_path), train=frozenset({"main"}), roofline=100.0)
+    everything = frozenset(group_names(SMOKE))
+    assert not will_be_partial(none, str(tmp_path), everything - {"restricted-retraining"})
+    assert will_be_partial(SMOKE, str(tmp_path), everything - {"restricted-retraining"})   # not cached
+    assert not will_be_partial(SMOKE, str(tmp_path), everything)
 
 
 def test_a_follow_up_that_fails_fails_the_sweep_after_training(tmp_path):
@@ -577,7 +616,8 @@ def test_train_trains_only_the_groups_it_names(tmp_path):
     trains no run."""
     import dataclasses
     import json
-    from minimanifold.pipeline import RESTRICTED, PipelineError, planned_specs, run
+    from minimanifold.experiments.restricted_training import GROUP as RESTRICTED
+    from minimanifold.pipeline import PipelineError, planned_specs, run
     preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=300))
     runs, fig = tmp_path / "runs", tmp_path / "fig"
     with pytest.raises(PipelineError, match="add main"):

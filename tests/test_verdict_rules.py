@@ -100,10 +100,10 @@ def test_rule_boundaries(rule, args, verdict):
 
 
 def test_every_rule_is_documented_and_numbered_once():
-    numbers = [n for m in EXPERIMENTS for n in m.RULES]
+    numbers = [n for e in EXPERIMENTS for n in e.rules]
     assert len(numbers) == len(set(numbers)) and sorted(numbers) == list(range(1, len(numbers) + 1))
-    for m in EXPERIMENTS:
-        for n, rule in m.RULES.items():
+    for e in EXPERIMENTS:
+        for n, rule in e.rules.items():
             assert rule.__doc__ and "*" in rule.__doc__, f"claim {n}: the rule's docstring is its text"
 
 
@@ -123,35 +123,35 @@ def fake_geoms(r90s, null=6.0, stab=0.2, null_stab=0.6, n_layers=1):
 @pytest.mark.parametrize("r90, null, verdict", [(3, 6.0, S), (3, 3.5, I), (2, 6.0, N), (7, 9.0, N)])
 def test_claim_r90_range(r90, null, verdict):
     c = CO.claim_r90_range(fake_geoms([[r90] * 4] * 3, null=null), 1)
-    assert c["verdict"] == verdict and c["value"] == r90 and c["null_value"] == null
+    assert c.verdict == verdict and c.value == r90 and c.null_value == null
 
 
 def test_claim_vo_below_qk_direction():
-    assert CO.claim_vo_below_qk(fake_geoms([[4, 4, 3, 3]] * 3), 1)["verdict"] == S
-    assert CO.claim_vo_below_qk(fake_geoms([[3, 3, 4, 4]] * 3), 1)["verdict"] == N
+    assert CO.claim_vo_below_qk(fake_geoms([[4, 4, 3, 3]] * 3), 1).verdict == S
+    assert CO.claim_vo_below_qk(fake_geoms([[3, 3, 4, 4]] * 3), 1).verdict == N
     mixed = fake_geoms([[4, 4, 3, 3], [4, 4, 3, 3], [3, 3, 3.5, 3.5]])
-    assert CO.claim_vo_below_qk(mixed, 1)["verdict"] == I
+    assert CO.claim_vo_below_qk(mixed, 1).verdict == I
 
 
 def test_claim_collapse_and_same_dimension():
-    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.2))["verdict"] == S
-    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.2, null_stab=0.1))["verdict"] == I
-    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.5))["verdict"] == N
-    assert CO.claim_same_dimension(fake_geoms([[3] * 4, [4] * 4, [3] * 4]), 1)["verdict"] == S
-    assert CO.claim_same_dimension(fake_geoms([[1] * 4, [5] * 4] * 5), 1)["verdict"] == N
-    assert CO.claim_same_dimension(fake_geoms([[2] * 4, [4] * 4, [3] * 4]), 1)["verdict"] == I   # 3 seeds: wide
-    assert CO.claim_same_dimension(fake_geoms([[3] * 4, [3] * 4]), 1)["verdict"] == I
+    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.2)).verdict == S
+    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.2, null_stab=0.1)).verdict == I
+    assert CO.claim_early_collapse(fake_geoms([[3] * 4] * 3, stab=0.5)).verdict == N
+    assert CO.claim_same_dimension(fake_geoms([[3] * 4, [4] * 4, [3] * 4]), 1).verdict == S
+    assert CO.claim_same_dimension(fake_geoms([[1] * 4, [5] * 4] * 5), 1).verdict == N
+    assert CO.claim_same_dimension(fake_geoms([[2] * 4, [4] * 4, [3] * 4]), 1).verdict == I   # 3 seeds: wide
+    assert CO.claim_same_dimension(fake_geoms([[3] * 4, [3] * 4]), 1).verdict == I
 
 
 def test_claim_orientation():
     orient = lambda deg, pairs=3: {"m": {"seed_pairs_deg": [[deg, 89.0]] * pairs,  # noqa: E731
                                          "random_deg": [[88.0, 89.0]]}}
-    assert CO.claim_orientation(orient(80.0))["verdict"] == S
-    assert CO.claim_orientation(orient(5.0))["verdict"] == N
-    assert CO.claim_orientation(orient(30.0))["verdict"] == I
-    assert CO.claim_orientation(orient(80.0, pairs=1))["verdict"] == I        # one seed pair: undetermined
-    assert CO.claim_orientation(orient(80.0, pairs=0))["verdict"] == I
-    assert CO.claim_orientation(orient(80.0))["interval"].endswith("(95% t, 3 seed pairs of 3 seeds)")
+    assert CO.claim_orientation(orient(80.0)).verdict == S
+    assert CO.claim_orientation(orient(5.0)).verdict == N
+    assert CO.claim_orientation(orient(30.0)).verdict == I
+    assert CO.claim_orientation(orient(80.0, pairs=1)).verdict == I        # one seed pair: undetermined
+    assert CO.claim_orientation(orient(80.0, pairs=0)).verdict == I
+    assert CO.claim_orientation(orient(80.0)).interval.endswith("(95% t, 3 seed pairs of 3 seeds)")
     from minimanifold.analysis.intervals import seeds_of_pairs
     assert [seeds_of_pairs(p) for p in (1, 3, 10, 45)] == [2, 3, 5, 10]
     with pytest.raises(ValueError, match="not the number of pairs"):
@@ -161,17 +161,17 @@ def test_claim_orientation():
 def test_claim_entropy_smooth():
     def bubbles(curve):
         return [{"entropy": {1: [[c, c] for c in curve]}, "T": 32}] * 3
-    assert BU.claim_entropy_smooth(bubbles(np.linspace(3.4, 1.0, 30)))["verdict"] == S
-    assert BU.claim_entropy_smooth(bubbles(np.r_[np.full(15, 3.4), np.full(15, 1.0)]))["verdict"] == N
-    assert BU.claim_entropy_smooth(bubbles(np.full(30, 3.4)))["verdict"] == N
+    assert BU.claim_entropy_smooth(bubbles(np.linspace(3.4, 1.0, 30))).verdict == S
+    assert BU.claim_entropy_smooth(bubbles(np.r_[np.full(15, 3.4), np.full(15, 1.0)])).verdict == N
+    assert BU.claim_entropy_smooth(bubbles(np.full(30, 3.4))).verdict == N
 
 
 def test_claim_bubbling_with_collapse():
     steps = list(range(0, 1001, 100))
     b = [{"steps": steps, "entropy": {1: [[e] for e in np.r_[3.4, np.linspace(3.0, 1.0, 10)]]}}] * 3
-    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.9}}] * 3)["verdict"] == S
-    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.1}}] * 3)["verdict"] == N
-    assert BU.claim_bubbling_with_collapse(b[:1], [{ALL: {"stabilization": 0.9}}])["verdict"] == I   # one seed
+    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.9}}] * 3).verdict == S
+    assert BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.1}}] * 3).verdict == N
+    assert BU.claim_bubbling_with_collapse(b[:1], [{ALL: {"stabilization": 0.9}}]).verdict == I   # one seed
 
 
 def fake_projs(n=11, seeds=3, **curves):
@@ -186,13 +186,13 @@ def fake_projs(n=11, seeds=3, **curves):
 
 
 def test_claim_perpendicular():
-    assert CM.claim_perpendicular(fake_projs(rho_whole=0.1, rand_block=0.01))["verdict"] == S
-    assert CM.claim_perpendicular(fake_projs(rho_whole=0.3, rand_block=0.01))["verdict"] == N   # sqrt(1-.09)=.954
+    assert CM.claim_perpendicular(fake_projs(rho_whole=0.1, rand_block=0.01)).verdict == S
+    assert CM.claim_perpendicular(fake_projs(rho_whole=0.3, rand_block=0.01)).verdict == N   # sqrt(1-.09)=.954
 
 
 def test_claim_norms_and_defect():
-    assert CM.claim_norms_stay_large(fake_projs(norm=1.0))["verdict"] == S
-    assert CM.claim_norms_stay_large(fake_projs(norm=np.logspace(0, -5, 11)))["verdict"] == N
+    assert CM.claim_norms_stay_large(fake_projs(norm=1.0)).verdict == S
+    assert CM.claim_norms_stay_large(fake_projs(norm=np.logspace(0, -5, 11))).verdict == N
 
 
 def test_claim_norms_ratio_interval_is_positive_for_heavy_tailed_seeds():
@@ -202,21 +202,21 @@ def test_claim_norms_ratio_interval_is_positive_for_heavy_tailed_seeds():
     assert t_interval(ratios).lo < 0                                  # the old interval
     projs = [p for r in ratios for p in fake_projs(seeds=1, norm=np.logspace(0, np.log10(r), 11))]
     row = CM.claim_norms_stay_large(projs)
-    lo, hi = (float(v) for v in row["interval"].split("[")[1].split("]")[0].split(", "))
-    assert 0 < lo < hi < 0.1 and "t on log" in row["interval"] and row["verdict"] == N
-    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 200, 11)))["verdict"] == S
-    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 50, 11)))["verdict"] == I
-    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(200, 1, 11)))["verdict"] == N
+    lo, hi = (float(v) for v in row.interval.split("[")[1].split("]")[0].split(", "))
+    assert 0 < lo < hi < 0.1 and "t on log" in row.interval and row.verdict == N
+    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 200, 11))).verdict == S
+    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(1, 50, 11))).verdict == I
+    assert CM.claim_defect_grows(fake_projs(defect=np.linspace(200, 1, 11))).verdict == N
 
 
 def test_claim_enrichment_and_negligible_inside():
     falling = fake_projs(rho_whole=np.linspace(0.5, 0.1, 11), rand_block=0.02, rand_full=0.01, rho_g_whole=0.1)
-    assert CM.claim_enrichment(falling)["verdict"] == S
-    assert CM.claim_negligible_inside(falling)["verdict"] == N
+    assert CM.claim_enrichment(falling).verdict == S
+    assert CM.claim_negligible_inside(falling).verdict == N
     rising = fake_projs(rho_whole=np.linspace(0.1, 0.5, 11), rand_block=0.02, rand_full=0.01)
-    assert CM.claim_enrichment(rising)["verdict"] == N
+    assert CM.claim_enrichment(rising).verdict == N
     inside = fake_projs(rho_whole=0.01, rand_block=0.02, rand_full=0.01, rho_g_whole=0.1)
-    assert CM.claim_negligible_inside(inside)["verdict"] == S
+    assert CM.claim_negligible_inside(inside).verdict == S
 
 
 def fake_saes(counts=(4, 4, 4), drops=(0.0, 0.0, 0.0), seeds=3):
@@ -228,14 +228,14 @@ def fake_saes(counts=(4, 4, 4), drops=(0.0, 0.0, 0.0), seeds=3):
 
 
 def test_claims_sae():
-    assert SP.claim_sae_correlated(fake_saes((4, 4, 4)))["verdict"] == S
-    assert SP.claim_sae_correlated(fake_saes((4, 2, 4)))["verdict"] == N
-    assert SP.claim_sae_correlated(fake_saes((4, 13, 4)))["verdict"] == N      # > 10% of 120 live
-    assert SP.claim_sae_ablation(fake_saes(drops=(0.0, 0.04, 0.0)))["verdict"] == S
+    assert SP.claim_sae_correlated(fake_saes((4, 4, 4))).verdict == S
+    assert SP.claim_sae_correlated(fake_saes((4, 2, 4))).verdict == N
+    assert SP.claim_sae_correlated(fake_saes((4, 13, 4))).verdict == N      # > 10% of 120 live
+    assert SP.claim_sae_ablation(fake_saes(drops=(0.0, 0.04, 0.0))).verdict == S
     c = SP.claim_sae_ablation(fake_saes(drops=(0.0, 0.06, 0.0)))
-    assert c["verdict"] == N and c["value"] == pytest.approx([0.0, 0.06, 0.0])
+    assert c.verdict == N and c.value == pytest.approx([0.0, 0.06, 0.0])
     spread = fake_saes((0, 0, 0), seeds=1) + fake_saes((0, 1, 0), seeds=1) + fake_saes((1, 9, 0), seeds=1)
-    text = SP.claim_sae_correlated(spread)["interval"]                  # counts near 0 spread widely
+    text = SP.claim_sae_correlated(spread).interval                  # counts near 0 spread widely
     assert all(float(lo) >= 0 for lo in re.findall(r"\[(\S+), ", text)), text
 
 
@@ -245,28 +245,28 @@ def variant(r90, acc=1.0):
 
 def test_claims_mlp_and_multiplication_direction():
     base = variant([3.0, 3.0, 3.0])
-    assert AR.claim_mlp_rank(base, variant([5.0, 5.0, 5.0]))["verdict"] == S
-    assert AR.claim_mlp_rank(variant([5.0, 5.0, 5.0]), base)["verdict"] == N
-    assert AR.claim_mlp_rank(base, variant([5.0, 5.0]))["verdict"] == I                    # 2 seeds decide nothing
-    assert AR.claim_mlp_accuracy(base, variant([3.0] * 3, acc=0.9))["verdict"] == S
-    assert AR.claim_mlp_accuracy(variant([3.0] * 3, acc=0.9), base)["verdict"] == N
-    assert MU.claim_multiplication(base, variant([4.5] * 3))["verdict"] == S
-    assert MU.claim_multiplication(variant([4.5] * 3), base)["verdict"] == N
+    assert AR.claim_mlp_rank(base, variant([5.0, 5.0, 5.0])).verdict == S
+    assert AR.claim_mlp_rank(variant([5.0, 5.0, 5.0]), base).verdict == N
+    assert AR.claim_mlp_rank(base, variant([5.0, 5.0])).verdict == I                    # 2 seeds decide nothing
+    assert AR.claim_mlp_accuracy(base, variant([3.0] * 3, acc=0.9)).verdict == S
+    assert AR.claim_mlp_accuracy(variant([3.0] * 3, acc=0.9), base).verdict == N
+    assert MU.claim_multiplication(base, variant([4.5] * 3)).verdict == S
+    assert MU.claim_multiplication(variant([4.5] * 3), base).verdict == N
 
 
 def test_claim_curriculum():
     def run(a1, a2):
         return {"summary": {"final_acc": {"1": a1, "2": a2}}}
     hist = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 3
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 3, hist)["verdict"] == S
-    assert AR.claim_curriculum([run(1.0, 0.9)], [run(0.3, 1.0)] * 3, hist)["verdict"] == N     # mixed unlearned
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 3, hist).verdict == S
+    assert AR.claim_curriculum([run(1.0, 0.9)], [run(0.3, 1.0)] * 3, hist).verdict == N     # mixed unlearned
     kept = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.95, "2": 1.0}}]] * 3
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)] * 3, kept)["verdict"] == N
-    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 2, hist[:2])["verdict"] == I  # 2 seeds
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.95, 1.0)] * 3, kept).verdict == N
+    assert AR.claim_curriculum([run(1.0, 1.0)], [run(0.3, 1.0)] * 2, hist[:2]).verdict == I  # 2 seeds
     # the paper preset printed forgetting [0.63, 1.11]: a fall of an accuracy cannot pass 1
     finals = (0.03, 0.15, 0.22)
     spread = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": f, "2": 1.0}}] for f in finals]
-    text = AR.claim_curriculum([run(1.0, 1.0)], [run(f, 1.0) for f in finals], spread)["interval"]
+    text = AR.claim_curriculum([run(1.0, 1.0)], [run(f, 1.0) for f in finals], spread).interval
     assert t_interval([1 - f for f in finals]).hi > 1                       # the raw interval does
     lo, hi = bounds(text, "forgetting")
     assert 0.0 <= lo <= hi <= 1.0
@@ -275,10 +275,10 @@ def test_claim_curriculum():
 def test_claim_m_scaling():
     flat = {M: variant([3.0, 3.2, 3.1]) for M in (1, 2, 3, 4)}
     c = MS.claim_m_scaling(flat)
-    assert c["verdict"] == S and c["value"] == pytest.approx([3.1] * 4)
+    assert c.verdict == S and c.value == pytest.approx([3.1] * 4)
     rising = {M: variant([2.0 + M, 2.1 + M, 2.2 + M]) for M in (1, 2, 3)}
-    assert MS.claim_m_scaling(rising)["verdict"] == N
-    assert MS.claim_m_scaling({})["verdict"] == I and "not measured" in MS.claim_m_scaling({})["measured"]
+    assert MS.claim_m_scaling(rising).verdict == N
+    assert MS.claim_m_scaling({}).verdict == I and "not measured" in MS.claim_m_scaling({}).measured
 
 
 def test_m_scaling_variants_reuse_the_main_runs():
@@ -306,11 +306,11 @@ def test_claim_optimizer_passes_each_optimizers_gap():
                 "final_acc": [{1: 1.0, 2: 1.0}] * len(r90)}
     row = OP.claim_optimizer({"SGD": opt([2.0, 2.1, 1.9], [5.0, 5.2, 4.9]),
                               "AdamW": opt([3.0, 3.1, 2.9], [3.0, 3.2, 3.1])})
-    assert row["verdict"] == S and abs(row["value"]["SGD"] - 3.033333) < 1e-5 and abs(row["value"]["AdamW"] - 0.1) < 1e-9
-    assert "SGD: r90 2.00" in row["measured"] and "AdamW null − r90" in row["interval"]
+    assert row.verdict == S and abs(row.value["SGD"] - 3.033333) < 1e-5 and abs(row.value["AdamW"] - 0.1) < 1e-9
+    assert "SGD: r90 2.00" in row.measured and "AdamW null − r90" in row.interval
     row = OP.claim_optimizer({"SGD": opt([5.0, 5.1, 4.9], [5.0, 5.2, 4.9]),
                               "AdamW": opt([1.0, 1.1, 0.9], [5.0, 5.2, 5.1])})
-    assert row["verdict"] == N
+    assert row.verdict == N
 
 
 def test_optimizer_variants_are_the_other_two():
@@ -353,15 +353,15 @@ def test_claim_functional_reads_k4_and_the_random_control():
         c = {"k": list(K), "pca": pca, "random": rand, "final": 1.0, "k_star": k_star, "k_star_random": k_rand}
         return {"centred": c, "uncentred": dict(c, k_star=k_star - 1)}
     row = FU.claim_functional([run(0.97, 0.2, 3), run(0.99, 0.25, 4), run(0.98, 0.2, 4)])
-    assert row["verdict"] == S and abs(row["value"] - 0.98) < 1e-12
-    assert "centred PCA 3.7" in row["measured"] and "uncentred 2.7" in row["measured"]
-    assert "> 16" in row["null"] and "3 of 3 seeds" in row["null"]
+    assert row.verdict == S and abs(row.value - 0.98) < 1e-12
+    assert "centred PCA 3.7" in row.measured and "uncentred 2.7" in row.measured
+    assert "> 16" in row.null and "3 of 3 seeds" in row.null
     row = FU.claim_functional([run(0.5, 0.2, 12), run(0.55, 0.2, 16), run(0.45, 0.2, 12)])
-    assert row["verdict"] == N
+    assert row.verdict == N
     half = [run(0.48, 0.1, 3), run(0.49, 0.1, 3), run(0.47, 0.1, 3)]      # final accuracy 0.5: 96% recovered
     for r in half:
         r["centred"]["final"] = 0.5
-    assert FU.claim_functional(half)["verdict"] == S
+    assert FU.claim_functional(half).verdict == S
 
 
 def test_restricted_rule_and_claim():
@@ -376,13 +376,13 @@ def test_restricted_rule_and_claim():
              4: {"execution": [res(1.0)] * 3, "random": [res(0.95), res(0.97), res(1.0)]},
              8: {"execution": [res(1.0)] * 3, "random": [res(0.1)] * 3}}
     row = RT.claim_restricted(per_k, 10)
-    assert row["interval"].startswith("K=4 ") and row["verdict"] == N     # the largest K <= 4 decides
-    assert abs(row["value"] - (1.0 - 0.9733333333)) < 1e-6
-    assert "K=1 execution 0.95" in row["measured"] and "K=8 0.10" in row["null"]
-    assert "K=4 execution 1.00 ± 0.00 (10 ± 0)" in row["measured"] and "K=8 0.10 ± 0.00 (never on some seed)" in row["null"]
+    assert row.interval.startswith("K=4 ") and row.verdict == N     # the largest K <= 4 decides
+    assert abs(row.value - (1.0 - 0.9733333333)) < 1e-6
+    assert "K=1 execution 0.95" in row.measured and "K=8 0.10" in row.null
+    assert "K=4 execution 1.00 ± 0.00 (10 ± 0)" in row.measured and "K=8 0.10 ± 0.00 (never on some seed)" in row.null
     per_k[4]["random"] = [res(0.3), res(0.2), res(0.25)]
-    assert RT.claim_restricted(per_k, 10)["verdict"] == S
-    assert RT.claim_restricted({}, 10)["verdict"] == I
+    assert RT.claim_restricted(per_k, 10).verdict == S
+    assert RT.claim_restricted({}, 10).verdict == I
 
 
 def bounds(text, label):
@@ -402,19 +402,19 @@ def test_fraction_and_share_intervals_stay_in_their_range(per_seed):
     geoms = fake_geoms([[3] * 4] * len(stab))
     for g, s, o in zip(geoms, stab, other):
         g[ALL] = {"stabilization": float(s), "null_stabilization": float(o)}
-    text = CO.claim_early_collapse(geoms)["interval"]
+    text = CO.claim_early_collapse(geoms).interval
     lo, hi = bounds(text, "fraction")
     assert 0.0 <= lo <= hi <= 1.0
     lo, hi = bounds(text, "minus the null's")
     assert -1.0 <= lo <= hi <= 1.0
     steps = list(range(0, 1001, 100))
     b = [{"steps": steps, "entropy": {1: [[e] for e in np.r_[3.4, np.linspace(3.0, 1.0, 10)]]}}] * len(stab)
-    lo, hi = bounds(BU.claim_bubbling_with_collapse(b, geoms)["interval"], "gap")
+    lo, hi = bounds(BU.claim_bubbling_with_collapse(b, geoms).interval, "gap")
     assert 0.0 <= lo <= hi <= 1.0
     projs = fake_projs(seeds=len(stab), rho_whole=0.0, rand_block=0.01)
     for p, o in zip(projs, other):
         p["rho_whole"] = np.full_like(p["rho_whole"], o)          # ρ per seed, any in [0, 1]
-    text = CM.claim_perpendicular(projs)["interval"]
+    text = CM.claim_perpendicular(projs).interval
     for label in ("lowest", "late"):
         lo, hi = bounds(text, label)
         assert 0.0 <= lo <= hi <= 1.0

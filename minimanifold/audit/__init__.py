@@ -51,5 +51,5 @@ def audit(sources, out_dir, name_map=None, n_heads=None, overwrite=False, log=pr
     log(summary(geoms, exact, steps))
     if fwd:
         log(forward_summary(fwd))
-    log("\n".join(f"  claim {n} {rows[n]['verdict']:>13}: {rows[n]['claim']} — {rows[n]['measured']}" for n in sorted(rows)))
+    log("\n".join(f"  claim {n} {rows[n].verdict:>13}: {rows[n].claim} — {rows[n].measured}" for n in sorted(rows)))
     return {"claims": rows, "geometry": geoms, "exact": exact, "forward": fwd, "steps": steps, "written": written}

@@ -9,6 +9,7 @@ principal angles between seeds' top-3 subspaces.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -47,14 +48,15 @@ def claims(geoms, exact, forward=None) -> dict:
             3: collapse.claim_early_collapse(geoms), 4: collapse.claim_same_dimension(geoms, L),
             5: collapse.claim_orientation(collapse.seed_orientation(geoms))}
     ex = [collapse.mean_r90(e, L) for e in exact]
-    rows[1]["null"] += f"; exact expected walk (no sampling) {ledger.mean_sd(ex)}"
+    exact_null_text = f"; exact expected walk (no sampling) {ledger.mean_sd(ex)}"
+    rows[1] = dataclasses.replace(rows[1], null=rows[1].null + exact_null_text)
     if forward:
         rows[22] = functional_dimension.claim_functional([f["functional"] for f in forward])
     return rows
 
 
 def rules(forward=None) -> dict:
-    return {**collapse.RULES, **(functional_dimension.RULES if forward else {})}
+    return {**collapse.EXPERIMENT.rules, **(functional_dimension.EXPERIMENT.rules if forward else {})}
 
 
 def forward_summary(forward) -> str:
@@ -132,7 +134,7 @@ def write(out_dir, sources, steps, geoms, exact, rows, caption, forward=None) ->
         paths += [fig_along(forward, steps, caption, path(out_dir, "fig_accuracy_entropy.png")),
                   functional_dimension.fig_functional([f["functional"] for f in forward], caption,
                                                       path(out_dir, "fig_functional_dimension.png"))]
-    claims_list = [dict(rows[n], n=n) for n in sorted(rows)]
+    claims_list = [dataclasses.replace(rows[n], n=n) for n in sorted(rows)]
     ledger.write(claims_list, rules(forward), caption, os.path.join(out_dir, "claims.md"),
                  os.path.join(out_dir, "claims.json"), written_by=caption, partial=False)
     return paths + [os.path.join(out_dir, f) for f in ("claims.md", "claims.json")]

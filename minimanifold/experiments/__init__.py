@@ -1,9 +1,8 @@
 """One module per paper section. Each owns its cached per-run measurement, its ledger rows
-(keyed by claim number) with their verdict rules, and its figures, and exposes
-
-    RULES               {claim number: rule function}; the docstring is the rule's text
-    report(ctx)         -> ({claim number: ledger row}, [figure paths])
-    variants(preset)    (optional) {name: [RunSpec]}: extra runs it needs beyond the main ones
+(keyed by claim number) with their verdict rules, and its figures, and ends with its
+contract, ``EXPERIMENT = contract.Experiment(...)``: its name and section, its rules by
+claim, ``report``, and where it has them its variant runs, its per-run measurements with
+their cost weight, and the training its measurement does (``contract.py``).
 
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
@@ -11,18 +10,18 @@ from . import (architecture, bubbling, collapse, commutators, compositional, fun
                m_scaling, multiplication, optimizer, restricted_training, sae_probing, training)
 
 EXPERIMENTS = (
-    training,        # §3.2   the runs: training curves
-    collapse,        # §4.1   Fig 1, claims 1–5
-    m_scaling,       # §4.1   r90 against M = 1..6, claim 19
-    bubbling,        # §4.2   Fig 2 and top-k, claims 6–7
-    commutators,     # §4.3   Figs 3–5, claims 8–12
-    sae_probing,     # §4.4   Fig 6, claims 13–14
-    architecture,    # §4.5   curriculum and MLP figures, claims 15–17
-    compositional,   # §4.5   held-out value combinations and a held-out m, claim 20
-    multiplication,  # §4.6   multiplication figure, claim 18
-    optimizer,       # control: SGD against AdamW (with and without weight decay), claim 21
-    functional_dimension,  # control: does the top-k subspace carry the function? claim 22
-    restricted_training,   # control: does training inside it (vs a random one) learn? claim 23
+    training.EXPERIMENT,        # §3.2   the runs: training curves
+    collapse.EXPERIMENT,        # §4.1   Fig 1, claims 1–5
+    m_scaling.EXPERIMENT,       # §4.1   r90 against M = 1..6, claim 19
+    bubbling.EXPERIMENT,        # §4.2   Fig 2 and top-k, claims 6–7
+    commutators.EXPERIMENT,     # §4.3   Figs 3–5, claims 8–12
+    sae_probing.EXPERIMENT,     # §4.4   Fig 6, claims 13–14
+    architecture.EXPERIMENT,    # §4.5   curriculum and MLP figures, claims 15–17
+    compositional.EXPERIMENT,   # §4.5   held-out value combinations and a held-out m, claim 20
+    multiplication.EXPERIMENT,  # §4.6   multiplication figure, claim 18
+    optimizer.EXPERIMENT,       # control: SGD against AdamW (with and without weight decay), claim 21
+    functional_dimension.EXPERIMENT,  # control: does the top-k subspace carry the function? claim 22
+    restricted_training.EXPERIMENT,   # control: does training inside it (vs a random one) learn? claim 23
 )
 
 # The values the authors' own figures show (their released code: AdamW, T=16, 5 layers),

@@ -9,10 +9,11 @@ import numpy as np
 
 from ..analysis.intervals import Interval, all_of, diff_interval, holds, t_interval, within
 from ..model.optim import PER_STAGE
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
 from ..trajectories.task import Schedule
 from ..trajectories.run_files import load_metrics
-from .variants import fig_compare, mean_final_accuracy, summarize, summary_prefetch, variant_specs
+from .contract import Experiment
+from .variants import fig_compare, mean_final_accuracy, summarize, summary_measurements, variant_specs
 
 
 def curriculum_schedule(mixed_spec: str, steps: int) -> str:
@@ -74,23 +75,23 @@ RULES = {15: mlp_rank_rule, 16: mlp_accuracy_rule, 17: curriculum_rule}
 
 def claim_mlp_rank(attn, mlp):
     iv = diff_interval(mlp["r90"], attn["r90"])
-    return {"claim": "MLPs disrupt the low-dimensional collapse", "section": "§4.5",
-            "paper": "higher-dimensional, no clear 3–4 collapse",
-            "measured": f"r90 (mean over attention matrices): MLP {mean_sd(mlp['r90'])} vs attention-only "
+    return Row(claim="MLPs disrupt the low-dimensional collapse", section="§4.5",
+               paper="higher-dimensional, no clear 3–4 collapse",
+               measured=f"r90 (mean over attention matrices): MLP {mean_sd(mlp['r90'])} vs attention-only "
                         f"{mean_sd(attn['r90'])}",
-            "null": f"matched random walks: MLP {mean_sd(mlp['null'])}, attention-only {mean_sd(attn['null'])}",
-            "interval": f"MLP − attention-only {iv.text()}", "verdict": mlp_rank_rule(iv), "value": iv.est}
+               null=f"matched random walks: MLP {mean_sd(mlp['null'])}, attention-only {mean_sd(attn['null'])}",
+               interval=f"MLP − attention-only {iv.text()}", verdict=mlp_rank_rule(iv), value=iv.est)
 
 
 def claim_mlp_accuracy(attn, mlp):
     a, m = mean_final_accuracy(attn), mean_final_accuracy(mlp)
     iv = diff_interval(m, a)
-    return {"claim": "MLPs generalise worse at an equal budget", "section": "§4.5",
-            "paper": "generalisation degrades",
-            "measured": f"final held-out accuracy (mean over m): MLP {mean_sd(m, '{:.3f}')} vs attention-only "
+    return Row(claim="MLPs generalise worse at an equal budget", section="§4.5",
+               paper="generalisation degrades",
+               measured=f"final held-out accuracy (mean over m): MLP {mean_sd(m, '{:.3f}')} vs attention-only "
                         f"{mean_sd(a, '{:.3f}')}",
-            "null": "same steps, batch, learning rate and seeds", "interval": f"MLP − attention-only {iv.text('{:.3f}')}",
-            "verdict": mlp_accuracy_rule(iv), "value": iv.est}
+               null="same steps, batch, learning rate and seeds", interval=f"MLP − attention-only {iv.text('{:.3f}')}",
+               verdict=mlp_accuracy_rule(iv), value=iv.est)
 
 
 def claim_curriculum(mixed_runs, cur_runs, histories):
@@ -102,17 +103,17 @@ def claim_curriculum(mixed_runs, cur_runs, histories):
     mixed_min = np.array([min(r["summary"]["final_acc"].values()) for r in mixed_runs])
     cur_final = {m: mean_sd([r["summary"]["final_acc"][m] for r in cur_runs], "{:.2f}") for m in ms}
     iv = within(t_interval(peak - final), 0.0, 1.0)   # a fall of an accuracy from its best
-    return {"claim": "curriculum forgets small m; mixed training does not", "section": "§4.5",
-            "paper": "catastrophic forgetting of small m under curriculum; mixed learns all",
-            "measured": f"curriculum, m={small}: best {mean_sd(peak)} → final {mean_sd(final)}; final per m "
+    return Row(claim="curriculum forgets small m; mixed training does not", section="§4.5",
+               paper="catastrophic forgetting of small m under curriculum; mixed learns all",
+               measured=f"curriculum, m={small}: best {mean_sd(peak)} → final {mean_sd(final)}; final per m "
                         + ", ".join(f"m={m} {v}" for m, v in cur_final.items()),
-            "null": f"mixed training, lowest final accuracy over m: {mean_sd(mixed_min)}",
-            "interval": f"forgetting {iv.text()}", "verdict": curriculum_rule(iv, (mixed_min >= 0.95).all()),
-            "value": iv.est}
+               null=f"mixed training, lowest final accuracy over m: {mean_sd(mixed_min)}",
+               interval=f"forgetting {iv.text()}", verdict=curriculum_rule(iv, (mixed_min >= 0.95).all()),
+               value=iv.est)
 
 
-def prefetch(ctx) -> list:
-    return summary_prefetch(ctx.variants["curriculum"], ctx.variants["mlp"])
+def measurements(ctx) -> list:
+    return summary_measurements(ctx.variants["curriculum"], ctx.variants["mlp"])
 
 
 def report(ctx):
@@ -127,3 +128,7 @@ def report(ctx):
                     fig_compare({"attention-only": s_main, "attention + MLP": s_mlp},
                                 {"attention-only": main, "attention + MLP": mlp},
                                 "MLP vs attention-only", cap, ctx.path("fig_mlp.png"))]
+
+
+EXPERIMENT = Experiment("architecture", "§4.5, curriculum and MLP figures: claims 15–17", RULES, report,
+                        variants=variants, measurements=measurements)

@@ -13,11 +13,12 @@ from matplotlib.lines import Line2D
 from ..analysis.attention import last_position_topk_mass, topk_accuracy
 from ..analysis.pca import FRACTIONS
 from ..analysis.intervals import Interval, all_of, holds, t_interval, within
-from ..report.ledger import mean_sd, verdict
+from ..report.ledger import Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, probe_set
 from ..trajectories.run_files import load_metrics
 from .collapse import ANALYSIS_VERSION, cached_geometry
+from .contract import Experiment
 from .rundir import ALL, MATS, cached_json, final_params, run_configs
 
 LINESTYLES = ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)))   # one per layer, cycled
@@ -84,14 +85,14 @@ def claim_entropy_smooth(bubbles):
     jump = steps.max(1) / np.maximum(drop, 1e-12)
     rel = drop / curves[:, 0]
     iv_rel, iv_jump = t_interval(rel), t_interval(jump)
-    return {"claim": "attention entropy falls smoothly as training proceeds", "section": "§4.2, Fig 2",
-            "paper": "drops sharply yet smoothly (no number given)",
-            "measured": f"entropy falls by {mean_sd(100 * rel, '{:.0f}')}% of its initial value; the largest "
+    return Row(claim="attention entropy falls smoothly as training proceeds", section="§4.2, Fig 2",
+               paper="drops sharply yet smoothly (no number given)",
+               measured=f"entropy falls by {mean_sd(100 * rel, '{:.0f}')}% of its initial value; the largest "
                         f"single-checkpoint fall is {mean_sd(100 * jump, '{:.0f}')}% of the total",
-            "null": f"uniform attention: ln T = {np.log(bubbles[0]['T']):.2f} nats; "
+               null=f"uniform attention: ln T = {np.log(bubbles[0]['T']):.2f} nats; "
                     f"at step 0: {mean_sd(curves[:, 0])} nats",
-            "interval": f"fall {iv_rel.text()}; largest share {iv_jump.text()}",
-            "verdict": entropy_smooth_rule(iv_rel, iv_jump), "value": iv_rel.est}
+               interval=f"fall {iv_rel.text()}; largest share {iv_jump.text()}",
+               verdict=entropy_smooth_rule(iv_rel, iv_jump), value=iv_rel.est)
 
 
 def claim_bubbling_with_collapse(bubbles, geoms):
@@ -106,12 +107,12 @@ def claim_bubbling_with_collapse(bubbles, geoms):
         t_col.append(t_c)
         gaps.append(abs(t_e - t_c))
     iv = within(t_interval(gaps), 0.0, 1.0)           # a distance between two fractions of training
-    return {"claim": "bubbling coincides with the collapse", "section": "§4.2, Fig 2",
-            "paper": "bubble formation correlates with the stabilization of the manifold",
-            "measured": f"entropy 90% fallen at {mean_sd(100 * np.array(t_ent), '{:.0f}')}% of training; "
+    return Row(claim="bubbling coincides with the collapse", section="§4.2, Fig 2",
+               paper="bubble formation correlates with the stabilization of the manifold",
+               measured=f"entropy 90% fallen at {mean_sd(100 * np.array(t_ent), '{:.0f}')}% of training; "
                         f"r90 settled from {mean_sd(100 * np.array(t_col), '{:.0f}')}%",
-            "null": "expanding windows step by 10% of training", "interval": f"gap {iv.text()}",
-            "verdict": bubbling_with_collapse_rule(iv), "value": iv.est}
+               null="expanding windows step by 10% of training", interval=f"gap {iv.text()}",
+               verdict=bubbling_with_collapse_rule(iv), value=iv.est)
 
 
 # ---- figures ----
@@ -182,10 +183,7 @@ def fig_topk(bubbles, caption, path) -> str:
     return save_figure(fig, path)
 
 
-PREFETCH_WEIGHT = 4    # rough seconds per call in the quick preset
-
-
-def prefetch(ctx) -> list:
+def measurements(ctx) -> list:
     return [(cached_bubbling, (r["dir"],)) for r in ctx.runs]
 
 
@@ -194,3 +192,7 @@ def report(ctx):
     claims = {6: claim_entropy_smooth(bubbles), 7: claim_bubbling_with_collapse(bubbles, geoms)}
     return claims, [fig2_entropy_and_rank(bubbles, geoms, ctx.caption, ctx.path("fig2_attention_entropy.png")),
                     fig_topk(bubbles, ctx.caption, ctx.path("fig_topk_attention.png"))]
+
+
+EXPERIMENT = Experiment("bubbling", "§4.2, Fig 2 and top-k: claims 6–7", RULES, report, measurements=measurements,
+                        weight=4)   # rough seconds per call in the quick preset

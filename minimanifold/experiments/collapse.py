@@ -14,8 +14,9 @@ import numpy as np
 
 from ..analysis import pca as G
 from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, seeds_of_pairs, t_interval, within
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure
+from .contract import Experiment
 from .rundir import ALL, MATS, attention_trajectories, cached_json, cached_npz, matrix_names, run_configs
 
 ANALYSIS_VERSION = 2   # bump when the measurement changes, so cached results are recomputed
@@ -146,12 +147,12 @@ def claim_r90_range(geoms, n_layers):
     null = np.array([mean_r90(g, n_layers, matched_null) for g in geoms])
     const = [mean_r90(g, n_layers, lambda x: x["null"]["constant"]["mean"]) for g in geoms]
     iv, gap = t_interval(per_seed), t_interval(null - per_seed)
-    return {"claim": "attention trajectories collapse to r90 of 3–4 (addition)", "section": "§4.1, Fig 1",
-            "paper": "3–4 (3–5 in Fig 1 caption; authors' figure: 4.1–6.0 W_Q/W_K, 2.5–3.8 W_V/W_O)",
-            "measured": f"r90 {mean_sd(per_seed)} (mean over the {4 * n_layers} matrices)",
-            "null": f"random walk, matched steps {mean_sd(null)}; constant steps {mean_sd(const)}",
-            "interval": f"r90 {iv.text()}; null − r90 {gap.text()}",
-            "verdict": r90_range_rule(iv, gap), "value": iv.est, "null_value": float(null.mean())}
+    return Row(claim="attention trajectories collapse to r90 of 3–4 (addition)", section="§4.1, Fig 1",
+               paper="3–4 (3–5 in Fig 1 caption; authors' figure: 4.1–6.0 W_Q/W_K, 2.5–3.8 W_V/W_O)",
+               measured=f"r90 {mean_sd(per_seed)} (mean over the {4 * n_layers} matrices)",
+               null=f"random walk, matched steps {mean_sd(null)}; constant steps {mean_sd(const)}",
+               interval=f"r90 {iv.text()}; null − r90 {gap.text()}",
+               verdict=r90_range_rule(iv, gap), value=iv.est, null_value=float(null.mean()))
 
 
 def claim_vo_below_qk(geoms, n_layers):
@@ -162,24 +163,24 @@ def claim_vo_below_qk(geoms, n_layers):
     d = np.array([diff(g, lambda x: x["r90"]) for g in geoms])
     dn = np.array([diff(g, matched_null) for g in geoms])
     iv = t_interval(d)
-    return {"claim": "W_V, W_O lower-dimensional than W_Q, W_K", "section": "§4.1",
-            "paper": "consistently lower (authors' figure: 2.5–3.8 vs 4.1–6.0)",
-            "measured": f"r90(Q,K) − r90(V,O) = {mean_sd(d)}; > 0 in {float((d > 0).mean()):.0%} of seeds",
-            "null": f"same difference for the matched null: {mean_sd(dn)}", "interval": iv.text(),
-            "verdict": vo_below_qk_rule(iv), "value": iv.est}
+    return Row(claim="W_V, W_O lower-dimensional than W_Q, W_K", section="§4.1",
+               paper="consistently lower (authors' figure: 2.5–3.8 vs 4.1–6.0)",
+               measured=f"r90(Q,K) − r90(V,O) = {mean_sd(d)}; > 0 in {float((d > 0).mean()):.0%} of seeds",
+               null=f"same difference for the matched null: {mean_sd(dn)}", interval=iv.text(),
+               verdict=vo_below_qk_rule(iv), value=iv.est)
 
 
 def claim_early_collapse(geoms):
     s = np.array([g[ALL]["stabilization"] for g in geoms])
     sn = np.array([g[ALL]["null_stabilization"] for g in geoms])
     iv, ivd = within(t_interval(s), 0.0, 1.0), within(t_interval(s - sn), -1.0, 1.0)   # fractions of training
-    return {"claim": "collapse within the first 20–30% of training", "section": "§4.1",
-            "paper": "20–30% of training",
-            "measured": f"expanding-window r90 (all attention) settles at its final value from "
+    return Row(claim="collapse within the first 20–30% of training", section="§4.1",
+               paper="20–30% of training",
+               measured=f"expanding-window r90 (all attention) settles at its final value from "
                         f"{mean_sd(100 * s, '{:.0f}')}% of training",
-            "null": f"matched random walk settles from {mean_sd(100 * sn, '{:.0f}')}%",
-            "interval": f"fraction {iv.text()}; minus the null's {ivd.text()}",
-            "verdict": early_collapse_rule(iv, ivd), "value": iv.est}
+               null=f"matched random walk settles from {mean_sd(100 * sn, '{:.0f}')}%",
+               interval=f"fraction {iv.text()}; minus the null's {ivd.text()}",
+               verdict=early_collapse_rule(iv, ivd), value=iv.est)
 
 
 def claim_same_dimension(geoms, n_layers):
@@ -187,11 +188,11 @@ def claim_same_dimension(geoms, n_layers):
     spread = r.max(0) - r.min(0)
     nr = np.array([[matched_null(g[k]) for k in matrix_names(n_layers)] for g in geoms])
     iv = bootstrap_interval(r, lambda x: float(x.std(0).mean()))      # mean over matrices of the sd
-    return {"claim": "the same dimension across seeds", "section": "§4.1",
-            "paper": "3–4 on every seed (20 seeds)",
-            "measured": f"across-seed sd of r90 per matrix {mean_sd(r.std(0))}; largest max−min {spread.max():.0f}",
-            "null": f"across-seed sd of the matched null {mean_sd(nr.std(0))}", "interval": f"mean sd {iv.text()}",
-            "verdict": same_dimension_rule(iv), "value": float(spread.max())}
+    return Row(claim="the same dimension across seeds", section="§4.1",
+               paper="3–4 on every seed (20 seeds)",
+               measured=f"across-seed sd of r90 per matrix {mean_sd(r.std(0))}; largest max−min {spread.max():.0f}",
+               null=f"across-seed sd of the matched null {mean_sd(nr.std(0))}", interval=f"mean sd {iv.text()}",
+               verdict=same_dimension_rule(iv), value=float(spread.max()))
 
 
 def claim_orientation(orientation):
@@ -199,16 +200,16 @@ def claim_orientation(orientation):
                          for p in range(len(next(iter(orientation.values()))["seed_pairs_deg"]))])  # [pair, matrix]
     rand = [min(p) for v in orientation.values() for p in v["random_deg"]]
     if not len(per_pair):
-        return {"claim": "a different orientation across seeds", "section": "§4.1", "paper": "seed-dependent",
-                "measured": "needs 2 seeds", "null": "", "interval": "", "verdict": INCONCLUSIVE, "value": None}
+        return Row(claim="a different orientation across seeds", section="§4.1", paper="seed-dependent",
+                   measured="needs 2 seeds", null="", interval="", verdict=INCONCLUSIVE, value=None)
     iv = t_interval(per_pair.mean(1))
-    return {"claim": "a different orientation across seeds", "section": "§4.1",
-            "paper": "orientation is seed-dependent (no number given)",
-            "measured": f"smallest principal angle between two seeds' top-3 PCA subspaces "
+    return Row(claim="a different orientation across seeds", section="§4.1",
+               paper="orientation is seed-dependent (no number given)",
+               measured=f"smallest principal angle between two seeds' top-3 PCA subspaces "
                         f"{mean_sd(per_pair.ravel(), '{:.1f}')}° (all matrices, all seed pairs)",
-            "null": f"random 3-subspaces of the same dimension: {mean_sd(rand, '{:.1f}')}°",
-            "interval": iv.text("{:.1f}", unit=f"seed pairs of {seeds_of_pairs(len(per_pair))} seeds"),
-            "verdict": orientation_rule(iv), "value": iv.est}
+               null=f"random 3-subspaces of the same dimension: {mean_sd(rand, '{:.1f}')}°",
+               interval=iv.text("{:.1f}", unit=f"seed pairs of {seeds_of_pairs(len(per_pair))} seeds"),
+               verdict=orientation_rule(iv), value=iv.est)
 
 
 # ---- Figure 1 ----
@@ -241,18 +242,17 @@ def fig1_effective_rank(geoms, n_layers, caption, path) -> str:
     return save_figure(fig, path)
 
 
-PREFETCH_WEIGHT = 1    # rough seconds per call in the quick preset
-
-
-def prefetch(ctx) -> list:
-    """The main runs' geometry (modules comparing variants prefetch theirs)."""
+def measurements(ctx) -> list:
+    """The main runs' geometry (modules comparing variants measure theirs)."""
     return [(cached_geometry, (r["dir"],)) for r in ctx.runs]
 
 
 def report(ctx):
-    geoms = ctx.per_run(cached_geometry)
-    n_layers = ctx.n_layers
+    geoms, n_layers = ctx.per_run(cached_geometry), ctx.n_layers
     claims = {1: claim_r90_range(geoms, n_layers), 2: claim_vo_below_qk(geoms, n_layers),
               3: claim_early_collapse(geoms), 4: claim_same_dimension(geoms, n_layers),
               5: claim_orientation(seed_orientation(geoms))}
     return claims, [fig1_effective_rank(geoms, n_layers, ctx.caption, ctx.path("fig1_effective_rank.png"))]
+
+
+EXPERIMENT = Experiment("collapse", "§4.1, Fig 1: claims 1–5", RULES, report, measurements=measurements)  # weight 1

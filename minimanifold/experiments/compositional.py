@@ -16,10 +16,11 @@ import numpy as np
 
 from ..analysis.intervals import Interval, holds, t_interval, within
 from ..model.transformer import forward
-from ..report.ledger import mean_sd, verdict
+from ..report.ledger import Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, heldout, make_batch
 from .architecture import curriculum_train
+from .contract import Experiment
 from .rundir import cached_json, final_params, run_configs
 from .variants import variant_specs
 
@@ -88,20 +89,20 @@ RULES = {20: compositional_rule}
 
 def claim_compositional(mixed, curriculum, held_m=None, left_out=None):
     """mixed, curriculum: per seed, generalisation_of_run; held_m: per seed, its test on left_out."""
-    base = {"claim": "mixed training supports compositional generalisation", "section": "§4.5",
-            "paper": "a unified manifold supporting compositional generalisation"}
+    base = dict(claim="mixed training supports compositional generalisation", section="§4.5",
+                paper="a unified manifold supporting compositional generalisation")
     if not mixed:
-        return {**base, "measured": "not measured by this preset (its holdout is 0)", "null": "", "interval": "",
-                "verdict": compositional_rule(t_interval([])), "value": None}
+        return Row(**base, measured="not measured by this preset (its holdout is 0)", null="", interval="",
+                   verdict=compositional_rule(t_interval([])), value=None)
     hm, hc = [heldout_accuracy(g) for g in mixed], [heldout_accuracy(g) for g in curriculum]
     seen = [np.mean([v["acc_seen"] for v in g.values()]) for g in mixed]
     iv = within(t_interval(hm), 0.0, 1.0)            # an accuracy: its interval too lies in [0, 1]
     extra = (f"; trained without m={left_out}, accuracy on it {mean_sd([g[str(left_out)]['acc'] for g in held_m])}"
              if held_m else "")
-    return {**base, "measured": f"mixed: held-out combinations {mean_sd(hm)} vs seen {mean_sd(seen)}; "
+    return Row(**base, measured=f"mixed: held-out combinations {mean_sd(hm)} vs seen {mean_sd(seen)}; "
                                 f"curriculum: held-out {mean_sd(hc)}" + extra,
-            "null": "chance 1/C; the same runs' accuracy on the combinations they saw", "interval": f"mixed, held-out {iv.text()}",
-            "verdict": compositional_rule(iv), "value": iv.est}
+               null="chance 1/C; the same runs' accuracy on the combinations they saw", interval=f"mixed, held-out {iv.text()}",
+               verdict=compositional_rule(iv), value=iv.est)
 
 
 def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> str:
@@ -127,17 +128,14 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
     return save_figure(fig, path)
 
 
-PREFETCH_WEIGHT = 2    # rough seconds per call
-
-
-def prefetch(ctx) -> list:
+def measurements(ctx) -> list:
     if ctx.preset.holdout <= 0:
         return []
     calls = [(cached_generalisation, (r["dir"],))
              for name in ("held-out-mixed", "held-out-curriculum") for r in ctx.variants[name]]
     if "held-out-m" in ctx.variants:
         left_out = heldout_m_schedule(ctx.preset.train.schedule)[1]
-        calls += [(cached_generalisation, (r["dir"], [left_out])) for r in ctx.variants["held-out-m"]]
+        calls += [(cached_generalisation, (r["dir"], (left_out,))) for r in ctx.variants["held-out-m"]]
     return calls
 
 
@@ -153,3 +151,8 @@ def report(ctx):
     return {20: claim_compositional(mixed, cur, held_m, left_out)}, [
         fig_compositional(mixed, cur, held_m, left_out, ctx.preset.task.C, ctx.extra_caption,
                           ctx.path("fig_compositional.png"))]
+
+
+EXPERIMENT = Experiment("compositional", "§4.5, held-out value combinations and a held-out m: claim 20", RULES,
+                        report, variants=variants, measurements=measurements,
+                        weight=2)   # rough seconds per call

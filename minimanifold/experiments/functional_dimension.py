@@ -13,10 +13,11 @@ import numpy as np
 
 from ..analysis.functional import functional_curve
 from ..analysis.intervals import Interval, holds, t_interval
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure
 from ..trajectories.metrics import evaluate
 from ..trajectories.task import Schedule, probe_set
+from .contract import Experiment
 from .rundir import attention_trajectories, cached_json, final_params, matrix_names, run_configs
 
 KS = (1, 2, 3, 4, 6, 8, 12, 16)
@@ -74,16 +75,16 @@ def claim_functional(results: list):
     ratio = np.array([x["pca"][i] / x["final"] for x in c])
     gap = np.array([x["pca"][i] - x["random"][i] for x in c])
     rec, over = t_interval(ratio), t_interval(gap)
-    return {"claim": "the low-dimensional subspace carries the function (functional dimension)",
-            "section": "§4.1 (control)", "paper": "an execution manifold of r90 3–4 dimensions",
-            "measured": f"k* (90% of final accuracy): centred PCA {_kstar_text([x['k_star'] for x in c])}, "
+    return Row(claim="the low-dimensional subspace carries the function (functional dimension)",
+               section="§4.1 (control)", paper="an execution manifold of r90 3–4 dimensions",
+               measured=f"k* (90% of final accuracy): centred PCA {_kstar_text([x['k_star'] for x in c])}, "
                         f"uncentred {_kstar_text([r['uncentred']['k_star'] for r in results])}; "
                         f"top-{K_CLAIM} accuracy / final {mean_sd(ratio)}",
-            "null": f"{K_CLAIM} random directions per matrix: accuracy / final "
+               null=f"{K_CLAIM} random directions per matrix: accuracy / final "
                     f"{mean_sd([x['random'][i] / x['final'] for x in c])}; k* "
                     f"{_kstar_text([x['k_star_random'] for x in c])}",
-            "interval": f"top-{K_CLAIM} / final {rec.text()}; top-{K_CLAIM} − random {over.text()}",
-            "verdict": functional_rule(rec, over), "value": rec.est}
+               interval=f"top-{K_CLAIM} / final {rec.text()}; top-{K_CLAIM} − random {over.text()}",
+               verdict=functional_rule(rec, over), value=rec.est)
 
 
 def fig_functional(results: list, caption, path) -> str:
@@ -108,10 +109,7 @@ def fig_functional(results: list, caption, path) -> str:
     return save_figure(fig, path)
 
 
-PREFETCH_WEIGHT = 2    # rough seconds per call in the quick preset
-
-
-def prefetch(ctx) -> list:
+def measurements(ctx) -> list:
     return [(cached_functional, (r["dir"],)) for r in ctx.runs]
 
 
@@ -119,3 +117,8 @@ def report(ctx):
     results = ctx.per_run(cached_functional)
     return {22: claim_functional(results)}, [fig_functional(results, ctx.caption,
                                                             ctx.path("fig_functional_dimension.png"))]
+
+
+EXPERIMENT = Experiment("functional_dimension", "control, does the top-k subspace carry the function? claim 22",
+                        RULES, report, measurements=measurements,
+                        weight=2)   # rough seconds per call in the quick preset

@@ -1,7 +1,8 @@
-"""The groups of runs a preset needs (its main runs, then each experiment's variants), what
-``--train`` may name, and which of them are finished in a run cache. ``run_all.py``,
-``--plan`` and the pipeline all read them from here, so they agree on what is done and
-what would train.
+"""The groups of runs a preset needs (its main runs, then each experiment's variants, then
+the training its measurements do), what ``--train`` may name, and which of them are
+finished in a run cache. ``run_all.py``, ``--plan`` and the pipeline all read them from
+here, from the experiments' contracts (``contract.Experiment``), so they agree on what is
+done and what would train.
 """
 from __future__ import annotations
 
@@ -9,19 +10,15 @@ import dataclasses
 import os
 
 from ..trajectories.sweep import run_dir, twin_run
-from . import EXPERIMENTS, restricted_training
-
-# ``--train``'s name for restricted retraining: not a group of runs, but it trains too.
-RESTRICTED = "restricted-retraining"
+from . import EXPERIMENTS
 
 
 def planned_specs(preset) -> dict:
     """{group: [RunSpec]}: the main runs, then each experiment's variants, as the sweep
     trains them."""
     groups = {"main": preset.specs()}
-    for module in EXPERIMENTS:
-        if hasattr(module, "variants"):
-            groups.update(module.variants(preset))
+    for e in EXPERIMENTS:
+        groups.update(e.variants(preset))
     return groups
 
 
@@ -34,10 +31,18 @@ def group_templates(preset) -> dict:
             for name, specs in one.items() if specs}
 
 
+def retrainings(preset) -> dict:
+    """{group: (experiment, [Retrain])}: the training the experiments' measurements do, each
+    a group of jobs that start from finished runs of another group (``Retraining.after``);
+    a preset that asks for none of an experiment's jobs has no such group."""
+    return {e.retraining.group: (e, jobs) for e in EXPERIMENTS
+            if e.retraining is not None and (jobs := e.retraining.jobs(preset))}
+
+
 def group_names(preset) -> list:
-    """What ``--train`` accepts: the groups of runs ``--plan`` lists (main first), then
-    restricted retraining where the preset has it."""
-    return [*planned_specs(dataclasses.replace(preset, n_seeds=1)), *([RESTRICTED] if preset.restrict_k else [])]
+    """What ``--train`` accepts: the groups of runs ``--plan`` lists (main first), then the
+    retrainings the preset has."""
+    return [*planned_specs(dataclasses.replace(preset, n_seeds=1)), *retrainings(preset)]
 
 
 def check_groups(preset, names) -> frozenset:
@@ -56,37 +61,33 @@ def is_finished(runs_dir, spec) -> bool:
         twin_run(runs_dir, spec) is not None
 
 
-def restricted_specs(preset) -> list:
-    """[(spec of the main run, K, kind, steps)]: the restricted retrainings, each cached in
-    its main run's directory."""
-    n = restricted_training.restricted_steps(preset)
-    return [(s, k, kind, n) for s in preset.specs(seeds=range(min(preset.restrict_seeds, preset.n_seeds)))
-            for k in preset.restrict_k for kind in restricted_training.KINDS]
+def is_retrained(runs_dir, job) -> bool:
+    """A ``Retrain`` job's result is cached in its starting run's directory."""
+    return os.path.exists(os.path.join(run_dir(runs_dir, job.start), job.cache))
 
 
-def restricted_done(runs_dir, spec, k, kind, n) -> bool:
-    return os.path.exists(os.path.join(run_dir(runs_dir, spec), restricted_training.cache_name(k, kind, n)))
+def retrained(experiment, preset, runs_dir) -> bool:
+    """Every job of ``experiment``'s retraining is in the cache (so a ledger that trains
+    nothing can still show its claims); True for an experiment that does not train."""
+    r = experiment.retraining
+    return r is None or all(is_retrained(runs_dir, j) for j in r.jobs(preset))
 
 
-def restricted_measured(preset, runs_dir) -> bool:
-    """Every restricted retraining the ledger reads is in the cache (so a ledger that trains
-    nothing can still show claim 23)."""
-    return all(restricted_done(runs_dir, *r) for r in restricted_specs(preset))
-
-
-def restricted_waits_for_main(preset, runs_dir, train) -> bool:
-    """Restricted retraining named in ``train`` but its main runs neither finished nor
-    named: the run would stop and ask for main, so ``--plan`` must not count it as training."""
-    return train is not None and RESTRICTED in train and "main" not in train and \
-        not all(is_finished(runs_dir, s) for s, *_ in restricted_specs(preset))
+def waits_for_runs(preset, runs_dir, train, group) -> bool:
+    """The retraining ``group`` named in ``train`` but the runs it starts from neither
+    finished nor their group (``after``) named: the run would stop and ask for them, so
+    ``--plan`` must not count it as training."""
+    experiment, jobs = retrainings(preset)[group]
+    return train is not None and group in train and experiment.retraining.after not in train and \
+        not all(is_finished(runs_dir, j.start) for j in jobs)
 
 
 def will_be_partial(preset, runs_dir, train) -> bool:
     """Whether a ``--train`` (``train`` not None) ledger will leave claims out: some group it
-    does not name is unfinished, or restricted retraining is neither named nor cached."""
+    does not name is unfinished, or a retraining is neither named nor cached."""
     if train is None:
         return False
     if any(not is_finished(runs_dir, s) for g, specs in planned_specs(preset).items() if g not in train
            for s in specs):
         return True
-    return bool(preset.restrict_k) and RESTRICTED not in train and not restricted_measured(preset, runs_dir)
+    return any(g not in train and not retrained(e, preset, runs_dir) for g, (e, _) in retrainings(preset).items())

@@ -11,9 +11,10 @@ import dataclasses
 import numpy as np
 
 from ..analysis.intervals import any_of, diff_interval, holds
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure
-from .variants import mean_final_accuracy, summarize, summary_prefetch, variant_specs
+from .contract import Experiment
+from .variants import mean_final_accuracy, summarize, summary_measurements, variant_specs
 
 
 def schedule_up_to(M: int) -> str:
@@ -56,18 +57,18 @@ def claim_m_scaling(per_M: dict):
     """per_M: {M: summarize(...) of the runs trained up to M}."""
     base = "dimension stable for moderate complexity (m ≤ 6)"
     if len(per_M) < 2:
-        return {"claim": base, "section": "§4.1", "paper": "stable for m ≤ 6",
-                "measured": "not measured by this preset (its m_scaling is empty)", "null": "", "interval": "",
-                "verdict": m_scaling_rule([]), "value": None}
+        return Row(claim=base, section="§4.1", paper="stable for m ≤ 6",
+                   measured="not measured by this preset (its m_scaling is empty)", null="", interval="",
+                   verdict=m_scaling_rule([]), value=None)
     Ms = sorted(per_M)
     changes = [diff_interval(per_M[M]["r90"], per_M[Ms[0]]["r90"]) for M in Ms[1:]]
-    return {"claim": base, "section": "§4.1", "paper": "stable for m ≤ 6",
-            "measured": "r90 by M: " + ", ".join(f"M={M} {mean_sd(per_M[M]['r90'])}" for M in Ms)
+    return Row(claim=base, section="§4.1", paper="stable for m ≤ 6",
+               measured="r90 by M: " + ", ".join(f"M={M} {mean_sd(per_M[M]['r90'])}" for M in Ms)
                         + "; final accuracy (mean over m): "
                         + ", ".join(f"M={M} {np.mean(mean_final_accuracy(per_M[M])):.2f}" for M in Ms),
-            "null": "matched random walks: " + ", ".join(f"M={M} {mean_sd(per_M[M]['null'])}" for M in Ms),
-            "interval": "; ".join(f"M={M} − M={Ms[0]}: {c.text()}" for M, c in zip(Ms[1:], changes)),
-            "verdict": m_scaling_rule(changes), "value": [float(np.mean(per_M[M]["r90"])) for M in Ms]}
+               null="matched random walks: " + ", ".join(f"M={M} {mean_sd(per_M[M]['null'])}" for M in Ms),
+               interval="; ".join(f"M={M} − M={Ms[0]}: {c.text()}" for M, c in zip(Ms[1:], changes)),
+               verdict=m_scaling_rule(changes), value=[float(np.mean(per_M[M]["r90"])) for M in Ms])
 
 
 def fig_m_scaling(per_M: dict, caption, path) -> str:
@@ -93,8 +94,8 @@ def fig_m_scaling(per_M: dict, caption, path) -> str:
     return save_figure(fig, path)
 
 
-def prefetch(ctx) -> list:
-    return summary_prefetch(*runs_per_M(ctx).values()) if len(ctx.preset.m_scaling) >= 2 else []
+def measurements(ctx) -> list:
+    return summary_measurements(*runs_per_M(ctx).values()) if len(ctx.preset.m_scaling) >= 2 else []
 
 
 def report(ctx):
@@ -102,3 +103,7 @@ def report(ctx):
         return {19: claim_m_scaling({})}, []
     per_M = {M: summarize(ctx, runs) for M, runs in runs_per_M(ctx).items()}
     return {19: claim_m_scaling(per_M)}, [fig_m_scaling(per_M, ctx.extra_caption, ctx.path("fig_m_scaling.png"))]
+
+
+EXPERIMENT = Experiment("m_scaling", "§4.1: r90 against M = 1..6, claim 19", RULES, report,
+                        variants=variants, measurements=measurements)

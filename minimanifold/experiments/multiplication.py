@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from ..analysis.intervals import Interval, diff_interval, holds
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
-from .variants import fig_compare, mean_final_accuracy, summarize, summary_prefetch, variant_specs
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
+from .contract import Experiment
+from .variants import fig_compare, mean_final_accuracy, summarize, summary_measurements, variant_specs
 
 def variants(preset) -> dict:
     return {"mul": variant_specs("mul", preset, preset.n_extra_seeds,
@@ -24,15 +25,15 @@ RULES = {18: multiplication_rule}
 
 def claim_multiplication(add, mul):
     iv = diff_interval(mul["r90"], add["r90"])
-    return {"claim": "multiplication needs r90 of 4–6 against 3–4 for addition", "section": "§4.6",
-            "paper": "4–6 (mul) vs 3–4 (add)",
-            "measured": f"r90: mul {mean_sd(mul['r90'])}, add {mean_sd(add['r90'])}; final accuracy mul "
+    return Row(claim="multiplication needs r90 of 4–6 against 3–4 for addition", section="§4.6",
+               paper="4–6 (mul) vs 3–4 (add)",
+               measured=f"r90: mul {mean_sd(mul['r90'])}, add {mean_sd(add['r90'])}; final accuracy mul "
                         f"{mean_sd(mean_final_accuracy(mul), '{:.3f}')}",
-            "null": f"matched random walks: mul {mean_sd(mul['null'])}, add {mean_sd(add['null'])}",
-            "interval": f"mul − add {iv.text()}", "verdict": multiplication_rule(iv), "value": iv.est}
+               null=f"matched random walks: mul {mean_sd(mul['null'])}, add {mean_sd(add['null'])}",
+               interval=f"mul − add {iv.text()}", verdict=multiplication_rule(iv), value=iv.est)
 
-def prefetch(ctx) -> list:
-    return summary_prefetch(ctx.variants["mul"])
+def measurements(ctx) -> list:
+    return summary_measurements(ctx.variants["mul"])
 
 
 def report(ctx):
@@ -41,3 +42,7 @@ def report(ctx):
     return {18: claim_multiplication(s_main, s_mul)}, [
         fig_compare({"addition": s_main, "multiplication": s_mul}, {"addition": main, "multiplication": mul},
                     "Multiplication vs addition (mod C)", ctx.extra_caption, ctx.path("fig_multiplication.png"))]
+
+
+EXPERIMENT = Experiment("multiplication", "§4.6, multiplication figure: claim 18", RULES, report,
+                        variants=variants, measurements=measurements)

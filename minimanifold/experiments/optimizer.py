@@ -15,10 +15,11 @@ import dataclasses
 import numpy as np
 
 from ..analysis.intervals import holds, t_interval
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure
 from .collapse import cached_geometry, mean_r90
-from .variants import mean_final_accuracy, summary_prefetch, variant_specs
+from .contract import Experiment
+from .variants import mean_final_accuracy, summary_measurements, variant_specs
 
 ADAMW_LR = 3e-4        # the authors' code (PyTorch's betas and eps; optim.py)
 ADAMW_WD = 0.01
@@ -85,14 +86,14 @@ RULES = {21: optimizer_rule}
 def claim_optimizer(per_opt: dict):
     gaps = {k: t_interval(np.array(v["null"]) - np.array(v["r90"])) for k, v in per_opt.items()}
     order = [k for k in OPTIMIZERS if k in per_opt]
-    return {"claim": "the collapse is the task's, not the optimizer's (optimizer control)",
-            "section": "§4.1 (control)", "paper": "low-dimensional under plain SGD (§3.2: SGD, lr 0.001)",
-            "measured": "; ".join(f"{k}: r90 {mean_sd(per_opt[k]['r90'])}, PR {mean_sd(per_opt[k]['pr'])}, "
+    return Row(claim="the collapse is the task's, not the optimizer's (optimizer control)",
+               section="§4.1 (control)", paper="low-dimensional under plain SGD (§3.2: SGD, lr 0.001)",
+               measured="; ".join(f"{k}: r90 {mean_sd(per_opt[k]['r90'])}, PR {mean_sd(per_opt[k]['pr'])}, "
                                   f"final accuracy {np.mean(mean_final_accuracy(per_opt[k])):.2f}" for k in order),
-            "null": "; ".join(f"{k}: r90 {mean_sd(per_opt[k]['null'])}, PR {mean_sd(per_opt[k]['null_pr'])}"
+               null="; ".join(f"{k}: r90 {mean_sd(per_opt[k]['null'])}, PR {mean_sd(per_opt[k]['null_pr'])}"
                               for k in order),
-            "interval": "; ".join(f"{k} null − r90 {gaps[k].text()}" for k in order),
-            "verdict": optimizer_rule(gaps), "value": {k: gaps[k].est for k in order}}
+               interval="; ".join(f"{k} null − r90 {gaps[k].text()}" for k in order),
+               verdict=optimizer_rule(gaps), value={k: gaps[k].est for k in order})
 
 
 def fig_optimizer(per_opt: dict, caption, path) -> str:
@@ -123,8 +124,8 @@ def fig_optimizer(per_opt: dict, caption, path) -> str:
     return save_figure(fig, path)
 
 
-def prefetch(ctx) -> list:
-    return summary_prefetch(*(ctx.variants.get(name, []) for name in variants(ctx.preset)))
+def measurements(ctx) -> list:
+    return summary_measurements(*(ctx.variants.get(name, []) for name in variants(ctx.preset)))
 
 
 def report(ctx):
@@ -134,3 +135,7 @@ def report(ctx):
             per_opt[label_of(specs[0].train)] = summarize(ctx, ctx.variants[name])
     return {21: claim_optimizer(per_opt)}, [fig_optimizer(per_opt, ctx.extra_caption,
                                                           ctx.path("fig_optimizer.png"))]
+
+
+EXPERIMENT = Experiment("optimizer", "control, SGD against AdamW (with and without weight decay): claim 21",
+                        RULES, report, variants=variants, measurements=measurements)

@@ -16,11 +16,12 @@ import numpy as np
 
 from ..analysis.functional import drift_directions, random_directions
 from ..analysis.intervals import Interval, holds, t_interval
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure
 from ..trajectories.restricted import train_restricted
 from ..trajectories.run_files import load_metrics
 from ..trajectories.train import TrainConfig
+from .contract import Experiment, Retrain, Retraining
 from .rundir import attention_trajectories, cached_json, matrix_names, run_configs
 
 VERSION = 1
@@ -90,19 +91,19 @@ def claim_restricted(per_k: dict, steps: int):
     """per_k: {K: {"execution": [result per seed], "random": [...]}}."""
     base = "training restricted to the execution subspace learns; a random one of the same K does not"
     if not per_k:
-        return {"claim": base, "section": "§4.3 (control)", "paper": "an execution manifold (causal role implied)",
-                "measured": "not measured by this preset (presets with restrict_k only)",
-                "null": "", "interval": "", "verdict": INCONCLUSIVE, "value": None}
+        return Row(claim=base, section="§4.3 (control)", paper="an execution manifold (causal role implied)",
+                   measured="not measured by this preset (presets with restrict_k only)",
+                   null="", interval="", verdict=INCONCLUSIVE, value=None)
     K = max([k for k in per_k if k <= 4] or [min(per_k)])
     finals = {k: {kind: [float(mean_acc(r)[-1]) for r in v[kind]] for kind in KINDS} for k, v in per_k.items()}
     adv = t_interval(np.array(finals[K]["execution"]) - np.array(finals[K]["random"]))
-    return {"claim": base, "section": "§4.3 (control)", "paper": "an execution manifold (causal role implied)",
-            "measured": f"final accuracy after {steps} restricted steps (first step at 0.9): " + "; ".join(
+    return Row(claim=base, section="§4.3 (control)", paper="an execution manifold (causal role implied)",
+               measured=f"final accuracy after {steps} restricted steps (first step at 0.9): " + "; ".join(
                 f"K={k} execution {mean_sd(finals[k]['execution'])} ({_when(per_k[k]['execution'])})"
                 for k in sorted(per_k)),
-            "null": "K random directions per matrix: " + "; ".join(
+               null="K random directions per matrix: " + "; ".join(
                 f"K={k} {mean_sd(finals[k]['random'])} ({_when(per_k[k]['random'])})" for k in sorted(per_k)),
-            "interval": f"K={K} execution − random {adv.text()}", "verdict": restricted_rule(adv), "value": adv.est}
+               interval=f"K={K} execution − random {adv.text()}", verdict=restricted_rule(adv), value=adv.est)
 
 
 def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
@@ -126,17 +127,21 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
     return save_figure(fig, path)
 
 
-PREFETCH_WEIGHT = 20   # rough seconds per call in the quick preset: the pipeline starts the longest first
-TRAINS = True          # its measurement is training: a --finished-only ledger leaves it out
-
-
 def restricted_steps(preset) -> int:
     return max(1, int(round(preset.train.steps * preset.restrict_steps)))
 
 
-def prefetch(ctx) -> list:
+def jobs(preset) -> list:
+    """[Retrain]: the restricted retrainings ``report`` reads, each from one of the first
+    ``restrict_seeds`` main runs and cached in its directory."""
+    n, seeds = restricted_steps(preset), range(min(preset.restrict_seeds, preset.n_seeds))
+    return [Retrain(s, cache_name(k, kind, n), n) for s in preset.specs(seeds=seeds)
+            for k in preset.restrict_k for kind in KINDS]
+
+
+def measurements(ctx) -> list:
     """The per-run measurements ``report`` reads, as (function, args) the pipeline may run
-    in parallel first (each lands in its run directory's cache)."""
+    in parallel first (each lands in its run directory's cache): the retrainings."""
     p = ctx.preset
     return [(cached_restricted, (r["dir"], k, kind, restricted_steps(p)))
             for r in ctx.runs[:p.restrict_seeds] for k in p.restrict_k for kind in KINDS]
@@ -153,3 +158,11 @@ def report(ctx):
     hist = [load_metrics(r["dir"]) for r in runs]
     return {23: claim_restricted(per_k, steps)}, [fig_restricted(per_k, hist, ctx.caption,
                                                                  ctx.path("fig_restricted_training.png"))]
+
+
+GROUP = "restricted-retraining"     # --train's and --plan's name for its retrainings
+# its measurement is training: a ledger that does not train it (--finished-only, a --train
+# without GROUP) shows claim 23 only when every retraining is cached
+EXPERIMENT = Experiment("restricted_training", "control, does training inside it (vs a random one) learn? claim 23",
+                        RULES, report, measurements=measurements, retraining=Retraining(GROUP, jobs, after="main"),
+                        weight=20)   # rough seconds per call in the quick preset: the pipeline starts the longest first

@@ -1,5 +1,6 @@
-"""Reading a trained run directory (written by ``trajectories.train``), and caching a
-measurement inside it so a second ``run_all.py`` only redraws."""
+"""Reading a trained run directory (written by ``trajectories.train``) and the sweep's
+record of it (which runs learned, the summary table), and caching a measurement inside it
+so a second ``run_all.py`` only redraws."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,10 @@ import numpy as np
 from ..model.config import ModelConfig, TaskConfig
 from ..model.io import load_params, read_npz, save_json, save_npz
 from ..model.transformer import attention_param_names
-from ..trajectories.run_files import changed, load_trajectory, read_json, record_digest, with_later_options
+from ..trajectories.metrics import steps_to_learn
+from ..trajectories.run_files import (changed, load_metrics, load_trajectory, read_json, record_digest,
+                                      with_later_options)
+from ..trajectories.task import Schedule
 
 MATS = ("W_Q", "W_K", "W_V", "W_O")
 ALL = "all attention"
@@ -75,3 +79,33 @@ def cached_json(run_dir, filename, compute, decode=lambda x: x):
 def cached_npz(run_dir, filename, compute) -> dict:
     """compute(run_dir) -> {name: array}, cached as .npz in the run directory (``cached``)."""
     return cached(run_dir, filename, compute, read_npz, save_npz)
+
+
+# ---- the sweep's records of the runs ----
+
+def learned(run) -> bool:
+    """Held-out accuracy >= 0.95 on every m at the end of training."""
+    return min(run["summary"]["final_acc"].values()) >= 0.95
+
+
+def learned_final_stage(run) -> bool:
+    """Accuracy >= 0.95 on every m of the schedule's final stage (all m for mixed)."""
+    final = Schedule.parse(run["summary"]["config"]["train"]["schedule"]).stages[-1][0]
+    return all(run["summary"]["final_acc"][str(m)] >= 0.95 for m in final)
+
+
+def summary_table(runs) -> str:
+    """One markdown row per run: seed, steps, final loss, accuracy per m, and the step
+    from which every m stays >= 0.95 ("-" if it never does)."""
+    ms = sorted({m for r in runs for m in r["summary"]["final_acc"]}, key=int)
+    lines = ["| run | seed | steps | final loss | " + " | ".join(f"acc m={m}" for m in ms)
+             + " | learned (all m >= 0.95) from step |",
+             "|---|---|---|---|" + "---|" * len(ms) + "---|"]
+    for r in runs:
+        s = r["summary"]
+        acc = [s["final_acc"].get(m) for m in ms]
+        learned = steps_to_learn(load_metrics(r["dir"]))
+        lines.append(f"| {r['name']} | {r['seed']} | {s['final_step']} | {s['final_loss']:.4f} | "
+                     + " | ".join("" if a is None else f"{a:.3f}" for a in acc)
+                     + f" | {'-' if learned is None else learned} |")
+    return "\n".join(lines)

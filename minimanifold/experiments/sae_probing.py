@@ -16,10 +16,11 @@ import numpy as np
 from ..analysis import sae as S
 from ..model.transformer import forward
 from ..analysis.intervals import all_of, holds, t_interval, within
-from ..report.ledger import mean_sd, verdict
+from ..report.ledger import Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.task import Schedule, make_batch
 from ..trajectories.run_files import load_metrics, load_trajectory
+from .contract import Experiment
 from .rundir import cached_json, run_configs
 
 VERSION = 1
@@ -143,13 +144,13 @@ def claim_sae_correlated(saes):
         "/".join(f"{v:.0f}" for v in m["l0"].mean(0)) + ", dead " + "/".join(f"{v:.0f}" for v in m["dead_latents"].mean(0))
     factors = {st: sorted({l["factor"] for s in saes for l in s["stages"][st]["top_latents"]}) for st in STAGES}
     top = "; top-5 latents track: " + "; ".join(f"{st}: {', '.join(f)}" for st, f in factors.items())
-    return {"claim": "SAE latents correlate with task structure (a few of several hundred)", "section": "§4.4, Fig 6",
-            "paper": "3–5 of several hundred latents",
-            "measured": f"latents with |corr| > 0.5 (of {saes[0]['stages']['late']['sae']['d_sae']}): {per_stage}"
+    return Row(claim="SAE latents correlate with task structure (a few of several hundred)", section="§4.4, Fig 6",
+               paper="3–5 of several hundred latents",
+               measured=f"latents with |corr| > 0.5 (of {saes[0]['stages']['late']['sae']['d_sae']}): {per_stage}"
                         + quality + top,
-            "null": "factors: m, answer = c, first/last marker position; Pearson |r| on 1,024 held-out examples",
-            "interval": "count " + ", ".join(f"{st} {iv.text('{:.1f}')}" for st, iv in zip(STAGES, iv_count)),
-            "verdict": correlated_rule(iv_count, iv_slack), "value": counts.mean(0).tolist()}
+               null="factors: m, answer = c, first/last marker position; Pearson |r| on 1,024 held-out examples",
+               interval="count " + ", ".join(f"{st} {iv.text('{:.1f}')}" for st, iv in zip(STAGES, iv_count)),
+               verdict=correlated_rule(iv_count, iv_slack), value=counts.mean(0).tolist())
 
 
 def claim_sae_ablation(saes):
@@ -160,12 +161,12 @@ def claim_sae_ablation(saes):
                       for s in saes])
     iv_drop = [t_interval(drop[:, i]) for i in range(len(STAGES))]
     fmt = lambda a: ", ".join(f"{st} {mean_sd(a[:, i], '{:.3f}')}" for i, st in enumerate(STAGES))  # noqa: E731
-    return {"claim": "ablating the task-correlated latents costs little at every stage", "section": "§4.4, Fig 6",
-            "paper": "0.52→0.49, 0.945→0.938, 1.00→1.00 (TopK SAE spliced at positions the readout never reads)",
-            "measured": f"accuracy drop from ablating the top 5: {fmt(drop)}",
-            "null": f"5 random live latents: {fmt(ctrl)}; full reconstruction spliced in: {fmt(recon)}",
-            "interval": "drop " + ", ".join(f"{st} {iv.text('{:.3f}')}" for st, iv in zip(STAGES, iv_drop)),
-            "verdict": ablation_rule(iv_drop), "value": drop.mean(0).tolist()}
+    return Row(claim="ablating the task-correlated latents costs little at every stage", section="§4.4, Fig 6",
+               paper="0.52→0.49, 0.945→0.938, 1.00→1.00 (TopK SAE spliced at positions the readout never reads)",
+               measured=f"accuracy drop from ablating the top 5: {fmt(drop)}",
+               null=f"5 random live latents: {fmt(ctrl)}; full reconstruction spliced in: {fmt(recon)}",
+               interval="drop " + ", ".join(f"{st} {iv.text('{:.3f}')}" for st, iv in zip(STAGES, iv_drop)),
+               verdict=ablation_rule(iv_drop), value=drop.mean(0).tolist())
 
 
 def fig6_sae_ablation(saes, caption, path) -> str:
@@ -204,10 +205,7 @@ def fig6_sae_ablation(saes, caption, path) -> str:
     return save_figure(fig, path)
 
 
-PREFETCH_WEIGHT = 17   # rough seconds per call in the quick preset
-
-
-def prefetch(ctx) -> list:
+def measurements(ctx) -> list:
     return [(sae_experiment, (r["dir"], None, 4 * ctx.preset.model.d_model)) for r in ctx.runs[:ctx.n_extra]]
 
 
@@ -215,3 +213,7 @@ def report(ctx):
     saes = ctx.per_run(lambda d: sae_experiment(d, d_sae=4 * ctx.preset.model.d_model), ctx.runs[:ctx.n_extra])
     claims = {13: claim_sae_correlated(saes), 14: claim_sae_ablation(saes)}
     return claims, [fig6_sae_ablation(saes, ctx.extra_caption, ctx.path("fig6_sae_ablation.png"))]
+
+
+EXPERIMENT = Experiment("sae_probing", "§4.4, Fig 6: claims 13–14", RULES, report, measurements=measurements,
+                        weight=17)   # rough seconds per call in the quick preset

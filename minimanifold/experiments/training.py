@@ -1,26 +1,14 @@
-"""§3.2: the trained runs themselves — the training figure, the summary table, and which
-runs learned their task."""
+"""§3.2: the trained runs themselves — the training figure (the summary table and which
+runs learned their task, which the pipeline logs, are ``rundir.py``'s)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..report.plotting import plt, save_figure, step_ticks
-from ..trajectories.metrics import steps_to_learn
-from ..trajectories.task import Schedule
 from ..trajectories.run_files import load_metrics
+from .contract import Experiment
 
 RULES = {}   # no ledger rows: the runs themselves
-
-
-def learned(run) -> bool:
-    """Held-out accuracy >= 0.95 on every m at the end of training."""
-    return min(run["summary"]["final_acc"].values()) >= 0.95
-
-
-def learned_final_stage(run) -> bool:
-    """Accuracy >= 0.95 on every m of the schedule's final stage (all m for mixed)."""
-    final = Schedule.parse(run["summary"]["config"]["train"]["schedule"]).stages[-1][0]
-    return all(run["summary"]["final_acc"][str(m)] >= 0.95 for m in final)
 
 
 def training_figure(runs, preset, path) -> str:
@@ -54,22 +42,8 @@ def training_figure(runs, preset, path) -> str:
     return save_figure(fig, path)
 
 
-def summary_table(runs) -> str:
-    """One markdown row per run: seed, steps, final loss, accuracy per m, and the step
-    from which every m stays >= 0.95 ("-" if it never does)."""
-    ms = sorted({m for r in runs for m in r["summary"]["final_acc"]}, key=int)
-    lines = ["| run | seed | steps | final loss | " + " | ".join(f"acc m={m}" for m in ms)
-             + " | learned (all m >= 0.95) from step |",
-             "|---|---|---|---|" + "---|" * len(ms) + "---|"]
-    for r in runs:
-        s = r["summary"]
-        acc = [s["final_acc"].get(m) for m in ms]
-        learned = steps_to_learn(load_metrics(r["dir"]))
-        lines.append(f"| {r['name']} | {r['seed']} | {s['final_step']} | {s['final_loss']:.4f} | "
-                     + " | ".join("" if a is None else f"{a:.3f}" for a in acc)
-                     + f" | {'-' if learned is None else learned} |")
-    return "\n".join(lines)
-
-
 def report(ctx):
     return {}, [training_figure(ctx.runs, ctx.preset, ctx.path("fig_training.png"))]
+
+
+EXPERIMENT = Experiment("training", "§3.2: the runs, training curves", RULES, report)

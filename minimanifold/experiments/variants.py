@@ -21,9 +21,9 @@ def variant_specs(name, preset, n_seeds, model=None, task=None, train=None) -> l
                     dataclasses.replace(train or preset.train, seed=s)) for s in range(n_seeds)]
 
 
-def summary_prefetch(*groups) -> list:
+def summary_measurements(*groups) -> list:
     """The per-run measurements ``summarize`` reads (each run's geometry), for a module's
-    ``prefetch``; the pipeline drops repeats."""
+    ``measurements``; a call asked for twice is computed once."""
     return [(cached_geometry, (r["dir"],)) for runs in groups for r in runs]
 
 

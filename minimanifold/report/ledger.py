@@ -1,25 +1,50 @@
 """The claims ledger as a table format and a writer, nothing more.
 
-A claim row is a dict: ``claim``, ``section``, ``paper`` (the paper's number), ``measured``
-(ours, mean ± sd over seeds), ``null`` (a null or control beside it), ``interval`` (the 95%
-intervals over seeds the verdict was decided on), ``verdict`` and ``value``. Rows come from the experiment modules (``minimanifold/experiments/``), each of
-which owns its claims' numbers and verdict rules; a rule is a function whose docstring is
-the rule's text, so the ledger prints exactly the rule the code applies.
+A claim row is a ``Row`` (one type, every field in every ledger). Rows come from the
+experiment modules (``minimanifold/experiments/``), each of which owns its claims' numbers
+and verdict rules; a rule is a function whose docstring is the rule's text, so the ledger
+prints exactly the rule the code applies.
 Written to ``claims.md`` and ``claims.json``; every committed preset's verdicts also go
 into one generated page side by side (``figures/ledgers.md``).
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
 import textwrap
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..model.io import atomic_write
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One claim of a ledger. ``paper``: the paper's number; ``measured``: ours (mean ± sd over
+    seeds); ``null``: a null or control beside it; ``interval``: the 95% intervals over seeds
+    the verdict was decided on; ``value``/``null_value``: the numbers behind them (JSON);
+    ``authors``: the authors' own figures' value (the authors preset, else ""); ``n``: the
+    claim number (set by the pipeline)."""
+    claim: str
+    section: str
+    paper: str
+    measured: str
+    null: str
+    interval: str
+    verdict: str
+    value: object
+    null_value: object = None
+    authors: str = ""
+    n: int | None = None
+
+    def to_dict(self) -> dict:
+        """The row as claims.json holds it: every field, in this order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def verdict(cond) -> str:
@@ -50,31 +75,34 @@ def rules_text(rules: dict) -> str:
     return "\n".join(lines)
 
 
-def write(claims, rules: dict, caption, md_path, json_path, written_by=None, partial=False) -> None:
-    """claims.md (the table, then the rules) and claims.json, each written atomically.
-    claims.json records ``written_by`` (the preset and settings: ``report.owner``, which
-    refuses to let another run overwrite it) and whether the ledger is ``partial``."""
-    authors = any("authors" in c for c in claims)       # the authors preset: their figures' values too
+def write(claims, rules: dict, caption, md_path, json_path, written_by=None, partial=False,
+          authors=False) -> None:
+    """claims.md (the table, then the rules) and claims.json of ``claims`` [Row], each written
+    atomically; a row without a number ``n`` is numbered by its position. ``authors``: a
+    column of the authors' figures' values (a preset with ``compare_authors``). claims.json
+    records ``written_by`` (the preset and settings: ``report.owner``, which refuses to let
+    another run overwrite it) and whether the ledger is ``partial``."""
     lines = [f"# Claims ledger\n\n{caption}\n",
              "| # | claim | section | paper | " + ("authors' figures (their code) | " if authors else "")
              + "measured (mean ± sd over seeds) | null / control | 95% interval over seeds (decides the verdict) | verdict |",
              "|---|---|---|---|---|---|---|---|" + ("---|" if authors else "")]
     for i, c in enumerate(claims, 1):
-        lines.append(f"| {c.get('n', i)} | {cell(c['claim'])} | {c['section']} | {cell(c['paper'])} | "
-                     + (f"{cell(c.get('authors', ''))} | " if authors else "")
-                     + f"{cell(c['measured'])} | {cell(c['null'])} | {cell(c.get('interval', ''))} | **{c['verdict']}** |")
+        lines.append(f"| {i if c.n is None else c.n} | {cell(c.claim)} | {c.section} | {cell(c.paper)} | "
+                     + (f"{cell(c.authors)} | " if authors else "")
+                     + f"{cell(c.measured)} | {cell(c.null)} | {cell(c.interval)} | **{c.verdict}** |")
     text = "\n".join(lines) + "\n\n" + rules_text(rules) + "\n"
     atomic_write(md_path, lambda f: f.write(text), mode="w")
     head = {"caption": caption, **({"written_by": written_by, "partial": partial} if written_by else {})}
-    atomic_write(json_path, lambda f: f.write(json.dumps({**head, "claims": claims}, indent=1)), mode="w")
+    atomic_write(json_path, lambda f: f.write(json.dumps({**head, "claims": [c.to_dict() for c in claims]}, indent=1)), mode="w")
 
 
 # ---- the presets' ledgers side by side, from the committed claims.json files ----
 
 def numbered(claims) -> dict:
     """{claim number: row}: a row's ``n`` (a partial ledger leaves numbers out), else its
-    position (a ledger written before rows carried their number lists every claim)."""
-    return {c.get("n", i): c for i, c in enumerate(claims, 1)}
+    position (a ledger written before rows carried their number, or by ``write`` of rows
+    without one, lists every claim)."""
+    return {i if c.get("n") is None else c["n"]: c for i, c in enumerate(claims, 1)}
 
 
 def side_by_side_markdown(ledgers: dict) -> str:

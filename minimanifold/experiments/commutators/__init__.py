@@ -11,12 +11,11 @@ from __future__ import annotations
 from . import bases as B
 from . import claims as C
 from . import figures as F
+from ..contract import Experiment
 from .claims import RULES
 from .measure import cached_projection
 
-__all__ = ["RULES", "report", "prefetch", "cached_projection"]
-
-PREFETCH_WEIGHT = 15   # rough seconds per call in the quick preset
+__all__ = ["EXPERIMENT", "RULES", "report", "measurements", "cached_projection"]
 
 
 def measure_run(run_dir) -> None:
@@ -25,7 +24,7 @@ def measure_run(run_dir) -> None:
     B.cached_sweep(run_dir)
 
 
-def prefetch(ctx) -> list:
+def measurements(ctx) -> list:
     return [(measure_run, (r["dir"],)) for r in ctx.runs]
 
 
@@ -39,3 +38,7 @@ def report(ctx):
                     F.fig4_rho(projs, ctx.caption, ctx.path("fig4_commutator_rho.png")),
                     F.fig5_decomposition(projs, ctx.caption, ctx.path("fig5_commutator_decomposition.png")),
                     B.fig_basis_sweep(sweeps, ctx.caption, ctx.path("fig_basis_sweep.png"))]
+
+
+EXPERIMENT = Experiment("commutators", "§4.3, Figs 3–5: claims 8–12", RULES, report, measurements=measurements,
+                        weight=15)   # rough seconds per call in the quick preset

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...analysis.intervals import Interval, all_of, holds, log_t_interval, t_interval, within
-from ...report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, mean_sd, verdict
+from ...report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
 
 
 def _windows(projs, key, base=None):
@@ -87,24 +87,24 @@ def claim_perpendicular(projs):
     late = perpendicular(late_rho)
     rand = perpendicular(_mixed(projs, "rand_block"))
     iv_min, iv_late = within(t_interval(perp_min), 0.0, 1.0), within(t_interval(late), 0.0, 1.0)   # shares
-    return {"claim": "perpendicular share of the commutator > 92% throughout, > 98% late", "section": "§4.3, Fig 5",
-            "paper": "> 92% throughout, > 98% late (> 95% in the Fig 5 caption)",
-            "measured": f"√(1−ρ²): lowest point {mean_sd(100 * perp_min, '{:.1f}')}%, last 20% "
+    return Row(claim="perpendicular share of the commutator > 92% throughout, > 98% late", section="§4.3, Fig 5",
+               paper="> 92% throughout, > 98% late (> 95% in the Fig 5 caption)",
+               measured=f"√(1−ρ²): lowest point {mean_sd(100 * perp_min, '{:.1f}')}%, last 20% "
                         f"{mean_sd(100 * late, '{:.2f}')}% (authors' 1−ρ: {mean_sd(100 * (1 - late_rho), '{:.1f}')}% late)",
-            "null": f"a random subspace of the same size in the same blocks: {100 * np.median(rand):.3f}%",
-            "interval": f"lowest {iv_min.text('{:.3f}')}; late {iv_late.text('{:.4f}')}",
-            "verdict": perpendicular_rule(iv_min, iv_late), "value": iv_late.est}
+               null=f"a random subspace of the same size in the same blocks: {100 * np.median(rand):.3f}%",
+               interval=f"lowest {iv_min.text('{:.3f}')}; late {iv_late.text('{:.4f}')}",
+               verdict=perpendicular_rule(iv_min, iv_late), value=iv_late.est)
 
 
 def claim_norms_stay_large(projs):
     e, l = _windows(projs, "norm")
     iv = log_t_interval(l / e)
-    return {"claim": "raw commutator norms remain large throughout training", "section": "§4.3, Fig 3",
-            "paper": "remain large, with frequent spikes",
-            "measured": f"median ‖δ‖: first 20% {mean_sd(e, '{:.2e}')}, last 20% {mean_sd(l, '{:.2e}')} "
+    return Row(claim="raw commutator norms remain large throughout training", section="§4.3, Fig 3",
+               paper="remain large, with frequent spikes",
+               measured=f"median ‖δ‖: first 20% {mean_sd(e, '{:.2e}')}, last 20% {mean_sd(l, '{:.2e}')} "
                         f"(ratio: geometric mean {iv.est:.1e})",
-            "null": "‖δ‖ is second order in η‖g‖: it shrinks with the gradients",
-            "interval": f"ratio {iv.text('{:.1e}')}", "verdict": norms_rule(iv), "value": iv.est}
+               null="‖δ‖ is second order in η‖g‖: it shrinks with the gradients",
+               interval=f"ratio {iv.text('{:.1e}')}", verdict=norms_rule(iv), value=iv.est)
 
 
 def claim_enrichment(projs, other_bases: str = ""):
@@ -113,27 +113,27 @@ def claim_enrichment(projs, other_bases: str = ""):
     e, l = _windows(projs, "rho_whole", "rand_block")
     ef, lf = _windows(projs, "rho_whole", "rand_full")
     iv_d, iv_l = t_interval(e - l), t_interval(l)
-    return {"claim": "exec/random ratio 9.7× early, 2.1× late", "section": "§4.3",
-            "paper": "9.7× in the first 20%, 2.1× in the last 20% (medians; one seed, K=60, AdamW; peak 15.6×)",
-            "measured": f"basis: trajectory PCA of the whole run, 3 directions per matrix: first 20% "
+    return Row(claim="exec/random ratio 9.7× early, 2.1× late", section="§4.3",
+               paper="9.7× in the first 20%, 2.1× in the last 20% (medians; one seed, K=60, AdamW; peak 15.6×)",
+               measured=f"basis: trajectory PCA of the whole run, 3 directions per matrix: first 20% "
                         f"{mean_sd(e, '{:.1f}')}×, last 20% {mean_sd(l, '{:.1f}')}× (random in the same blocks)"
                         + (f". Other bases, 4 per matrix, first → last 20%: {other_bases}" if other_bases else ""),
-            "null": f"against random K-subspaces of all P parameters: {mean_sd(ef, '{:.1f}')}× and {mean_sd(lf, '{:.1f}')}×",
-            "interval": f"early − late {iv_d.text('{:.1f}')}; late {iv_l.text('{:.1f}')}",
-            "verdict": enrichment_rule(iv_d, iv_l), "value": [float(np.nanmean(e)), float(np.nanmean(l))]}
+               null=f"against random K-subspaces of all P parameters: {mean_sd(ef, '{:.1f}')}× and {mean_sd(lf, '{:.1f}')}×",
+               interval=f"early − late {iv_d.text('{:.1f}')}; late {iv_l.text('{:.1f}')}",
+               verdict=enrichment_rule(iv_d, iv_l), value=[float(np.nanmean(e)), float(np.nanmean(l))])
 
 
 def claim_defect_grows(projs):
     e, l = _windows(projs, "defect")
     peak = np.array([np.nanmax(_mixed([p], "defect")) for p in projs])
     iv = t_interval(l - e)
-    return {"claim": "normalised defect D grows through training, with spikes of 100–175", "section": "§4.3, Fig 3",
-            "paper": "grows; spikes of 100–175",
-            "measured": f"median D {mean_sd(e, '{:.1f}')} in the first 20%, {mean_sd(l, '{:.1f}')} in the last 20%; "
+    return Row(claim="normalised defect D grows through training, with spikes of 100–175", section="§4.3, Fig 3",
+               paper="grows; spikes of 100–175",
+               measured=f"median D {mean_sd(e, '{:.1f}')} in the first 20%, {mean_sd(l, '{:.1f}')} in the last 20%; "
                         f"largest single sample {mean_sd(peak, '{:.0f}')}",
-            "null": "D = 0 for commuting updates (same batch twice)", "interval": f"late − early {iv.text('{:.1f}')}",
-            "verdict": defect_rule(iv, float(peak.max())),
-            "value": [float(np.nanmean(e)), float(np.nanmean(l)), float(peak.max())]}
+               null="D = 0 for commuting updates (same batch twice)", interval=f"late − early {iv.text('{:.1f}')}",
+               verdict=defect_rule(iv, float(peak.max())),
+               value=[float(np.nanmean(e)), float(np.nanmean(l)), float(peak.max())])
 
 
 def claim_negligible_inside(projs):
@@ -141,9 +141,9 @@ def claim_negligible_inside(projs):
     ratio = np.nanmedian(_mixed(projs, "rho_whole") / _mixed(projs, "rand_block"))
     rd, rg = np.nanmedian(_mixed(projs, "rho_whole")), np.nanmedian(_mixed(projs, "rho_g_whole"))
     iv = t_interval(per_seed)
-    return {"claim": "commutators negligible inside the execution subspace", "section": "abstract, §4.3",
-            "paper": "non-integrability confined to orthogonal directions",
-            "measured": f"ρ_exec(δ) median {rd:.3f}: {ratio:.1f}× a random subspace in the same blocks; "
+    return Row(claim="commutators negligible inside the execution subspace", section="abstract, §4.3",
+               paper="non-integrability confined to orthogonal directions",
+               measured=f"ρ_exec(δ) median {rd:.3f}: {ratio:.1f}× a random subspace in the same blocks; "
                         f"a single gradient g_A: ρ {rg:.3f}",
-            "null": "random subspace in the same blocks (ratio 1 = no preference either way)",
-            "interval": f"ratio {iv.text('{:.1f}')}", "verdict": negligible_inside_rule(iv), "value": float(ratio)}
+               null="random subspace in the same blocks (ratio 1 = no preference either way)",
+               interval=f"ratio {iv.text('{:.1f}')}", verdict=negligible_inside_rule(iv), value=float(ratio))
