@@ -14,8 +14,8 @@ import time
 from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
 from .experiments.contract import Call
-from .experiments.groups import (check_groups, group_names, is_finished, planned_specs, retrained,  # noqa: F401
-                                 will_be_partial)
+from .experiments.groups import (MIN_MAIN, check_groups, group_names, is_finished, planned_specs,  # noqa: F401
+                                 retrained, will_be_partial)
 from .experiments.rundir import learned, learned_final_stage, summary_table
 from .model.io import clean_stale_tmp
 from .report import ledger
@@ -75,8 +75,8 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, trai
     runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log, then=then)
     n_main = len(specs.pop("main"))
     main = usable(runs[:n_main], log)
-    if len(main) < 2:
-        raise PipelineError("fewer than 2 main runs " + (
+    if len(main) < MIN_MAIN:                 # groups.waits_for_runs tells --plan the same
+        raise PipelineError(f"fewer than {MIN_MAIN} main runs " + (
             "trained without diverging" if train is None or "main" in train else
             "finished in the run cache (--finished-only trains nothing; --train trains only the groups it "
             "names: add main)") + "; nothing to analyse")

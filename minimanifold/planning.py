@@ -11,20 +11,16 @@ only by fewer or cheaper steps (or another machine).
 """
 from __future__ import annotations
 
-import os
-import re
 import time
 
 import numpy as np
 
-from .experiments.groups import group_templates, is_retrained, retrainings, waits_for_runs
+from .experiments.groups import group_templates, is_retrained, retrainings, seeds_in_cache, waits_for_runs
 from .model import optim
 from .model.backend import gemm_gflops
 from .model.config import step_flops
 from .model.transformer import init_params, loss_and_grads
 from .trajectories.pool import run_parallel, usable_cores
-from .trajectories.run_files import latest_checkpoint
-from .trajectories.sweep import run_dir
 from .trajectories.task import Schedule, train_batch
 
 
@@ -59,33 +55,6 @@ def floor_hours(flops: float, gflops: float) -> float:
     if gflops <= 0:
         raise ValueError(f"the roofline must be positive, got {gflops!r} GFLOP/s")
     return flops / (gflops * 1e9) / 3600
-
-
-def seeds_in_cache(runs_dir, spec) -> tuple:
-    """({seed: steps trained} of the unfinished runs of ``spec``'s configuration in its own
-    key directory, {seeds finished there}, {seeds finished under another name}): read
-    from directory listings, so the cost follows what is on disk, not how many seeds a
-    preset asks for."""
-    own = os.path.dirname(run_dir(runs_dir, spec))
-    key = os.path.basename(own)
-    digest = "-" + key.rsplit("-", 1)[1]
-    partial, done, twins = {}, set(), set()
-    for entry in (os.listdir(runs_dir) if os.path.isdir(runs_dir) else []):
-        folder = os.path.join(runs_dir, entry)
-        if not (entry == key or entry.endswith(digest)) or not os.path.isdir(folder):
-            continue
-        for name in os.listdir(folder):
-            if not _SEED.match(name):
-                continue
-            seed, d = int(name[len("seed_"):]), os.path.join(folder, name)
-            if os.path.exists(os.path.join(d, "summary.json")):
-                (done if entry == key else twins).add(seed)
-            elif entry == key and (latest := latest_checkpoint(d)):
-                partial[seed] = int(os.path.basename(latest)[len("step_"):-len(".npz")])
-    return partial, done, twins
-
-
-_SEED = re.compile(r"^seed_\d+$")
 
 
 def group_rows(preset, runs_dir, train) -> dict:

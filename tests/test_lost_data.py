@@ -315,3 +315,19 @@ def test_a_step_count_the_analyses_cannot_use_is_refused_up_front(tmp_path, step
     assert not (tmp_path / "r").exists() and not (tmp_path / "f").exists()
     assert SMOKE.min_steps() == 200 and dataclasses.replace(
         SMOKE, train=dataclasses.replace(SMOKE.train, schedule="mixed:1,2,3,4")).min_steps() == 400
+
+
+def test_plan_and_run_agree_when_fewer_than_two_main_runs_are_finished(tmp_path):
+    """Found by the planted-bug pass: with main seed 0 finished (the seed restricted
+    retraining starts from) but not 2 main runs, --plan counted the retrainings to train
+    and the run stopped with "fewer than 2 main runs ... add main"."""
+    from minimanifold.pipeline import PipelineError, run
+    from minimanifold.planning import plan
+    sweep(TINY.specs(seeds=[0]), tmp_path, log=lambda s: None)
+    train = frozenset({"restricted-retraining"})
+    text = plan(TINY, str(tmp_path), train=train, roofline=100.0)
+    assert "the run would train nothing and stop (add main)" in text and "to train: 0 steps" in text
+    with pytest.raises(PipelineError, match="fewer than 2 main runs"):
+        run(TINY, str(tmp_path), str(tmp_path / "fig"), log=lambda s: None, train=train)
+    sweep(TINY.specs(seeds=[1]), tmp_path, log=lambda s: None)                     # now 2: it trains
+    assert "add main" not in plan(TINY, str(tmp_path), train=train, roofline=100.0)

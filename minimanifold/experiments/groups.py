@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
+from ..trajectories.run_files import latest_checkpoint
 from ..trajectories.sweep import run_dir, twin_run
 from . import EXPERIMENTS
 
@@ -73,13 +75,47 @@ def retrained(experiment, preset, runs_dir) -> bool:
     return r is None or all(is_retrained(runs_dir, j) for j in r.jobs(preset))
 
 
+MIN_MAIN = 2   # finished main runs the pipeline needs to analyse anything (pipeline.train_all)
+
+
 def waits_for_runs(preset, runs_dir, train, group) -> bool:
     """The retraining ``group`` named in ``train`` but the runs it starts from neither
-    finished nor their group (``after``) named: the run would stop and ask for them, so
-    ``--plan`` must not count it as training."""
+    finished nor their group (``after``) named — or fewer than ``MIN_MAIN`` main runs
+    finished at all: the run would stop and ask for them, so ``--plan`` must not count it
+    as training."""
     experiment, jobs = retrainings(preset)[group]
-    return train is not None and group in train and experiment.retraining.after not in train and \
-        not all(is_finished(runs_dir, j.start) for j in jobs)
+    if train is None or group not in train or experiment.retraining.after in train:
+        return False
+    _, done, twins = seeds_in_cache(runs_dir, preset.specs(seeds=[0])[0])
+    seeds = range(preset.n_seeds)
+    return not all(is_finished(runs_dir, j.start) for j in jobs) or sum(s in seeds for s in done | twins) < MIN_MAIN
+
+
+def seeds_in_cache(runs_dir, spec) -> tuple:
+    """({seed: steps trained} of the unfinished runs of ``spec``'s configuration in its own
+    key directory, {seeds finished there}, {seeds finished under another name}): read
+    from directory listings, so the cost follows what is on disk, not how many seeds a
+    preset asks for."""
+    own = os.path.dirname(run_dir(runs_dir, spec))
+    key = os.path.basename(own)
+    digest = "-" + key.rsplit("-", 1)[1]
+    partial, done, twins = {}, set(), set()
+    for entry in (os.listdir(runs_dir) if os.path.isdir(runs_dir) else []):
+        folder = os.path.join(runs_dir, entry)
+        if not (entry == key or entry.endswith(digest)) or not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if not _SEED.match(name):
+                continue
+            seed, d = int(name[len("seed_"):]), os.path.join(folder, name)
+            if os.path.exists(os.path.join(d, "summary.json")):
+                (done if entry == key else twins).add(seed)
+            elif entry == key and (latest := latest_checkpoint(d)):
+                partial[seed] = int(os.path.basename(latest)[len("step_"):-len(".npz")])
+    return partial, done, twins
+
+
+_SEED = re.compile(r"^seed_\d+$")
 
 
 def will_be_partial(preset, runs_dir, train) -> bool:
