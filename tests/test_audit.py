@@ -376,3 +376,18 @@ def _torch_logits(state, tokens, torch, h):
         x = x + F.linear((a.softmax(-1) @ v).transpose(1, 2).reshape(x.shape), s[p + "out.weight"], s[p + "out.bias"])
     x = F.layer_norm(x, (d,), s["ln.weight"], s["ln.bias"])
     return F.linear(x[:, -1], s["head.weight"], s["head.bias"]).numpy()
+
+
+def test_the_exact_null_reads_the_series_own_steps_in_order():
+    """The exact null of a series is the expected walk with *its* step norms in training
+    order. Reversing the order is the walk run backwards, a reflection of the same points:
+    the spectrum is unchanged (a known answer); any other order changes it."""
+    from minimanifold.audit.report import exact_null
+    norms = 1.0 / np.arange(1, 30)
+    X = G.random_walk(norms, 5000, np.random.default_rng(0))
+    got = exact_null(X)
+    want = G.expected_walk_spectrum(G.step_norms(X))
+    np.testing.assert_allclose(got["evr"], G.explained_variance_ratio(want)[:10], rtol=1e-12)
+    np.testing.assert_allclose(G.expected_walk_spectrum(G.step_norms(X)[::-1]), want, rtol=1e-9, atol=1e-15)
+    rolled = G.explained_variance_ratio(G.expected_walk_spectrum(np.roll(G.step_norms(X), 10)))[:10]
+    assert np.abs(rolled - np.asarray(got["evr"])).max() > 0.01
