@@ -1,5 +1,6 @@
 """Optional attention biases (issue 26 §2): a model without them computes exactly what it
-did before they existed (bit for bit, against the code of the last commit without them);
+did before they existed (bit for bit, against the code of the last commit without them,
+through issue 25 §4's rewrite of the model);
 with them, the parameter dict, its flat order, init and parameter files carry them.
 Their gradients are checked in test_gradcheck.py and against PyTorch in
 test_torch_parity.py."""
@@ -181,4 +182,4 @@ def test_params_and_config_must_agree_on_biases():
     bias_free = dataclasses.replace(cfg, attn_bias=False)
     logits, cache = forward(params, tokens, bias_free)     # extra keys: the backward names one
     with pytest.raises(KeyError, match="attn.b_"):
-        backward(params, cache, np.ones_like(logits), bias_free)
+        backward(np.ones_like(logits), cache)

@@ -54,14 +54,14 @@ def test_layernorm():
 
 def test_causal_softmax():
     r = rng0(2)
-    check_op(lambda s: A.causal_softmax_forward(s.copy()),
-             lambda d, p: A.causal_softmax_backward(d, p), [r.standard_normal((2, 3, 5, 5))])
+    check_op(lambda s: A.causal_softmax_forward(s.copy()), A.causal_softmax_backward,
+             [r.standard_normal((2, 3, 5, 5))])
 
 
 def test_causal_softmax_last_rows():
     r = rng0(3)
-    check_op(lambda s: A.causal_softmax_forward(s.copy()),
-             lambda d, p: A.causal_softmax_backward(d, p), [r.standard_normal((2, 3, 2, 6))])
+    check_op(lambda s: A.causal_softmax_forward(s.copy()), A.causal_softmax_backward,
+             [r.standard_normal((2, 3, 2, 6))])
 
 
 @pytest.mark.parametrize("biased", [False, True])
@@ -80,6 +80,18 @@ def test_attention(n_query, biased):
                                     A.attention_forward(*inputs, n_query=n_query)[1])) == len(inputs)
     check_op(lambda *a: A.attention_forward(*a, n_query=n_query), A.attention_backward, inputs,
              zero=(6,))                                               # b_K
+
+
+def test_heads_empty_holds_a_product_laid_out_heads_side_by_side():
+    """A product written into heads_empty equals x @ y exactly, and its memory is [b,t,h,e]:
+    what makes heads_backward's reshape to [n, h*e] a view, the speed it is kept for."""
+    from minimanifold.model.backend import matmul_into
+    r = rng0(11)
+    x, y = r.standard_normal((2, 3, 5, 4)), r.standard_normal((2, 3, 4, 6))
+    out = matmul_into(x, y, A.heads_empty(x, 2, 3, 5, 6))
+    assert out.shape == (2, 3, 5, 6) and np.array_equal(out, x @ y)
+    assert out.transpose(0, 2, 1, 3).flags.c_contiguous
+    assert np.shares_memory(out.transpose(0, 2, 1, 3).reshape(10, 18), out)
 
 
 def test_gelu_and_mlp():
@@ -104,11 +116,14 @@ def test_unembed_cross_entropy():
 
     def loss():
         return float(L.cross_entropy_forward(L.unembed_forward(x, W_U, b_U)[0], targets)[0])
-    logits, _ = L.unembed_forward(x, W_U, b_U)
+    logits, unembed = L.unembed_forward(x, W_U, b_U)
     _, ce = L.cross_entropy_forward(logits, targets)
-    grads = L.unembed_backward(L.cross_entropy_backward(ce), x, W_U)
+    grads = L.unembed_backward(L.cross_entropy_backward(1.0, ce), unembed)
     for arr, g in zip((x, W_U, b_U), grads):
         assert rel_error(g, numerical_grad(loss, arr).reshape(arr.shape)) < BOUND
+    dloss = 2.5                                          # dL/dloss scales dlogits
+    np.testing.assert_allclose(L.cross_entropy_backward(dloss, ce), dloss * L.cross_entropy_backward(1.0, ce),
+                               rtol=1e-15)
 
 
 @pytest.mark.parametrize("attn_bias", [False, True])
@@ -168,7 +183,7 @@ def test_last_position_shortcut_is_exact(attn_only, attn_bias):
     np.testing.assert_allclose(cache_s.hooks[last + "attn.hook_pattern"][:, :, -1],
                                cache_f.hooks[last + "attn.hook_pattern"][:, :, -1], rtol=1e-12)
     dlogits = rng0(10).standard_normal(short.shape)
-    gs, gf = backward(params, cache_s, dlogits, cfg), backward(params, cache_f, dlogits, cfg)
+    gs, gf = backward(dlogits, cache_s), backward(dlogits, cache_f)
     for k in params:
         np.testing.assert_allclose(gs[k], gf[k], rtol=1e-10, atol=1e-13, err_msg=k)
 

@@ -2,8 +2,9 @@
 
     backend.py      NumPy or CuPy (the only module that imports CuPy)
     config.py       ModelConfig, TaskConfig: validated, frozen
-    layers.py       one forward/backward pair per op
-    transformer.py  parameters (TransformerLens names), forward, backward, loss
+    layers.py       one forward/backward pair per op: embedding, LayerNorm, MLP, unembed, loss
+    attention.py    causal softmax and attention: softmax(q kᵀ/√e + mask) v W_O
+    transformer.py  parameters (TransformerLens names), forward, backward(dlogits, cache), loss
     optim.py        plain SGD and AdamW, in place
     io.py           atomic writes; parameter files (.npz keyed by TransformerLens names)
 """

@@ -7,13 +7,15 @@ v d_vocab, c d_vocab_out.
     for each layer l:
         a = LN(x; ln1.w, ln1.b)
         q, k, v = a W_Q, a W_K, a W_V                  # (h,d,e) per head (+ b_Q, b_K, b_V)
-        pattern = softmax(q k^T / sqrt(e), causal)
+        pattern = softmax(q k^T / sqrt(e) + mask)
         x = x + (pattern v) W_O                         # W_O (h,e,d) (+ b_O)
         [standard variant] x = x + gelu_tanh(LN(x; ln2) W_in + b_in) W_out + b_out
     logits = LN(x[:, -1]; ln_final) W_U + b_U ;  loss = mean cross-entropy
 
 Parameters are a flat dict with TransformerLens names; ``grads`` has the same keys.
 The attention biases (b_Q, b_K, b_V [h,e], b_O [d]) exist only when ``cfg.attn_bias``.
+``forward(params, tokens, cfg) -> (logits, cache)`` keeps every op's cache, and
+``backward(dlogits, cache) -> grads`` walks them in reverse, like every op's pair.
 """
 from __future__ import annotations
 
@@ -103,12 +105,21 @@ def unflatten(theta, shapes: dict) -> dict:
     return out
 
 
+class BlockCache(NamedTuple):
+    ln1: L.LNCache
+    attn: A.AttnCache
+    ln2: L.LNCache | None    # None in an attention-only model
+    mlp: L.MLPCache | None
+
+
 class ModelCache(NamedTuple):
-    hooks: dict      # TransformerLens hook name -> activation
-    embed: object
-    blocks: list     # per layer: (ln1, attn, ln2 or None, mlp or None)
-    ln_final: object
-    x_shape: tuple   # [b,t,d]
+    hooks: dict              # TransformerLens hook name -> activation (for analyses)
+    embed: L.EmbedCache
+    blocks: list             # a BlockCache per layer
+    ln_final: L.LNCache
+    unembed: L.UnembedCache
+    x_shape: tuple           # [b,t',d] the residual stream after the last layer
+    names: tuple             # the parameter names, in params' order (that of the grads)
 
 
 def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=False):
@@ -130,6 +141,8 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
     blocks = []
     for l in range(cfg.n_layers):
         p = f"blocks.{l}."
+        # the last layer's queries at the last position only, all the readout reads
+        # (its share of the step: attention.attention_forward); plain: n_query = None
         n_query = 1 if (l == cfg.n_layers - 1 and not all_positions) else None
         W = [params[p + "attn." + n] for n in ("W_Q", "W_K", "W_V", "W_O")]
         if cfg.attn_bias:
@@ -153,28 +166,27 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
         if name in hooks:
             x = hooks[name](x)
         acts[name] = x                                                           # [b,t',d]
-        blocks.append((ln1, attn, ln2, mlp))
+        blocks.append(BlockCache(ln1, attn, ln2, mlp))
     xf, lnf = L.layernorm_forward(x[:, -1], params["ln_final.w"], params["ln_final.b"])  # [b,d]
-    logits, _ = L.unembed_forward(xf, params["unembed.W_U"], params["unembed.b_U"])     # [b,c]
-    return logits, ModelCache(acts, ecache, blocks, lnf, x.shape)
+    logits, unembed = L.unembed_forward(xf, params["unembed.W_U"], params["unembed.b_U"])  # [b,c]
+    return logits, ModelCache(acts, ecache, blocks, lnf, unembed, x.shape, tuple(params))
 
 
-def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict:
-    """Gradients of every parameter (keyed and ordered as ``params``), given dL/dlogits
-    [b,c]. Walks forward in reverse."""
+def backward(dlogits, cache: ModelCache) -> dict:
+    """dlogits [b,c] (dL/dlogits) -> the gradient of every parameter, keyed and ordered as
+    the ``params`` of the forward. Walks the forward in reverse."""
     xp = xp_of(dlogits)
     grads = {}
     # logits = xf @ W_U + b_U
-    xf = cache.ln_final.xhat * cache.ln_final.w + params["ln_final.b"]
-    dxf, grads["unembed.W_U"], grads["unembed.b_U"] = L.unembed_backward(dlogits, xf, params["unembed.W_U"])
+    dxf, grads["unembed.W_U"], grads["unembed.b_U"] = L.unembed_backward(dlogits, cache.unembed)
     # xf = LN(x[:, -1]; ln_final)
     dx_last, grads["ln_final.w"], grads["ln_final.b"] = L.layernorm_backward(dxf, cache.ln_final)
     dx = xp.zeros(cache.x_shape, dtype=dlogits.dtype)                            # [b,t',d]
     dx[:, -1] = dx_last
-    for l in reversed(range(cfg.n_layers)):
+    for l in reversed(range(len(cache.blocks))):
         p = f"blocks.{l}."
         ln1, attn, ln2, mlp = cache.blocks[l]
-        if not cfg.attn_only:
+        if mlp is not None:
             # x = x + mlp(LN(x; ln2))
             da2, grads[p + "mlp.W_in"], grads[p + "mlp.b_in"], grads[p + "mlp.W_out"], \
                 grads[p + "mlp.b_out"] = L.mlp_backward(dx, mlp)
@@ -189,14 +201,14 @@ def backward(params: dict, cache: ModelCache, dlogits, cfg: ModelConfig) -> dict
         dx = dx_in
     # x = W_E[tokens] + W_pos[:T]
     grads["embed.W_E"], grads["pos_embed.W_pos"] = L.embed_backward(dx, cache.embed)
-    return {name: grads[name] for name in params}                                # params' order
+    return {name: grads[name] for name in cache.names}                           # params' order
 
 
 def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig):
     """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``."""
     logits, cache = forward(params, tokens, cfg)
     loss, ce = L.cross_entropy_forward(logits, targets)
-    return loss, backward(params, cache, L.cross_entropy_backward(ce), cfg), logits
+    return loss, backward(L.cross_entropy_backward(1.0, ce), cache), logits
 
 
 def loss_and_grads(params: dict, tokens, targets, cfg: ModelConfig):
