@@ -14,10 +14,10 @@ import time
 from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
 from .experiments.contract import Call
-from .experiments.groups import (MIN_MAIN, check_groups, group_names, is_finished, planned_specs,  # noqa: F401
+from .experiments.groups import (MIN_MAIN, check_groups, group_names, planned_specs, spec_finished,  # noqa: F401
                                  retrained, will_be_partial)
-from .experiments.rundir import learned, learned_final_stage, summary_table
-from .model.io import clean_stale_tmp
+from .trajectories.metrics import learned, learned_final_stage, summary_table
+from .files import clean_stale_tmp
 from .report import ledger
 from .report.owner import check_owner
 from .report.plotting import use_file_backend
@@ -70,7 +70,7 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, trai
     finished (a group may come back empty). ``frozenset()`` trains nothing (--finished-only)."""
     specs = planned_specs(preset)
     if train is not None:
-        specs = {g: [s for s in group if g in train or is_finished(runs_dir, s)] for g, group in specs.items()}
+        specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s)] for g, group in specs.items()}
     flat = [s for group in specs.values() for s in group]      # one sweep keeps every worker busy
     runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log, then=then)
     n_main = len(specs.pop("main"))

@@ -21,7 +21,7 @@ from .model.backend import gemm_gflops
 from .model.config import step_flops
 from .model.transformer import init_params, loss_and_grads
 from .trajectories.pool import run_parallel, usable_cores
-from .trajectories.task import Schedule, train_batch
+from .trajectories.schedule import Schedule, train_batch
 
 
 def seconds_per_step(spec, steps=8) -> float:

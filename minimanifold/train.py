@@ -1,7 +1,7 @@
 """Entry point: ``python -m minimanifold.train RUN_DIR [options]`` trains one run (every
 ``TrainConfig`` field is an option; ``--help`` lists them with their defaults).
 
-The training loop lives in ``minimanifold/trajectories/train.py``; its names are
+The training loop lives in ``minimanifold/trajectories/training_loop.py``; its names are
 re-exported here for scripts written against ``minimanifold.train``.
 """
 import argparse
@@ -9,9 +9,10 @@ import dataclasses
 import json
 import sys
 
-from .model.config import ModelConfig, TaskConfig
-from .trajectories.run_files import load_metrics, load_trajectory
-from .trajectories.train import TrainConfig, TrainingDiverged, train
+from .model.config import ModelConfig
+from .trajectories.task import TaskConfig
+from .trajectories.rundir import load_metrics, load_trajectory
+from .trajectories.training_loop import TrainConfig, TrainingDiverged, train
 from .model.backend import keep_freed_memory
 
 __all__ = ["TrainConfig", "TrainingDiverged", "load_metrics", "load_trajectory", "main", "train"]

@@ -19,8 +19,8 @@ from minimanifold import ModelConfig, TaskConfig, init_params, make_batch
 from minimanifold.model import (backward, flatten, forward, loss_grads_logits, param_shapes,
                                 unflatten)
 from minimanifold.model.io import load_params, save_params
-from minimanifold.trajectories.run_files import with_later_options
-from minimanifold.trajectories.train import TrainConfig, run_config
+from minimanifold.trajectories.rundir import with_later_options
+from minimanifold.trajectories.training_loop import TrainConfig, run_config
 from tests.conftest import small_setup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

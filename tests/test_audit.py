@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from minimanifold.analysis import pca as G
+from minimanifold.analysis import pca
 from minimanifold.audit import audit
 from minimanifold.audit.names import BUILTIN, NameMapError, translate
 from minimanifold.audit.series import SeriesError, snapshots
@@ -62,20 +62,20 @@ def test_exact_null_known_answers():
     from n of about 20, the participation ratio towards 5/2; scaling every step leaves the
     shares alone; and a Monte-Carlo walk in high dimension lands on it."""
     for n in (5, 12, 40):
-        lam = G.expected_walk_spectrum(np.ones(n - 1))
+        lam = pca.expected_walk_spectrum(np.ones(n - 1))
         k = np.arange(1, n)
-        np.testing.assert_allclose(G.explained_variance_ratio(lam)[:n - 1],
+        np.testing.assert_allclose(pca.explained_variance_ratio(lam)[:n - 1],
                                    3 / np.sin(np.pi * k / (2 * n)) ** 2 / (2 * (n ** 2 - 1)), rtol=1e-10)
-    assert [G.rank_at(G.expected_walk_spectrum(np.ones(n - 1)), 0.9) for n in (20, 40, 200)] == [6, 6, 6]
-    assert G.participation_ratio(G.expected_walk_spectrum(np.ones(999))) == pytest.approx(2.5, abs=2e-3)
+    assert [pca.rank_at(pca.expected_walk_spectrum(np.ones(n - 1)), 0.9) for n in (20, 40, 200)] == [6, 6, 6]
+    assert pca.participation_ratio(pca.expected_walk_spectrum(np.ones(999))) == pytest.approx(2.5, abs=2e-3)
     s = np.random.default_rng(0).uniform(0.1, 2, 30)
-    np.testing.assert_allclose(G.explained_variance_ratio(G.expected_walk_spectrum(7 * s)),
-                               G.explained_variance_ratio(G.expected_walk_spectrum(s)), rtol=1e-10)
-    shrinking = G.expected_walk_spectrum(1 / np.arange(1, 40))        # shrinking steps: fewer directions
-    assert G.rank_at(shrinking, 0.9) < 6
-    mc = np.mean([G.explained_variance_ratio(G.pca_spectrum(G.random_walk(s, 20000, np.random.default_rng(i))))[:3]
+    np.testing.assert_allclose(pca.explained_variance_ratio(pca.expected_walk_spectrum(7 * s)),
+                               pca.explained_variance_ratio(pca.expected_walk_spectrum(s)), rtol=1e-10)
+    shrinking = pca.expected_walk_spectrum(1 / np.arange(1, 40))        # shrinking steps: fewer directions
+    assert pca.rank_at(shrinking, 0.9) < 6
+    mc = np.mean([pca.explained_variance_ratio(pca.pca_spectrum(pca.random_walk(s, 20000, np.random.default_rng(i))))[:3]
                   for i in range(20)], axis=0)
-    np.testing.assert_allclose(mc, G.explained_variance_ratio(G.expected_walk_spectrum(s))[:3], atol=0.02)
+    np.testing.assert_allclose(mc, pca.explained_variance_ratio(pca.expected_walk_spectrum(s))[:3], atol=0.02)
 
 
 # ---- an independent PyTorch model with the authors' layout: fused qkv, biases, an unused MLP ----
@@ -297,9 +297,10 @@ def test_the_forward_pass_gives_the_runs_own_metrics_and_functional_dimension(ru
     pipeline's (experiments/functional_dimension.py) to the last bit."""
     from minimanifold.audit import forward as F
     from minimanifold.experiments.functional_dimension import functional_of_run
-    from minimanifold.experiments.rundir import run_configs
-    from minimanifold.trajectories.run_files import load_metrics
-    from minimanifold.trajectories.task import Schedule, probe_set
+    from minimanifold.trajectories.rundir import run_configs
+    from minimanifold.trajectories.rundir import load_metrics
+    from minimanifold.trajectories.schedule import Schedule
+    from minimanifold.trajectories.task import probe_set
     cfg, task, tr = run_configs(runs[0])
     probe = probe_set(task, Schedule.parse(tr["schedule"]).all_m(), tr["n_probe"], tr["seed"])
     steps, mats, states = snapshots(runs[0], keep_state=True)
@@ -384,10 +385,10 @@ def test_the_exact_null_reads_the_series_own_steps_in_order():
     the spectrum is unchanged (a known answer); any other order changes it."""
     from minimanifold.audit.report import exact_null
     norms = 1.0 / np.arange(1, 30)
-    X = G.random_walk(norms, 5000, np.random.default_rng(0))
+    X = pca.random_walk(norms, 5000, np.random.default_rng(0))
     got = exact_null(X)
-    want = G.expected_walk_spectrum(G.step_norms(X))
-    np.testing.assert_allclose(got["evr"], G.explained_variance_ratio(want)[:10], rtol=1e-12)
-    np.testing.assert_allclose(G.expected_walk_spectrum(G.step_norms(X)[::-1]), want, rtol=1e-9, atol=1e-15)
-    rolled = G.explained_variance_ratio(G.expected_walk_spectrum(np.roll(G.step_norms(X), 10)))[:10]
+    want = pca.expected_walk_spectrum(pca.step_norms(X))
+    np.testing.assert_allclose(got["evr"], pca.explained_variance_ratio(want)[:10], rtol=1e-12)
+    np.testing.assert_allclose(pca.expected_walk_spectrum(pca.step_norms(X)[::-1]), want, rtol=1e-9, atol=1e-15)
+    rolled = pca.explained_variance_ratio(pca.expected_walk_spectrum(np.roll(pca.step_norms(X), 10)))[:10]
     assert np.abs(rolled - np.asarray(got["evr"])).max() > 0.01

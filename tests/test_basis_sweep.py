@@ -5,39 +5,39 @@ import dataclasses
 
 import numpy as np
 
-from minimanifold.analysis import execution as E
-from minimanifold.experiments.commutators import bases as B
+from minimanifold.analysis import execution
+from minimanifold.experiments.commutators import bases
 from minimanifold.experiments.commutators.measure import measure
-from minimanifold.model.io import read_npz
+from minimanifold.files import read_npz
 from minimanifold.trajectories.presets import SMOKE
-from minimanifold.trajectories.train import train
+from minimanifold.trajectories.training_loop import train
 
 
 def test_sweep_of_a_run(tmp_path):
     d = tmp_path / "r"
     train(d, SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, steps=120, ckpt_every=10),
           log=lambda s: None)
-    sw = B.cached_sweep(str(d))
+    sw = bases.cached_sweep(str(d))
     n_pts = len(sw["steps"])
-    assert sw["ratio"].shape == (len(B.BASES), len(B.KS), n_pts, 4) and sw["rho"].shape == sw["ratio"].shape
+    assert sw["ratio"].shape == (len(bases.BASES), len(bases.KS), n_pts, 4) and sw["rho"].shape == sw["ratio"].shape
     later = sw["steps"] > 0
     rho = sw["rho"][:, :, later]
     assert np.isfinite(rho).all() and (rho >= 0).all() and (rho <= 1 + 1e-9).all()
-    drift = B.BASES.index("drift SVD")                      # at step 0 there is no drift to decompose
+    drift = bases.BASES.index("drift SVD")                      # at step 0 there is no drift to decompose
     assert np.isnan(sw["rho"][drift][:, ~later]).all() and (sw["k_used"][drift][:, ~later] == 0).all()
-    others = [b for b in range(len(B.BASES)) if b != drift]   # the whole-run PCA, W_0 and g_A exist there
+    others = [b for b in range(len(bases.BASES)) if b != drift]   # the whole-run PCA, W_0 and g_A exist there
     assert np.isfinite(sw["rho"][others][:, :, ~later]).all()
     k = sw["k_used"][:, :, later]
-    assert (k <= np.array(B.KS)[None, :, None]).all() and (k >= 1).all()
-    assert (sw["k_used"][B.BASES.index("trajectory PCA")] <= 12).all()   # 13 snapshots span 12 directions
+    assert (k <= np.array(bases.KS)[None, :, None]).all() and (k >= 1).all()
+    assert (sw["k_used"][bases.BASES.index("trajectory PCA")] <= 12).all()   # 13 snapshots span 12 directions
     # the ratio is rho over the block-matched baseline of the same delta and K
     cfg = SMOKE.model
     data = read_npz(measure(str(d)))
-    i, q, b = int(np.nonzero(later)[0][-1]), B.KS.index(4), B.BASES.index("gradient SVD")
+    i, q, b = int(np.nonzero(later)[0][-1]), bases.KS.index(4), bases.BASES.index("gradient SVD")
     delta = data["delta"][i, 0]
-    base = E.block_random_rho(delta, cfg, int(sw["k_used"][b, q, i]))
+    base = execution.block_random_rho(delta, cfg, int(sw["k_used"][b, q, i]))
     assert abs(sw["ratio"][b, q, i, 0] - sw["rho"][b, q, i, 0] / base) < 1e-12
-    assert len(sw["r90_subsets"]) == len(B.SUBSETS) and (sw["r90_subsets"] >= 1).all()
-    w = B.windows([sw])
-    assert set(w) == {(kind, k) for kind in B.BASES for k in B.KS}
-    assert "gradient SVD" in B.summary_text([sw])
+    assert len(sw["r90_subsets"]) == len(bases.SUBSETS) and (sw["r90_subsets"] >= 1).all()
+    w = bases.windows([sw])
+    assert set(w) == {(kind, k) for kind in bases.BASES for k in bases.KS}
+    assert "gradient SVD" in bases.summary_text([sw])

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from minimanifold import forward
-from minimanifold.analysis.attention import topk_accuracy, topk_mass, truncate_topk
+from minimanifold.analysis.patterns import topk_accuracy, topk_mass, truncate_topk
 from minimanifold.model.attention import causal_softmax_forward
 from minimanifold.trajectories.task import probe_set
 from tests.conftest import small_setup
@@ -43,7 +43,7 @@ def test_entropy_and_topk_figures_draw_every_layer_of_a_deep_model(tmp_path, mon
     the legend has one entry per m and per layer, not one per pair."""
     import minimanifold.experiments.bubbling as Bub
     from minimanifold.analysis.pca import FRACTIONS
-    from minimanifold.experiments.rundir import ALL, MATS
+    from minimanifold.trajectories.rundir import ALL, MATS
     L, ms, n, ks = 7, ["1", "2"], 6, [4, 3, 2, 1]
     rng = np.random.default_rng(0)
     bubbles = [{"steps": list(range(0, 100 * n, 100)), "T": 16, "ks": ks,

@@ -92,7 +92,7 @@ def test_generalisation_splits_add_up(tmp_path, monkeypatch):
     the counts of a natural (held-out included) sample; the trained model's accuracy is the
     count-weighted mean of its two parts."""
     import dataclasses
-    from minimanifold.trajectories.train import train
+    from minimanifold.trajectories.training_loop import train
     spec = SMOKE.specs(seeds=[0], steps=30, ckpt_every=10)[0]
     task = dataclasses.replace(spec.task, holdout=0.3)
     C = task.C

@@ -3,7 +3,7 @@ Runs where dask.distributed is installed; skipped elsewhere."""
 import pytest
 
 from minimanifold.trajectories.presets import SMOKE
-from minimanifold.trajectories.run_files import load_trajectory
+from minimanifold.trajectories.rundir import load_trajectory
 from minimanifold.trajectories.sweep import sweep
 
 distributed = pytest.importorskip("distributed")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from minimanifold.model import cast_params, loss_grads_logits
-from minimanifold.model.io import save_npz, save_params
+from minimanifold.files import save_npz
+from minimanifold.model.io import save_params
 from tests.conftest import small_setup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,7 +83,8 @@ def test_oracle_refuses_gradients_that_overflow(files):
 # needs 768 MB, so the computation runs out of memory without the machine doing so.
 LIMITED = """
 import resource, runpy, sys
-import minimanifold.tools.oracle
+import minimanifold.analysis.commutator, minimanifold.files, minimanifold.model.io  # the oracle's imports
+import minimanifold.model.transformer, minimanifold.trajectories.progress
 with open("/proc/self/status") as f:
     vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
 resource.setrlimit(resource.RLIMIT_AS, (vm + (256 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))

@@ -112,7 +112,7 @@ def test_functional_of_a_real_run_ends_at_its_final_accuracy(tmp_path, monkeypat
     import os
     from minimanifold.experiments import functional_dimension as FU
     from minimanifold.trajectories.presets import SMOKE
-    from minimanifold.trajectories.train import train
+    from minimanifold.trajectories.training_loop import train
     import dataclasses
     s = train(tmp_path / "r", SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, steps=150, ckpt_every=10),
               log=lambda line: None)

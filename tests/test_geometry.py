@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from minimanifold.analysis import pca as G
+from minimanifold.analysis import pca
 
 seeds = st.integers(0, 2**32 - 1)
 
@@ -19,7 +19,7 @@ def test_gram_equals_covariance_spectrum(seed, n, D):
     X = rng.standard_normal((n, D)) * rng.uniform(0.1, 3, D)
     Xc = X - X.mean(0)
     cov = np.sort(np.clip(np.linalg.eigvalsh(Xc.T @ Xc / n), 0, None))[::-1]   # eq 1, D x D
-    lam = G.pca_spectrum(X)
+    lam = pca.pca_spectrum(X)
     m = min(n, D)
     np.testing.assert_allclose(lam[:m], cov[:m], rtol=1e-9, atol=1e-10 * cov[0])
     assert np.all(lam[m:] <= 1e-10 * cov[0]) and np.all(cov[m:] <= 1e-10 * cov[0])
@@ -30,10 +30,10 @@ def test_gram_equals_covariance_spectrum(seed, n, D):
 def test_spectrum_invariant_to_rotation_and_translation(seed, n, D):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, D))
-    lam = G.pca_spectrum(X)
+    lam = pca.pca_spectrum(X)
     Q = random_orthogonal(D, rng)
-    np.testing.assert_allclose(G.pca_spectrum(X @ Q), lam, rtol=1e-8, atol=1e-10 * lam[0])
-    np.testing.assert_allclose(G.pca_spectrum(X + rng.standard_normal(D) * 10), lam,
+    np.testing.assert_allclose(pca.pca_spectrum(X @ Q), lam, rtol=1e-8, atol=1e-10 * lam[0])
+    np.testing.assert_allclose(pca.pca_spectrum(X + rng.standard_normal(D) * 10), lam,
                                rtol=1e-8, atol=1e-9 * lam[0])
 
 
@@ -45,8 +45,8 @@ def test_k_equal_variance_directions_give_rank_k(seed, k, extra_dims):
     Q = random_orthogonal(D, rng)[:, :k]
     # 2k snapshots at +-e_i along k orthonormal directions: equal variance in each
     coords = np.concatenate([np.eye(k), -np.eye(k)]) * 3.0
-    lam = G.pca_spectrum(coords @ Q.T + rng.standard_normal(D))
-    s = G.summarize(lam)
+    lam = pca.pca_spectrum(coords @ Q.T + rng.standard_normal(D))
+    s = pca.summarize(lam)
     assert s["r90"] == k and s["r95"] == k
     assert abs(s["participation_ratio"] - k) < 1e-8 and abs(s["entropy_rank"] - k) < 1e-8
 
@@ -54,11 +54,11 @@ def test_k_equal_variance_directions_give_rank_k(seed, k, extra_dims):
 def test_directions_are_orthonormal_eigenvectors_of_the_covariance():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8, 40)) @ np.diag(np.linspace(3, 0.1, 40))
-    V = G.pca_directions(X, 3)
+    V = pca.pca_directions(X, 3)
     np.testing.assert_allclose(V.T @ V, np.eye(3), atol=1e-10)
     Xc = X - X.mean(0)
     cov = Xc.T @ Xc / len(X)
-    lam = G.pca_spectrum(X)[:3]
+    lam = pca.pca_spectrum(X)[:3]
     np.testing.assert_allclose(cov @ V, V * lam, atol=1e-9)          # residual, not vectors
 
 
@@ -68,11 +68,11 @@ def test_principal_angles(seed, D, k):
     rng = np.random.default_rng(seed)
     k = min(k, D // 2)
     A = rng.standard_normal((D, k))
-    np.testing.assert_allclose(G.principal_angles(A, A), 0, atol=1e-6)
-    np.testing.assert_allclose(G.principal_angles(A, A @ rng.standard_normal((k, k))), 0, atol=1e-5)
+    np.testing.assert_allclose(pca.principal_angles(A, A), 0, atol=1e-6)
+    np.testing.assert_allclose(pca.principal_angles(A, A @ rng.standard_normal((k, k))), 0, atol=1e-5)
     Q = random_orthogonal(D, rng)
     B = rng.standard_normal((D, k))
-    np.testing.assert_allclose(G.principal_angles(Q @ A, Q @ B), G.principal_angles(A, B), atol=1e-7)
+    np.testing.assert_allclose(pca.principal_angles(Q @ A, Q @ B), pca.principal_angles(A, B), atol=1e-7)
 
 
 @settings(deadline=None, max_examples=10)
@@ -80,8 +80,8 @@ def test_principal_angles(seed, D, k):
 def test_null_r90_does_not_depend_on_step_scale(seed, scale):
     rng = np.random.default_rng(seed)
     norms = rng.uniform(0.5, 2.0, 20)
-    a = G.random_walk_null(norms, 500, n_draws=3, seed=seed)
-    b = G.random_walk_null(norms * scale, 500, n_draws=3, seed=seed)
+    a = pca.random_walk_null(norms, 500, n_draws=3, seed=seed)
+    b = pca.random_walk_null(norms * scale, 500, n_draws=3, seed=seed)
     assert a["matched"]["draws"] == b["matched"]["draws"]
     assert a["constant"]["draws"] == b["constant"]["draws"]
 
@@ -89,22 +89,22 @@ def test_null_r90_does_not_depend_on_step_scale(seed, scale):
 def test_random_walk_is_low_dimensional():
     """The reason every r90 stands beside a null: a 30-snapshot random walk in 10^4
     dimensions has r90 of about 4-6, not ~27."""
-    null = G.random_walk_null(np.ones(29), 10_000, n_draws=5, seed=1)
+    null = pca.random_walk_null(np.ones(29), 10_000, n_draws=5, seed=1)
     assert 3 <= null["constant"]["mean"] <= 7
 
 
 def test_walk_step_norms_are_matched():
     norms = np.array([1.0, 2.0, 0.5])
-    W = G.random_walk(norms, 1000, np.random.default_rng(0))
-    np.testing.assert_allclose(G.step_norms(W), norms, rtol=1e-12)
+    W = pca.random_walk(norms, 1000, np.random.default_rng(0))
+    np.testing.assert_allclose(pca.step_norms(W), norms, rtol=1e-12)
 
 
 def test_expanding_window_and_chunked_gram():
     rng = np.random.default_rng(2)
-    X = rng.standard_normal((20, 3)) @ rng.standard_normal((3, G.CHUNK + 100))   # two blocks
-    assert G.expanding_window(X, [0.1, 1.0]) == [1, 3]
+    X = rng.standard_normal((20, 3)) @ rng.standard_normal((3, pca.CHUNK + 100))   # two blocks
+    assert pca.expanding_window(X, [0.1, 1.0]) == [1, 3]
     Xc = X - X.mean(0)
-    np.testing.assert_allclose(G.gram(X.astype(np.float32)), Xc @ Xc.T / 20, rtol=1e-5)
+    np.testing.assert_allclose(pca.gram(X.astype(np.float32)), Xc @ Xc.T / 20, rtol=1e-5)
 
 
 def test_bench_command_runs(capsys):

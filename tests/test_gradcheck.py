@@ -7,10 +7,8 @@ mistake (a dropped term gives errors of order 1e-2..1).
 import numpy as np
 import pytest
 
-from minimanifold.model import attention as A
-from minimanifold.model import layers as L
+from minimanifold.model import attention as A, backward, flatten, forward, layers, loss_and_grads, unflatten
 from minimanifold.tools.gradcheck import max_elementwise_rel_error, numerical_grad, rel_error
-from minimanifold.model import flatten, forward, loss_and_grads, backward, unflatten
 from tests.conftest import small_setup
 
 BOUND = 2e-8
@@ -48,7 +46,7 @@ def check_op(fwd, bwd, inputs, seed=0, out_index=0, zero=()):
 
 def test_layernorm():
     r = rng0(1)
-    check_op(L.layernorm_forward, L.layernorm_backward,
+    check_op(layers.layernorm_forward, layers.layernorm_backward,
              [r.standard_normal((3, 4, 7)), r.standard_normal(7), r.standard_normal(7)])
 
 
@@ -96,8 +94,8 @@ def test_heads_empty_holds_a_product_laid_out_heads_side_by_side():
 
 def test_gelu_and_mlp():
     r = rng0(5)
-    check_op(L.gelu_forward, L.gelu_backward, [r.standard_normal((4, 6)) * 2])
-    check_op(L.mlp_forward, L.mlp_backward,
+    check_op(layers.gelu_forward, layers.gelu_backward, [r.standard_normal((4, 6)) * 2])
+    check_op(layers.mlp_forward, layers.mlp_backward,
              [r.standard_normal((2, 3, 5)), r.standard_normal((5, 7)), r.standard_normal(7),
               r.standard_normal((7, 5)), r.standard_normal(5)])
 
@@ -106,7 +104,7 @@ def test_embed_repeated_tokens():
     r = rng0(6)
     tokens = np.array([[1, 1, 2, 1], [0, 2, 2, 3]])      # repeats must accumulate
     W_E, W_pos = r.standard_normal((5, 3)), r.standard_normal((6, 3))
-    check_op(lambda a, b: L.embed_forward(tokens, a, b), L.embed_backward, [W_E, W_pos])
+    check_op(lambda a, b: layers.embed_forward(tokens, a, b), layers.embed_backward, [W_E, W_pos])
 
 
 def test_unembed_cross_entropy():
@@ -115,14 +113,14 @@ def test_unembed_cross_entropy():
     targets = np.array([0, 4, 2, 2])
 
     def loss():
-        return float(L.cross_entropy_forward(L.unembed_forward(x, W_U, b_U)[0], targets)[0])
-    logits, unembed = L.unembed_forward(x, W_U, b_U)
-    _, ce = L.cross_entropy_forward(logits, targets)
-    grads = L.unembed_backward(L.cross_entropy_backward(1.0, ce), unembed)
+        return float(layers.cross_entropy_forward(layers.unembed_forward(x, W_U, b_U)[0], targets)[0])
+    logits, unembed = layers.unembed_forward(x, W_U, b_U)
+    _, ce = layers.cross_entropy_forward(logits, targets)
+    grads = layers.unembed_backward(layers.cross_entropy_backward(1.0, ce), unembed)
     for arr, g in zip((x, W_U, b_U), grads):
         assert rel_error(g, numerical_grad(loss, arr).reshape(arr.shape)) < BOUND
     dloss = 2.5                                          # dL/dloss scales dlogits
-    np.testing.assert_allclose(L.cross_entropy_backward(dloss, ce), dloss * L.cross_entropy_backward(1.0, ce),
+    np.testing.assert_allclose(layers.cross_entropy_backward(dloss, ce), dloss * layers.cross_entropy_backward(1.0, ce),
                                rtol=1e-15)
 
 
@@ -200,13 +198,13 @@ def test_rel_error_fails_on_non_finite_gradients():
 def test_known_values_gelu_and_layernorm():
     """Constants changed consistently in a forward and its backward pass every gradient
     check; known answers catch them (TransformerLens gelu_new; LayerNorm eps 1e-5)."""
-    out, cache = L.gelu_forward(np.array([1.0, -2.0]))
+    out, cache = layers.gelu_forward(np.array([1.0, -2.0]))
     np.testing.assert_allclose(out, [0.8411919906082768, -0.04540230591222494], rtol=1e-13)
-    np.testing.assert_allclose(L.gelu_backward(np.array([1.0, 0.0]), cache)[0], 1.0829640838457826, rtol=1e-12)
+    np.testing.assert_allclose(layers.gelu_backward(np.array([1.0, 0.0]), cache)[0], 1.0829640838457826, rtol=1e-12)
     x = np.array([[0.0, 0.01]])                         # variance 2.5e-5: the eps term matters
-    y, _ = L.layernorm_forward(x, np.ones(2), np.zeros(2))
+    y, _ = layers.layernorm_forward(x, np.ones(2), np.zeros(2))
     np.testing.assert_allclose(y, [[-0.8451542547285165, 0.8451542547285165]], rtol=1e-12)
-    y, _ = L.layernorm_forward(np.array([[1.0, 2.0, 3.0, 6.0]]), np.array([2.0, 1.0, 1.0, 1.0]), np.full(4, 0.5))
+    y, _ = layers.layernorm_forward(np.array([[1.0, 2.0, 3.0, 6.0]]), np.array([2.0, 1.0, 1.0, 1.0]), np.full(4, 0.5))
     mean, var = 3.0, (4 + 1 + 0 + 9) / 4
     np.testing.assert_allclose(y, [[2 * (1 - mean) / np.sqrt(var + 1e-5) + 0.5, *((np.array([2.0, 3.0, 6.0]) - mean)
                                                                                  / np.sqrt(var + 1e-5) + 0.5)]], rtol=1e-12)

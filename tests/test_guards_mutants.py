@@ -12,7 +12,7 @@ import pytest
 
 from minimanifold.report.owner import OwnedByAnother, check_owner, identity
 from minimanifold.trajectories.presets import PRESETS
-from minimanifold.trajectories.run_files import changed
+from minimanifold.files import changed
 from minimanifold.trajectories.sweep import run_dir, sweep
 
 from test_lost_data import ROOT, TINY, _ledger, _rows, _tree
@@ -33,7 +33,7 @@ def _retrainings(preset) -> list:
 
 
 def _finish(runs_dir, spec):
-    """Mark ``spec`` finished in the cache the way ``is_finished`` and ``--plan`` read it."""
+    """Mark ``spec`` finished in the cache the way ``groups.spec_finished`` and ``--plan`` read it."""
     os.makedirs(run_dir(runs_dir, spec), exist_ok=True)
     open(os.path.join(run_dir(runs_dir, spec), "summary.json"), "w").write("{}")
 
@@ -239,7 +239,7 @@ def test_a_cached_run_is_verified_once_per_sweep(tmp_path, monkeypatch):
 
 def test_the_commutator_cache_is_checked_against_its_digest(tmp_path, capsys):
     from minimanifold.experiments.commutators.measure import measure
-    from minimanifold.model.io import read_npz, save_npz
+    from minimanifold.files import read_npz, save_npz
     rec = sweep(TINY.specs(seeds=[0]), tmp_path, log=lambda s: None)[0]
     kw = dict(n_points=2, n_mixed=1, batch_size=8)
     path = measure(rec["dir"], **kw)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from minimanifold import ModelConfig, init_params
-from minimanifold.model.io import load_params, save_npz, save_params
+from minimanifold.model.io import load_params, save_params
+from minimanifold.files import save_npz
 from minimanifold.model import cast_params, loss_grads_logits
 from tests.conftest import small_setup
 

@@ -48,8 +48,8 @@ def test_adamw_resumes_with_its_optimizer_state(tmp_path):
     """A run stopped after its step-10 checkpoint and resumed equals an uninterrupted one
     (Adam's moments and step count come back from the checkpoint)."""
     from minimanifold.trajectories.presets import SMOKE
-    from minimanifold.trajectories.run_files import load_trajectory
-    from minimanifold.trajectories.train import train
+    from minimanifold.trajectories.rundir import load_trajectory
+    from minimanifold.trajectories.training_loop import train
     spec = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10, optimizer="adamw", lr=3e-3)[0]
     train(tmp_path / "whole", spec.model, spec.task, spec.train, log=lambda s: None)
 

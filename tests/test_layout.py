@@ -3,6 +3,7 @@ experiments -> pipeline), analyses touch no files or plots, modules stay readabl
 sitting, and the pipeline refuses experiments that disagree with their rules."""
 import ast
 import os
+import re
 
 import pytest
 
@@ -13,19 +14,20 @@ PKG = os.path.dirname(minimanifold.__file__)
 
 # which top-level parts of the package each part may import (itself always)
 ALLOWED = {
-    "model": set(),
-    "trajectories": {"model"},
+    "files": set(),                      # atomic writes, .npz/JSON, digests: under every floor
+    "model": {"files"},
+    "trajectories": {"files", "model"},
     "analysis": {"model"},
-    "report": {"model"},
-    "experiments": {"model", "trajectories", "analysis", "report"},
-    "tools": {"model", "trajectories", "analysis"},
-    "pipeline": {"model", "trajectories", "experiments", "report"},
-    "planning": {"model", "trajectories", "experiments", "pipeline"},
-    "audit": {"model", "trajectories", "analysis", "experiments", "report"},
-    "options": {"model", "trajectories", "experiments"},
+    "report": {"files", "model"},
+    "experiments": {"files", "model", "trajectories", "analysis", "report"},
+    "tools": {"files", "model", "trajectories", "analysis"},
+    "pipeline": {"files", "model", "trajectories", "experiments", "report"},
+    "planning": {"files", "model", "trajectories", "experiments", "pipeline"},
+    "audit": {"files", "model", "trajectories", "analysis", "experiments", "report"},
+    "options": {"files", "model", "trajectories", "experiments"},
 }
 ENTRY_POINTS = {"__init__", "train", "oracle", "bench"}
-NOT_IN_ANALYSIS = {"matplotlib", "json", "os", "minimanifold.model.io"}
+NOT_IN_ANALYSIS = {"matplotlib", "json", "os", "minimanifold.model.io", "minimanifold.files"}
 
 
 def modules():
@@ -82,6 +84,34 @@ def test_the_import_checker_sees_relative_imports():
     finally:
         os.remove(tree_file)
     assert {"minimanifold.experiments", "minimanifold.analysis.pca", "matplotlib.pyplot"} <= got
+
+
+def test_one_module_owns_a_run_directory():
+    """Whether a run is finished is asked of ``trajectories.rundir.is_finished``: no other
+    module tests for its summary.json itself (it was written out in 8 places)."""
+    bad = [rel for rel, path in modules() if rel != "trajectories.rundir"
+           and re.search(r"exists\([^\n]*summary\.json", open(path).read())]
+    assert not bad, bad
+
+
+def test_no_one_letter_module_aliases():
+    """``import pca as G`` (a leftover of "geometry") hides what a call reads from: package
+    modules are imported under their own names."""
+    bad = [f"{rel}: {m.group(0)}" for rel, path in modules()
+           for m in re.finditer(r"import (\w+) as [A-Za-z]\b", open(path).read())
+           if m.group(1) not in ("functional",)]            # torch.nn.functional as F: PyTorch's idiom
+    assert not bad, bad
+
+
+def test_each_module_name_says_one_thing():
+    """One name per thing: no two package modules share a file name (two attention.py, two
+    oracle.py, ...), entry points and package faces aside."""
+    seen = {}
+    for rel, _ in modules():
+        name = rel.split(".")[-1]
+        if name not in ("__init__", "__main__"):
+            seen.setdefault(name, []).append(rel)
+    assert not {n: r for n, r in seen.items() if len(r) > 1}, {n: r for n, r in seen.items() if len(r) > 1}
 
 
 def test_no_module_is_over_about_250_lines():

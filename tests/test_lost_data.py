@@ -16,7 +16,8 @@ import pytest
 from minimanifold.report import ledger
 from minimanifold.report.owner import OwnedByAnother, check_owner, identity
 from minimanifold.trajectories.presets import SMOKE
-from minimanifold.trajectories.run_files import DamagedRun, changed, record_digest, run_lock, verify_run
+from minimanifold.trajectories.rundir import DamagedRun, run_lock, verify_run
+from minimanifold.files import changed, record_digest
 from minimanifold.trajectories.sweep import run_dir, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -220,7 +221,7 @@ def _counting(calls):
     (lambda p: os.remove(p + ".sha256"), "has no recorded digest"),                # stored before digests
 ])
 def test_a_changed_analysis_cache_is_named_and_recomputed(tmp_path, capsys, damage, why):
-    from minimanifold.experiments.rundir import cached_json
+    from minimanifold.trajectories.rundir import cached_json
     calls = []
     assert cached_json(str(tmp_path), "m_v1.json", _counting(calls)) == {"r90": 2.5, "steps": [1, 2]}
     assert cached_json(str(tmp_path), "m_v1.json", _counting(calls)) == {"r90": 2.5, "steps": [1, 2]}
@@ -237,7 +238,7 @@ def test_a_changed_analysis_cache_is_named_and_recomputed(tmp_path, capsys, dama
 def test_an_unreadable_cache_with_a_valid_digest_is_recomputed(tmp_path, capsys):
     """Valid digest, unparseable content (written so by a bug): named with the parser's
     message, recomputed; never a traceback."""
-    from minimanifold.experiments.rundir import cached_npz
+    from minimanifold.trajectories.rundir import cached_npz
     path = tmp_path / "x_v1.npz"
     path.write_bytes(b"not an npz")
     record_digest(str(path))

@@ -11,8 +11,8 @@ import pytest
 from minimanifold.model.optim import lr_at, parse_lr_schedule
 from minimanifold.trajectories.presets import QUICK, SMOKE
 from minimanifold.trajectories.sweep import run_key
-from minimanifold.trajectories.run_files import load_trajectory
-from minimanifold.trajectories.train import TrainConfig, train
+from minimanifold.trajectories.rundir import load_trajectory
+from minimanifold.trajectories.training_loop import TrainConfig, train
 
 
 def test_known_values():
@@ -71,7 +71,7 @@ def test_the_update_uses_eta_t(tmp_path):
 
 def test_commutators_use_the_eta_of_their_step(tmp_path):
     from minimanifold.experiments.commutators.measure import measure
-    from minimanifold.model.io import read_npz
+    from minimanifold.files import read_npz
     spec = SMOKE.specs(seeds=[0], steps=40, ckpt_every=10, lr=0.2, lr_schedule="cosine:10")[0]
     d = tmp_path / "r"
     train(d, spec.model, spec.task, spec.train, log=lambda s: None)
@@ -105,7 +105,7 @@ def test_training_uses_the_per_stage_step_size(tmp_path, monkeypatch):
     train(tmp_path / "r", SMOKE.model, SMOKE.task, tr, log=lambda s: None)
     assert seen == pytest.approx([0.1, 0.2, 0.3, 0.1, 0.2, 0.3])
     from minimanifold.experiments.commutators.measure import measure       # commutators use it too
-    from minimanifold.model.io import read_npz
+    from minimanifold.files import read_npz
     lr = read_npz(measure(str(tmp_path / "r"), n_points=3, n_mixed=1))["lr"]
     assert list(lr) == pytest.approx([0.1, 0.1, 0.3])                     # steps 0, 3 and the last update's
 

@@ -31,7 +31,7 @@ def test_files_are_utf8_in_an_ascii_locale(tmp_path):
         '{"caption": "c", "claims": [{"claim": "a \u00b1 b", "paper": "p", "verdict": "supported"}]}'.encode())
     code = r"""
 import locale, sys
-from minimanifold.model.io import atomic_write
+from minimanifold.files import atomic_write
 from minimanifold.report import ledger
 assert locale.getpreferredencoding(False).lower() not in ("utf-8", "utf8")   # the test's premise
 d = sys.argv[1]
@@ -89,7 +89,7 @@ print("lost" if not all(ok) else "all written", file=sys.stderr)
 def test_progress_into_a_pipe_whose_reader_has_gone_lets_the_work_finish(tmp_path):
     code = r"""
 import sys
-from minimanifold.model.io import atomic_write
+from minimanifold.files import atomic_write
 from minimanifold.trajectories.progress import Board
 log = Board(sys.stdout)
 for step in range(2000):                          # 200 kB of short lines, the pipe holds 64 kB
@@ -106,7 +106,7 @@ def test_progress_with_stdout_closed_lets_the_work_finish(tmp_path):
     """``run_all.py >&-``: Python starts with sys.stdout None."""
     code = r"""
 import sys
-from minimanifold.model.io import atomic_write
+from minimanifold.files import atomic_write
 from minimanifold.trajectories.progress import Board
 assert sys.stdout is None
 log = Board(sys.stdout)

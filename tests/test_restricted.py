@@ -11,8 +11,8 @@ from minimanifold.analysis.functional import random_directions
 from minimanifold.model.transformer import attention_param_names, init_params, param_shapes
 from minimanifold.trajectories.presets import SMOKE
 from minimanifold.trajectories.restricted import project, train_restricted
-from minimanifold.trajectories.train import train
-from minimanifold.trajectories.run_files import load_trajectory
+from minimanifold.trajectories.training_loop import train
+from minimanifold.trajectories.rundir import load_trajectory
 
 
 def bases_for(cfg, K, seed=0):
@@ -76,7 +76,7 @@ def test_restricted_of_a_run_uses_its_own_top_k_directions(tmp_path):
     run's recorded step-0 accuracy) and is cached under its K, kind and steps."""
     import os
     from minimanifold.experiments import restricted_training as RT
-    from minimanifold.trajectories.run_files import load_metrics
+    from minimanifold.trajectories.rundir import load_metrics
     d = tmp_path / "r"
     train(d, SMOKE.model, SMOKE.task, dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10), log=lambda s: None)
     first = load_metrics(d)[0]
@@ -86,7 +86,7 @@ def test_restricted_of_a_run_uses_its_own_top_k_directions(tmp_path):
         assert {m: v[0] for m, v in out["acc"].items()} == first["acc"]
         assert os.path.exists(d / f"restricted_v{RT.VERSION}_K2_{kind}_20.json")
     from minimanifold.analysis.pca import pca_directions
-    from minimanifold.experiments.rundir import attention_trajectories
+    from minimanifold.trajectories.rundir import attention_trajectories
     traj = attention_trajectories(str(d), SMOKE.model)
     ex, ra = RT.restriction_bases(str(d), 2, "execution"), RT.restriction_bases(str(d), 2, "random")
     for name, V in ex.items():

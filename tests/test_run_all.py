@@ -204,7 +204,7 @@ def test_disk_full_is_one_line(tmp_path, monkeypatch, capsys):
     """ENOSPC while writing a checkpoint: one line, exit 2 (the data written so far stays)."""
     import errno
     from minimanifold import train as cli
-    from minimanifold.trajectories import train as T
+    from minimanifold.trajectories import training_loop as T
     calls = {"n": 0}
     real = T.save_npz
 

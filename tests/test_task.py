@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from minimanifold import Schedule, TaskConfig, make_batch
-from minimanifold.trajectories.task import probe_set, train_batch
+from minimanifold.trajectories.task import probe_set
+from minimanifold.trajectories.schedule import train_batch
 
 
 @st.composite

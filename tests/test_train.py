@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from minimanifold import ModelConfig, TaskConfig
-from minimanifold.model.io import atomic_write, load_params
-from minimanifold.trajectories.run_files import load_metrics, load_trajectory
-from minimanifold.trajectories.train import TrainConfig, TrainingDiverged, train
+from minimanifold.files import atomic_write
+from minimanifold.model.io import load_params
+from minimanifold.trajectories.rundir import load_metrics, load_trajectory
+from minimanifold.trajectories.training_loop import TrainConfig, TrainingDiverged, train
 
 TASK = TaskConfig(T=10, C=5, n_markers=2, d_vocab=12)
 MODEL = ModelConfig(d_vocab=12, d_vocab_out=5, n_ctx=10, d_model=16, n_heads=2, d_head=8, n_layers=2)
@@ -121,7 +122,7 @@ def test_adamw_checkpoints_hold_its_state(tmp_path):
     """The state is in the checkpoint; resuming from it: tests/test_known_answers.py."""
     summary = run(tmp_path, "adam", optimizer="adamw", lr=3e-3, steps=40)
     assert summary["config"]["train"]["optimizer"] == "adamw"
-    from minimanifold.model.io import read_npz
+    from minimanifold.files import read_npz
     z = read_npz(tmp_path / "adam" / "ckpt" / "step_00000040.npz")
     assert int(z["opt.t"]) == 40 and "opt.m.embed.W_E" in z
 
@@ -227,7 +228,7 @@ def test_checkpoints_carry_their_config_when_config_json_is_lost(tmp_path):
 
 
 def test_temp_files_of_killed_writers_are_cleaned_and_live_ones_kept(tmp_path):
-    from minimanifold.model.io import atomic_write, clean_stale_tmp
+    from minimanifold.files import atomic_write, clean_stale_tmp
     from minimanifold.trajectories.presets import SMOKE
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)

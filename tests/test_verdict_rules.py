@@ -12,7 +12,7 @@ from minimanifold.experiments import (EXPERIMENTS, architecture as AR, bubbling 
                                       m_scaling as MS, multiplication as MU, sae_probing as SP)
 from minimanifold.experiments.commutators import claims as CM
 from minimanifold.analysis.intervals import Interval, t_interval
-from minimanifold.experiments.rundir import ALL, MATS
+from minimanifold.trajectories.rundir import ALL, MATS
 
 S, N, I = "supported", "not supported", "inconclusive"
 E = 1e-6      # "just above / just below"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import pca as G
+from . import pca
 from ..model.transformer import attention_param_names, param_shapes
 
 
@@ -37,7 +37,7 @@ def n_params(cfg) -> int:
 
 def execution_basis(snapshots: dict, cfg, k: int = 3) -> dict:
     """{attention matrix name: V [D_m, k]} from snapshots {name: [n, D_m]} (n >= 2)."""
-    return {name: G.pca_directions(snapshots[name], k) for name in attention_param_names(cfg)}
+    return {name: pca.pca_directions(snapshots[name], k) for name in attention_param_names(cfg)}
 
 
 def embed(basis: dict, cfg) -> np.ndarray:

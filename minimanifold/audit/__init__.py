@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from ..report.owner import check_owner
-from . import forward as F
+from . import forward
 from .names import load_map
 from .report import claims, forward_summary, measure, summary, write
 from .series import SeriesError, snapshots
@@ -40,9 +40,9 @@ def audit(sources, out_dir, name_map=None, n_heads=None, overwrite=False, log=pr
         log(f"measuring {src}: {len(st)} snapshots, {sum(sig.values()):,} attention parameters")
         g, e = measure(mats)
         if batch is not None:
-            cfg = F.model_of(states, src)
-            probe = F.load_batch(batch, cfg) if probe is None else probe
-            fwd.append(F.measure(states, mats, probe, cfg, lr, seed=i))
+            cfg = forward.model_of(states, src)
+            probe = forward.load_batch(batch, cfg) if probe is None else probe
+            fwd.append(forward.measure(states, mats, probe, cfg, lr, seed=i))
         steps.append(st)
         geoms.append(g)
         exact.append(e)

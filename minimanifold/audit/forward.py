@@ -18,11 +18,11 @@ import numpy as np
 from ..analysis.commutator import commutator
 from ..analysis.functional import functional_curve
 from ..experiments.functional_dimension import KS
-from ..model.config import TaskConfig
-from ..model.io import config_from_params, read_npz
+from ..trajectories.task import Batch, TaskConfig, probe_set
+from ..model.io import config_from_params
+from ..files import read_npz
 from ..model.transformer import cast_params
 from ..trajectories.metrics import evaluate
-from ..trajectories.task import Batch, probe_set
 from .series import SeriesError
 
 N_COMMUTATORS = 8

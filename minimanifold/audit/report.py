@@ -14,10 +14,10 @@ import os
 
 import numpy as np
 
-from ..analysis import pca as G
+from ..analysis import pca
 from ..experiments import collapse, functional_dimension
-from ..experiments.rundir import ALL
-from ..model.io import save_json
+from ..trajectories.rundir import ALL
+from ..files import save_json
 from ..report import ledger
 from ..report.plotting import plt, save_figure
 
@@ -25,8 +25,8 @@ from ..report.plotting import plt, save_figure
 def exact_null(X) -> dict:
     """r90, r95 and participation ratio of the exact expected spectrum of a walk with the
     step norms of snapshots X [n, D], and its explained-variance ratios (first 10)."""
-    lam = G.expected_walk_spectrum(G.step_norms(X))
-    return {**G.summarize(lam), "evr": G.explained_variance_ratio(lam)[:10].tolist()}
+    lam = pca.expected_walk_spectrum(pca.step_norms(X))
+    return {**pca.summarize(lam), "evr": pca.explained_variance_ratio(lam)[:10].tolist()}
 
 
 def measure(mats: dict) -> tuple:

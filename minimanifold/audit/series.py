@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from ..model.io import read_npz
+from ..files import read_npz
 from .names import NameMapError, translate
 
 EXTENSIONS = (".npz", ".safetensors", ".pt", ".pth")

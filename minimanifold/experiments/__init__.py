@@ -7,10 +7,10 @@ their cost weight, and the training its measurement does (``contract.py``).
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
 from . import (architecture, bubbling, collapse, commutators, compositional, functional_dimension,
-               m_scaling, multiplication, optimizer, restricted_training, sae_probing, training)
+               m_scaling, multiplication, optimizer, restricted_training, sae_probing, training_curves)
 
 EXPERIMENTS = (
-    training.EXPERIMENT,        # §3.2   the runs: training curves
+    training_curves.EXPERIMENT,  # §3.2  the runs: training curves
     collapse.EXPERIMENT,        # §4.1   Fig 1, claims 1–5
     m_scaling.EXPERIMENT,       # §4.1   r90 against M = 1..6, claim 19
     bubbling.EXPERIMENT,        # §4.2   Fig 2 and top-k, claims 6–7

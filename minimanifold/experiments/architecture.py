@@ -10,8 +10,8 @@ import numpy as np
 from ..analysis.intervals import Interval, all_of, diff_interval, holds, t_interval, within
 from ..model.optim import PER_STAGE
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
-from ..trajectories.task import Schedule
-from ..trajectories.run_files import load_metrics
+from ..trajectories.schedule import Schedule
+from ..trajectories.rundir import load_metrics
 from .contract import Experiment
 from .variants import fig_compare, mean_final_accuracy, summarize, summary_measurements, variant_specs
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from ..analysis.attention import last_position_topk_mass, topk_accuracy
+from ..analysis.patterns import last_position_topk_mass, topk_accuracy
 from ..analysis.pca import FRACTIONS
 from ..analysis.intervals import Interval, all_of, holds, t_interval, within
 from ..report.ledger import Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
-from ..trajectories.task import Schedule, probe_set
-from ..trajectories.run_files import load_metrics
+from ..trajectories.schedule import Schedule
+from ..trajectories.task import probe_set
+from ..trajectories.rundir import ALL, MATS, cached_json, final_params, load_metrics, run_configs
 from .collapse import ANALYSIS_VERSION, cached_geometry
 from .contract import Experiment
-from .rundir import ALL, MATS, cached_json, final_params, run_configs
 
 LINESTYLES = ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)))   # one per layer, cycled
 

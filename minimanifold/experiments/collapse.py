@@ -12,12 +12,12 @@ import itertools
 
 import numpy as np
 
-from ..analysis import pca as G
+from ..analysis import pca
 from ..analysis.intervals import Interval, all_of, any_of, bootstrap_interval, holds, seeds_of_pairs, t_interval, within
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from .contract import Experiment
-from .rundir import ALL, MATS, attention_trajectories, cached_json, cached_npz, matrix_names, run_configs
+from ..trajectories.rundir import (ALL, MATS, attention_trajectories, cached_json, cached_npz, matrix_names, run_configs)
 
 ANALYSIS_VERSION = 2   # bump when the measurement changes, so cached results are recomputed
 
@@ -34,19 +34,19 @@ def geometry(snaps: dict, null_draws=3, k_dirs=3) -> dict:
     directions (for seed orientation). The audit of any checkpoint series calls it too."""
     out = {}
     for i, (name, X) in enumerate(snaps.items()):
-        lam = G.pca_spectrum(X)
-        norms = G.step_norms(X)
-        windows = G.expanding_window(X, G.FRACTIONS)
-        null = G.random_walk_null(norms, X.shape[1], n_draws=null_draws, seed=i)
-        null_windows = G.expanding_window(G.random_walk(norms, X.shape[1],
-                                                        np.random.default_rng([i, 5])), G.FRACTIONS)
-        out[name] = {**G.summarize(lam), "evr": G.explained_variance_ratio(lam)[:10].tolist(),
+        lam = pca.pca_spectrum(X)
+        norms = pca.step_norms(X)
+        windows = pca.expanding_window(X, pca.FRACTIONS)
+        null = pca.random_walk_null(norms, X.shape[1], n_draws=null_draws, seed=i)
+        null_windows = pca.expanding_window(pca.random_walk(norms, X.shape[1],
+                                                        np.random.default_rng([i, 5])), pca.FRACTIONS)
+        out[name] = {**pca.summarize(lam), "evr": pca.explained_variance_ratio(lam)[:10].tolist(),
                      "null": null, "windows": windows,
-                     "stabilization": G.stabilization_fraction(windows),
-                     "null_stabilization": G.stabilization_fraction(null_windows),
+                     "stabilization": pca.stabilization_fraction(windows),
+                     "null_stabilization": pca.stabilization_fraction(null_windows),
                      "D": int(X.shape[1]), "n": int(X.shape[0])}
         if name != ALL:
-            out[name]["dirs"] = G.pca_directions(X, k_dirs)
+            out[name]["dirs"] = pca.pca_directions(X, k_dirs)
     return out
 
 
@@ -73,9 +73,9 @@ def seed_orientation(geoms: list, k_dirs=3, n_random=5) -> dict:
     for name in geoms[0]:
         if name == ALL:
             continue
-        pairs = [np.degrees(G.principal_angles(a[name]["dirs"], b[name]["dirs"]))
+        pairs = [np.degrees(pca.principal_angles(a[name]["dirs"], b[name]["dirs"]))
                  for a, b in itertools.combinations(geoms, 2)]
-        rand = np.degrees(G.random_subspace_angles(geoms[0][name]["D"], k_dirs, n_random))
+        rand = np.degrees(pca.random_subspace_angles(geoms[0][name]["D"], k_dirs, n_random))
         out[name] = {"seed_pairs_deg": [p.tolist() for p in pairs],
                      "random_deg": rand.tolist()}
     return out

@@ -18,10 +18,11 @@ from ..analysis.intervals import Interval, holds, t_interval, within
 from ..model.transformer import forward
 from ..report.ledger import Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
-from ..trajectories.task import Schedule, heldout, make_batch
+from ..trajectories.schedule import Schedule
+from ..trajectories.task import heldout, make_batch
 from .architecture import curriculum_train
 from .contract import Experiment
-from .rundir import cached_json, final_params, run_configs
+from ..trajectories.rundir import cached_json, final_params, run_configs
 from .variants import variant_specs
 
 VERSION = 1

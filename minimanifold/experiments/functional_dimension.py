@@ -16,9 +16,10 @@ from ..analysis.intervals import Interval, holds, t_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure
 from ..trajectories.metrics import evaluate
-from ..trajectories.task import Schedule, probe_set
+from ..trajectories.schedule import Schedule
+from ..trajectories.task import probe_set
 from .contract import Experiment
-from .rundir import attention_trajectories, cached_json, final_params, matrix_names, run_configs
+from ..trajectories.rundir import attention_trajectories, cached_json, final_params, matrix_names, run_configs
 
 KS = (1, 2, 3, 4, 6, 8, 12, 16)
 K_CLAIM = 4          # the paper's r90 is 3-4: the top 4 directions of every matrix

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import re
 
-from ..trajectories.run_files import latest_checkpoint
+from ..trajectories.rundir import is_finished, latest_checkpoint
 from ..trajectories.sweep import run_dir, twin_run
 from . import EXPERIMENTS
 
@@ -57,9 +57,9 @@ def check_groups(preset, names) -> frozenset:
     return frozenset(names)
 
 
-def is_finished(runs_dir, spec) -> bool:
+def spec_finished(runs_dir, spec) -> bool:
     """Trained to its end in the cache, under its own name or another (a twin)."""
-    return os.path.exists(os.path.join(run_dir(runs_dir, spec), "summary.json")) or \
+    return is_finished(run_dir(runs_dir, spec)) or \
         twin_run(runs_dir, spec) is not None
 
 
@@ -88,7 +88,7 @@ def waits_for_runs(preset, runs_dir, train, group) -> bool:
         return False
     _, done, twins = seeds_in_cache(runs_dir, preset.specs(seeds=[0])[0])
     seeds = range(preset.n_seeds)
-    return not all(is_finished(runs_dir, j.start) for j in jobs) or sum(s in seeds for s in done | twins) < MIN_MAIN
+    return not all(spec_finished(runs_dir, j.start) for j in jobs) or sum(s in seeds for s in done | twins) < MIN_MAIN
 
 
 def seeds_in_cache(runs_dir, spec) -> tuple:
@@ -108,7 +108,7 @@ def seeds_in_cache(runs_dir, spec) -> tuple:
             if not _SEED.match(name):
                 continue
             seed, d = int(name[len("seed_"):]), os.path.join(folder, name)
-            if os.path.exists(os.path.join(d, "summary.json")):
+            if is_finished(d):
                 (done if entry == key else twins).add(seed)
             elif entry == key and (latest := latest_checkpoint(d)):
                 partial[seed] = int(os.path.basename(latest)[len("step_"):-len(".npz")])
@@ -123,7 +123,7 @@ def will_be_partial(preset, runs_dir, train) -> bool:
     does not name is unfinished, or a retraining is neither named nor cached."""
     if train is None:
         return False
-    if any(not is_finished(runs_dir, s) for g, specs in planned_specs(preset).items() if g not in train
+    if any(not spec_finished(runs_dir, s) for g, specs in planned_specs(preset).items() if g not in train
            for s in specs):
         return True
     return any(g not in train and not retrained(e, preset, runs_dir) for g, (e, _) in retrainings(preset).items())

@@ -16,13 +16,12 @@ import numpy as np
 
 from ..analysis.functional import drift_directions, random_directions
 from ..analysis.intervals import Interval, holds, t_interval
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
+from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, Row, SUPPORTED, mean_sd
 from ..report.plotting import plt, save_figure
 from ..trajectories.restricted import train_restricted
-from ..trajectories.run_files import load_metrics
-from ..trajectories.train import TrainConfig
+from ..trajectories.rundir import attention_trajectories, cached_json, load_metrics, matrix_names, run_configs
+from ..trajectories.training_loop import TrainConfig
 from .contract import Experiment, Retrain, Retraining
-from .rundir import attention_trajectories, cached_json, matrix_names, run_configs
 
 VERSION = 1
 KINDS = ("execution", "random")

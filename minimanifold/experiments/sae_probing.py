@@ -13,15 +13,15 @@ import math
 
 import numpy as np
 
-from ..analysis import sae as S
+from ..analysis.sae import correlations, decode, encode, metrics, splice, train_sae
 from ..model.transformer import forward
 from ..analysis.intervals import all_of, holds, t_interval, within
 from ..report.ledger import Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure, sd_within
-from ..trajectories.task import Schedule, make_batch
-from ..trajectories.run_files import load_metrics, load_trajectory
+from ..trajectories.schedule import Schedule
+from ..trajectories.task import make_batch
+from ..trajectories.rundir import cached_json, load_metrics, load_trajectory, run_configs
 from .contract import Experiment
-from .rundir import cached_json, run_configs
 
 VERSION = 1
 STAGES = ("early", "mid", "late")
@@ -70,24 +70,24 @@ def stage_experiment(params, cfg, task, ms, seed, layer, d_sae, lam, n_train, n_
     train_b, eval_b = make_batch(rng, task, ms, n_train), make_batch(rng, task, ms, n_eval)
     x = _resid(params, train_b.tokens, cfg, layer)
     scale = float(np.sqrt((x ** 2).sum(1).mean() / x.shape[1]))           # E||x/scale||^2 = d
-    sae = S.train_sae(x / scale, d_sae, lam, seed)
+    sae = train_sae(x / scale, d_sae, lam, seed)
     xe = _resid(params, eval_b.tokens, cfg, layer) / scale
-    h = S.encode(sae, xe)
-    corr, names = S.correlations(h, task_factors(eval_b, task.C))
+    h = encode(sae, xe)
+    corr, names = correlations(h, task_factors(eval_b, task.C))
     alive = np.flatnonzero((h > 0).any(0))
     score = corr.max(1)
     chosen = alive[np.argsort(score[alive])[::-1][:top]]
     def spliced(ablate):
-        return lambda a: scale * S.splice(sae, a / scale, ablate)
+        return lambda a: scale * splice(sae, a / scale, ablate)
     controls = [_accuracy(params, eval_b, cfg, layer, spliced(rng.choice(alive, len(chosen), replace=False)))
                 for _ in range(n_random)]
-    return {"sae": S.metrics(sae, xe), "lambda": lam, "n_correlated_0.5": int((score[alive] > 0.5).sum()),
+    return {"sae": metrics(sae, xe), "lambda": lam, "n_correlated_0.5": int((score[alive] > 0.5).sum()),
             "top_latents": [{"latent": int(j), "factor": names[int(corr[j].argmax())],
                              "abs_corr": float(score[j])} for j in chosen],
             "acc_clean": _accuracy(params, eval_b, cfg, layer),
             "acc_spliced_no_ablation": _accuracy(params, eval_b, cfg, layer, spliced([])),
             "acc_reconstruction": _accuracy(params, eval_b, cfg, layer,
-                                            lambda a: scale * S.decode(sae, S.encode(sae, a / scale))),
+                                            lambda a: scale * decode(sae, encode(sae, a / scale))),
             "acc_ablated": _accuracy(params, eval_b, cfg, layer, spliced(chosen)),
             "acc_random_ablated": float(np.mean(controls)), "acc_random_ablated_sd": float(np.std(controls))}
 

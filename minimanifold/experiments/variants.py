@@ -9,9 +9,8 @@ import numpy as np
 
 from ..report.plotting import plt, save_figure
 from ..trajectories.sweep import RunSpec
-from ..trajectories.run_files import load_metrics
+from ..trajectories.rundir import ALL, load_metrics
 from .collapse import cached_geometry, matched_null, mean_r90
-from .rundir import ALL
 
 
 def variant_specs(name, preset, n_seeds, model=None, task=None, train=None) -> list:

@@ -1,4 +1,4 @@
-"""Parameter files and atomic writes.
+"""Parameter files.
 
 A parameter file is an .npz whose parameter entries are keyed by exactly the
 TransformerLens names of ``model.param_shapes``. The architecture is recovered from those
@@ -7,101 +7,20 @@ in it) loads too. Other entries (a checkpoint's optimizer state, its step) are i
 ``load_params``. TransformerLens's attention biases ``blocks.{l}.attn.b_Q/b_K/b_V/b_O``
 make the model one with ``attn_bias=True``, whatever their values (a TransformerLens state
 dict's zero biases included); a file must hold all four in every layer or none of them.
+Writing and reading the files themselves (atomically, with errors naming the file) is
+``minimanifold/files.py``'s.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import tempfile
-import zipfile
 
-import numpy as np
-
-from .backend import to_numpy
+from ..files import read_npz, save_npz
 from .config import ModelConfig
 from .transformer import param_shapes
 
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 _ATTN_BIAS = re.compile(r"^blocks\.\d+\.attn\.b_[QKVO]$")     # TransformerLens's attention biases
-
-
-def atomic_write(path, write_fn, mode="wb") -> None:
-    """Write ``path`` by ``write_fn(fileobj)`` into a temp file beside it, fsync, then
-    rename over ``path``: a reader sees the old file or the new one, never a torn one.
-    A text ``mode`` ("w") writes UTF-8 whatever the locale (LC_ALL=C would fail on "±")."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{os.path.basename(path)}.pid{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp creates 0600; use normal perms
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-_TMP = re.compile(r"\.pid(\d+)\.[^.]*\.tmp$")
-
-
-def clean_stale_tmp(folder) -> list:
-    """Remove temp files that killed writers left in ``folder`` (atomic_write names them
-    ``<file>.pid<N>.<random>.tmp``); a live process's are kept, so concurrent writers of
-    the same folder are safe. Returns the paths removed."""
-    removed = []
-    if not os.path.isdir(folder):
-        return removed
-    for name in os.listdir(folder):
-        m = _TMP.search(name)
-        if not m or _alive(int(m.group(1))):
-            continue
-        try:
-            os.remove(os.path.join(folder, name))
-            removed.append(os.path.join(folder, name))
-        except FileNotFoundError:                 # another cleaner got there first
-            pass
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:                      # exists, owned by someone else
-        return True
-    return True
-
-
-def save_npz(path, arrays: dict) -> None:
-    """np.savez of host copies of ``arrays``, written atomically."""
-    host = {k: to_numpy(v) for k, v in arrays.items()}
-    atomic_write(path, lambda f: np.savez(f, **host))
-
-
-def save_json(path, obj) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1, sort_keys=True)), mode="w")
-
-
-def read_npz(path) -> dict:
-    """Every array of an .npz, loaded. Raises ValueError naming the file if it is missing
-    or not a readable .npz."""
-    path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
 
 
 def config_from_params(arrays: dict, source: str = "params") -> ModelConfig:

@@ -23,8 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import attention as A
-from . import layers as L
+from . import attention, layers
 from .backend import to_device, xp_of
 from .config import ModelConfig
 
@@ -106,18 +105,18 @@ def unflatten(theta, shapes: dict) -> dict:
 
 
 class BlockCache(NamedTuple):
-    ln1: L.LNCache
-    attn: A.AttnCache
-    ln2: L.LNCache | None    # None in an attention-only model
-    mlp: L.MLPCache | None
+    ln1: layers.LNCache
+    attn: attention.AttnCache
+    ln2: layers.LNCache | None    # None in an attention-only model
+    mlp: layers.MLPCache | None
 
 
 class ModelCache(NamedTuple):
     hooks: dict              # TransformerLens hook name -> activation (for analyses)
-    embed: L.EmbedCache
+    embed: layers.EmbedCache
     blocks: list             # a BlockCache per layer
-    ln_final: L.LNCache
-    unembed: L.UnembedCache
+    ln_final: layers.LNCache
+    unembed: layers.UnembedCache
     x_shape: tuple           # [b,t',d] the residual stream after the last layer
     names: tuple             # the parameter names, in params' order (that of the grads)
 
@@ -137,7 +136,7 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
     """
     hooks = hooks or {}
     acts = {}
-    x, ecache = L.embed_forward(tokens, params["embed.W_E"], params["pos_embed.W_pos"])  # [b,t,d]
+    x, ecache = layers.embed_forward(tokens, params["embed.W_E"], params["pos_embed.W_pos"])  # [b,t,d]
     blocks = []
     for l in range(cfg.n_layers):
         p = f"blocks.{l}."
@@ -147,19 +146,19 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
         W = [params[p + "attn." + n] for n in ("W_Q", "W_K", "W_V", "W_O")]
         if cfg.attn_bias:
             W += [params[p + "attn." + n] for n in ATTN_BIASES]
-        a, ln1 = L.layernorm_forward(x, params[p + "ln1.w"], params[p + "ln1.b"])   # [b,t,d]
+        a, ln1 = layers.layernorm_forward(x, params[p + "ln1.w"], params[p + "ln1.b"])   # [b,t,d]
         name = p + "attn.hook_pattern"
         override = None
         if name in hooks:   # compute the pattern once, hand it to the hook, use its result
-            override = hooks[name](A.attention_forward(a, *W, n_query=n_query)[1].pattern)
-        attn_out, attn = A.attention_forward(a, *W, n_query=n_query,
+            override = hooks[name](attention.attention_forward(a, *W, n_query=n_query)[1].pattern)
+        attn_out, attn = attention.attention_forward(a, *W, n_query=n_query,
                                              pattern_override=override)         # [b,t',d]
         acts[name] = attn.pattern                                                # [b,h,t',s]
         x = x[:, x.shape[1] - attn_out.shape[1]:] + attn_out                     # [b,t',d]
         ln2 = mlp = None
         if not cfg.attn_only:
-            a2, ln2 = L.layernorm_forward(x, params[p + "ln2.w"], params[p + "ln2.b"])
-            mlp_out, mlp = L.mlp_forward(a2, params[p + "mlp.W_in"], params[p + "mlp.b_in"],
+            a2, ln2 = layers.layernorm_forward(x, params[p + "ln2.w"], params[p + "ln2.b"])
+            mlp_out, mlp = layers.mlp_forward(a2, params[p + "mlp.W_in"], params[p + "mlp.b_in"],
                                          params[p + "mlp.W_out"], params[p + "mlp.b_out"])
             x = x + mlp_out                                                      # [b,t',d]
         name = p + "hook_resid_post"
@@ -167,8 +166,8 @@ def forward(params: dict, tokens, cfg: ModelConfig, hooks=None, all_positions=Fa
             x = hooks[name](x)
         acts[name] = x                                                           # [b,t',d]
         blocks.append(BlockCache(ln1, attn, ln2, mlp))
-    xf, lnf = L.layernorm_forward(x[:, -1], params["ln_final.w"], params["ln_final.b"])  # [b,d]
-    logits, unembed = L.unembed_forward(xf, params["unembed.W_U"], params["unembed.b_U"])  # [b,c]
+    xf, lnf = layers.layernorm_forward(x[:, -1], params["ln_final.w"], params["ln_final.b"])  # [b,d]
+    logits, unembed = layers.unembed_forward(xf, params["unembed.W_U"], params["unembed.b_U"])  # [b,c]
     return logits, ModelCache(acts, ecache, blocks, lnf, unembed, x.shape, tuple(params))
 
 
@@ -178,9 +177,9 @@ def backward(dlogits, cache: ModelCache) -> dict:
     xp = xp_of(dlogits)
     grads = {}
     # logits = xf @ W_U + b_U
-    dxf, grads["unembed.W_U"], grads["unembed.b_U"] = L.unembed_backward(dlogits, cache.unembed)
+    dxf, grads["unembed.W_U"], grads["unembed.b_U"] = layers.unembed_backward(dlogits, cache.unembed)
     # xf = LN(x[:, -1]; ln_final)
-    dx_last, grads["ln_final.w"], grads["ln_final.b"] = L.layernorm_backward(dxf, cache.ln_final)
+    dx_last, grads["ln_final.w"], grads["ln_final.b"] = layers.layernorm_backward(dxf, cache.ln_final)
     dx = xp.zeros(cache.x_shape, dtype=dlogits.dtype)                            # [b,t',d]
     dx[:, -1] = dx_last
     for l in reversed(range(len(cache.blocks))):
@@ -189,26 +188,26 @@ def backward(dlogits, cache: ModelCache) -> dict:
         if mlp is not None:
             # x = x + mlp(LN(x; ln2))
             da2, grads[p + "mlp.W_in"], grads[p + "mlp.b_in"], grads[p + "mlp.W_out"], \
-                grads[p + "mlp.b_out"] = L.mlp_backward(dx, mlp)
-            dxa, grads[p + "ln2.w"], grads[p + "ln2.b"] = L.layernorm_backward(da2, ln2)
+                grads[p + "mlp.b_out"] = layers.mlp_backward(dx, mlp)
+            dxa, grads[p + "ln2.w"], grads[p + "ln2.b"] = layers.layernorm_backward(da2, ln2)
             dx += dxa
         # x[:, -t':] = x[:, -t':] + attn(LN(x; ln1))  (t' = T except in a last-position layer)
         da, grads[p + "attn.W_Q"], grads[p + "attn.W_K"], grads[p + "attn.W_V"], \
-            grads[p + "attn.W_O"], *biases = A.attention_backward(dx, attn)
+            grads[p + "attn.W_O"], *biases = attention.attention_backward(dx, attn)
         grads.update({p + "attn." + n: g for n, g in zip(ATTN_BIASES, biases)})      # [] without biases
-        dx_in, grads[p + "ln1.w"], grads[p + "ln1.b"] = L.layernorm_backward(da, ln1)  # [b,t,d]
+        dx_in, grads[p + "ln1.w"], grads[p + "ln1.b"] = layers.layernorm_backward(da, ln1)  # [b,t,d]
         dx_in[:, dx_in.shape[1] - dx.shape[1]:] += dx
         dx = dx_in
     # x = W_E[tokens] + W_pos[:T]
-    grads["embed.W_E"], grads["pos_embed.W_pos"] = L.embed_backward(dx, cache.embed)
+    grads["embed.W_E"], grads["pos_embed.W_pos"] = layers.embed_backward(dx, cache.embed)
     return {name: grads[name] for name in cache.names}                           # params' order
 
 
 def loss_grads_logits(params: dict, tokens, targets, cfg: ModelConfig):
     """(mean cross-entropy, grads, logits [b,c]); ``grads`` keyed and shaped as ``params``."""
     logits, cache = forward(params, tokens, cfg)
-    loss, ce = L.cross_entropy_forward(logits, targets)
-    return loss, backward(L.cross_entropy_backward(1.0, ce), cache), logits
+    loss, ce = layers.cross_entropy_forward(logits, targets)
+    return loss, backward(layers.cross_entropy_backward(1.0, ce), cache), logits
 
 
 def loss_and_grads(params: dict, tokens, targets, cfg: ModelConfig):

@@ -14,7 +14,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..model.io import atomic_write
+from ..files import atomic_write
 
 __all__ = ["plt", "use_file_backend", "save_figure", "band", "sd_within", "plain_log_ticks", "step_ticks"]
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..model.config import ModelConfig, TaskConfig
+from ..model.config import ModelConfig
+from .schedule import Schedule
+from .task import TaskConfig
 from .sweep import RunSpec
-from .task import Schedule
-from .train import TrainConfig
+from .training_loop import TrainConfig
 
 MIN_CHECKPOINTS_PER_STAGE = 4      # see Preset.min_steps
 

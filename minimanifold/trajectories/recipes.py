@@ -16,12 +16,13 @@ import dataclasses
 import math
 import sys
 
-from ..model.config import ModelConfig, TaskConfig
+from ..model.config import ModelConfig
+from .task import TaskConfig
 from .metrics import steps_to_learn
 from .progress import Board
 from .sweep import RunSpec, sweep
-from .run_files import load_metrics
-from .train import TrainConfig
+from .rundir import load_metrics
+from .training_loop import TrainConfig
 from ..model.backend import keep_freed_memory
 
 STEPS = 20000

@@ -24,11 +24,12 @@ import time
 import numpy as np
 
 from ..model import optim
-from ..model.config import ModelConfig, TaskConfig
+from ..model.config import ModelConfig
+from .schedule import Schedule, train_batch
+from .task import TaskConfig, probe_set
 from ..model.transformer import init_params, loss_and_grads, param_shapes
 from .metrics import evaluate
-from .task import Schedule, probe_set, train_batch
-from .train import TrainConfig
+from .training_loop import TrainConfig
 
 
 def project(g, V):

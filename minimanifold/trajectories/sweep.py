@@ -21,12 +21,13 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-from ..model.config import ModelConfig, TaskConfig, step_flops
-from ..model.io import clean_stale_tmp
-from .run_files import LATER_OPTIONS, DamagedRun, latest_checkpoint, run_lock, verify_run
+from ..model.config import ModelConfig, step_flops
+from .task import TaskConfig
+from ..files import clean_stale_tmp
+from .rundir import LATER_OPTIONS, DamagedRun, is_finished, latest_checkpoint, run_lock, verify_run
 from . import pool
 from .pool import exit_with_parent, run_call, show_lines, split_blas_threads, usable_cores
-from .train import TrainConfig, TrainingDiverged, train
+from .training_loop import TrainConfig, TrainingDiverged, train
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def twin_run(runs_root, spec: RunSpec):
         return None
     for entry in sorted(os.listdir(runs_root)):
         d = os.path.join(runs_root, entry, f"seed_{spec.train.seed}")
-        if entry != key and entry.endswith("-" + digest) and os.path.exists(os.path.join(d, "summary.json")):
+        if entry != key and entry.endswith("-" + digest) and is_finished(d):
             return d
     return None
 
@@ -83,7 +84,7 @@ def adopt_twin(runs_root, spec: RunSpec):
     temporary directory, then renamed."""
     d = run_dir(runs_root, spec)
     twin = twin_run(runs_root, spec)
-    if twin is None or os.path.exists(os.path.join(d, "summary.json")):
+    if twin is None or is_finished(d):
         return None
     try:
         verify_run(twin)
@@ -125,7 +126,7 @@ def _train_locked(runs_root, spec, backend, log, checked=False):
     twin = adopt_twin(runs_root, spec)
     for folder in (d, os.path.join(d, "ckpt")):          # what killed writers (training or measuring) left
         clean_stale_tmp(folder)
-    cached = os.path.exists(os.path.join(d, "summary.json"))
+    cached = is_finished(d)
     damaged = None if not cached or checked else damage(d)
     if damaged:                     # keep everything (its analysis caches too) beside it, train anew
         aside = f"{d}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -158,7 +159,7 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     results, t0 = [None] * len(specs), time.perf_counter()
-    finished = [os.path.exists(os.path.join(run_dir(runs_root, s), "summary.json")) for s in specs]
+    finished = [is_finished(run_dir(runs_root, s)) for s in specs]
     damaged = {i for i, s in enumerate(specs) if finished[i] and damage(run_dir(runs_root, s))}   # checked once, here
     args = [(runs_root, s, backend, finished[i] and i not in damaged) for i, s in enumerate(specs)]
     todo = [i for i in range(len(specs)) if not finished[i]]
@@ -217,7 +218,7 @@ def steps_left(runs_root, spec: RunSpec) -> int:
     """Steps ``spec`` still has to train in ``runs_root``: 0 when finished (or reusable
     under another name), its steps after the latest checkpoint when resumed."""
     d = run_dir(runs_root, spec)
-    if os.path.exists(os.path.join(d, "summary.json")) or twin_run(runs_root, spec) is not None:
+    if is_finished(d) or twin_run(runs_root, spec) is not None:
         return 0
     latest = latest_checkpoint(d)
     return spec.train.steps - (int(os.path.basename(latest)[len("step_"):-len(".npz")]) if latest else 0)

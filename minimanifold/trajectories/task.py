@@ -1,4 +1,5 @@
-"""The marker task (paper §3.1): sequences, targets, and the m-schedules.
+"""The marker task (paper §3.1): its configuration, sequences and targets (the m-schedules
+and the batch of each training step: ``schedule.py``).
 
 Shape letters: b batch, t position (T), i marker index (up to the batch's largest m).
 
@@ -9,14 +10,82 @@ drawn uniformly from the distractor tokens. Target = sum (or product) of values 
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from ..model.config import TaskConfig
+from ..model.config import check_positive
 
-SCHEDULE_KINDS = ("mixed", "curriculum", "perbatch")
+OPS = ("add", "mul")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Marker-based modular arithmetic (paper §3.1).
+
+    Token layout (``d_vocab`` tokens in all):
+      values      0 .. C-1
+      markers     C .. C+n_markers-1      (the i-th marked position gets marker C+i)
+      query       C+n_markers             (always at position T-1, where the readout is)
+      distractors C+n_markers+1 .. d_vocab-1
+    The answer is the sum (op="add") or product (op="mul") of the m values mod C.
+    """
+    T: int = 32
+    C: int = 8
+    n_markers: int = 6
+    d_vocab: int = 32
+    op: str = "add"
+    holdout: float = 0.0      # share of value multisets (m >= 2) never trained on (claim 20)
+
+    def __post_init__(self):
+        check_positive(self, "T", "n_markers", "d_vocab")
+        if not (isinstance(self.holdout, (int, float)) and 0 <= self.holdout < 1):
+            raise ValueError(f"holdout must be a number in [0, 1), got {self.holdout!r}")
+        if not isinstance(self.C, int) or self.C < 2:
+            raise ValueError(f"C must be an integer >= 2, got {self.C!r}")
+        if self.op not in OPS:
+            raise ValueError(f"op must be one of {OPS}, got {self.op!r}")
+        if self.T < 4:
+            raise ValueError(f"T must be >= 4 to hold a marker, a value and the query, got {self.T}")
+        if self.n_distractors < 1:
+            raise ValueError(
+                f"d_vocab={self.d_vocab} leaves no room for distractors: it must exceed "
+                f"C + n_markers + 1 = {self.C + self.n_markers + 1}")
+        if self.n_markers > self.max_m:
+            raise ValueError(
+                f"n_markers={self.n_markers} exceeds the {self.max_m} non-adjacent "
+                f"marker/value pairs that fit in T-1={self.T - 1} positions")
+
+    @property
+    def query_token(self) -> int:
+        return self.C + self.n_markers
+
+    @property
+    def first_distractor(self) -> int:
+        return self.C + self.n_markers + 1
+
+    @property
+    def n_distractors(self) -> int:
+        return self.d_vocab - self.first_distractor
+
+    @property
+    def max_m(self) -> int:
+        """Largest m whose pairs fit, pairwise non-adjacent, in positions 0..T-2.
+
+        A pair occupies (p, p+1); non-adjacent markers need p_{i+1} >= p_i + 2, so pairs
+        may touch (marker right after a value). m pairs need 2m <= T-1 positions.
+        """
+        return (self.T - 1) // 2
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TaskConfig":
+        return cls(**json.loads(text))
 
 
 class Batch(NamedTuple):
@@ -103,95 +172,6 @@ def make_batch(rng: np.random.Generator, task: TaskConfig, m_choices, batch_size
                  positions.astype(np.int64), values.astype(np.int64))
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """Which m values training draws from at each step.
-
-    mixed:      one stage, m drawn per example from ``stages[0][0]``, for all steps.
-    perbatch:   one stage, one m per batch, drawn each step from ``stages[0][0]`` (the
-                authors' released code; the paper's text mixes per example).
-    curriculum: stages (m_set, n_steps) in order; after the last stage ends training
-                stays on the last stage.
-    """
-    kind: str
-    stages: tuple  # ((m_set tuple, n_steps or None), ...)
-
-    def __post_init__(self):
-        if self.kind not in SCHEDULE_KINDS:
-            raise ValueError(f"schedule must be one of {SCHEDULE_KINDS}, got {self.kind!r}")
-        if not self.stages:
-            raise ValueError("schedule needs at least one stage")
-        for ms, n in self.stages:
-            if not ms:
-                raise ValueError("schedule stage has an empty m set")
-            if self.kind == "curriculum" and (not isinstance(n, int) or n < 1):
-                raise ValueError(f"curriculum stage steps must be a positive integer, got {n!r}")
-
-    @classmethod
-    def mixed(cls, ms) -> "Schedule":
-        return cls("mixed", ((tuple(sorted(set(int(m) for m in ms))), None),))
-
-    @classmethod
-    def perbatch(cls, ms) -> "Schedule":
-        return cls("perbatch", cls.mixed(ms).stages)
-
-    @classmethod
-    def curriculum(cls, stages) -> "Schedule":
-        return cls("curriculum", tuple((tuple(sorted(set(int(m) for m in ms))), int(n))
-                                       for ms, n in stages))
-
-    @classmethod
-    def parse(cls, text: str) -> "Schedule":
-        """'mixed:1,2,3,4', 'perbatch:1,2,3,4' or 'curriculum:1x1000,2x1000,3x1000,4x1000' (m-set 'x' steps;
-        an m-set of several values is joined by '+', e.g. '1+2x500')."""
-        kind, _, rest = text.partition(":")
-        if kind not in SCHEDULE_KINDS:
-            raise ValueError(f"schedule must be one of {SCHEDULE_KINDS}, got {kind!r}")
-        try:
-            if kind in ("mixed", "perbatch"):
-                return getattr(cls, kind)(int(x) for x in rest.split(","))
-            stages = []
-            for part in rest.split(","):
-                ms, _, n = part.partition("x")
-                stages.append(([int(x) for x in ms.split("+")], int(n)))
-            return cls.curriculum(stages)
-        except ValueError as e:
-            if "schedule" in str(e):
-                raise
-            raise ValueError(f"schedule {text!r} is malformed: {e}") from None
-
-    def spec(self) -> str:
-        if self.kind != "curriculum":
-            return f"{self.kind}:" + ",".join(map(str, self.stages[0][0]))
-        return "curriculum:" + ",".join("+".join(map(str, ms)) + f"x{n}" for ms, n in self.stages)
-
-    def all_m(self) -> tuple:
-        return tuple(sorted({m for ms, _ in self.stages for m in ms}))
-
-    def m_set(self, step: int) -> tuple:
-        """The m set in force at (0-based) training step ``step``."""
-        if self.kind != "curriculum":
-            return self.stages[0][0]
-        end = 0
-        for ms, n in self.stages:
-            end += n
-            if step < end:
-                return ms
-        return self.stages[-1][0]
-
-    def boundaries(self) -> list:
-        """Steps at which each curriculum stage begins (``[0]`` for mixed)."""
-        out, start = [], 0
-        for _, n in self.stages:
-            out.append(start)
-            start += n or 0
-        return out
-
-    def validate(self, task: TaskConfig) -> None:
-        for m in self.all_m():
-            check_m(m, task)
-
-
 def probe_set(task: TaskConfig, ms, n_per_m: int, seed: int) -> dict:
     """A fixed held-out set: ``{m: Batch}`` with ``n_per_m`` examples for each m.
 
@@ -200,13 +180,3 @@ def probe_set(task: TaskConfig, ms, n_per_m: int, seed: int) -> dict:
     """
     return {int(m): make_batch(np.random.default_rng([seed, 1, int(m)]), task, [m], n_per_m)
             for m in ms}
-
-
-def train_batch(task: TaskConfig, schedule: Schedule, batch_size: int, seed: int, step: int) -> Batch:
-    """The training batch of step ``step``: a pure function of (seed, step), so a resumed
-    run draws exactly the batches an uninterrupted run would."""
-    rng = np.random.default_rng([seed, 0, step])
-    ms = schedule.m_set(step)
-    if schedule.kind == "perbatch":                   # one m for the whole batch
-        ms = (ms[int(rng.integers(len(ms)))],)
-    return make_batch(rng, task, ms, batch_size)

@@ -8,9 +8,7 @@ execution subspace (eq 6–7, 10), beside three random baselines. Claims 8–12.
 """
 from __future__ import annotations
 
-from . import bases as B
-from . import claims as C
-from . import figures as F
+from . import bases, claims, figures
 from ..contract import Experiment
 from .claims import RULES
 from .measure import cached_projection
@@ -21,7 +19,7 @@ __all__ = ["EXPERIMENT", "RULES", "report", "measurements", "cached_projection"]
 def measure_run(run_dir) -> None:
     """Both per-run caches (the sweep reuses the stored commutators), in one process."""
     cached_projection(run_dir)
-    B.cached_sweep(run_dir)
+    bases.cached_sweep(run_dir)
 
 
 def measurements(ctx) -> list:
@@ -30,14 +28,14 @@ def measurements(ctx) -> list:
 
 def report(ctx):
     projs = ctx.per_run(cached_projection)
-    sweeps = ctx.per_run(B.cached_sweep)
-    claims = {8: C.claim_perpendicular(projs), 9: C.claim_norms_stay_large(projs),
-              10: C.claim_enrichment(projs, B.summary_text(sweeps)),
-              11: C.claim_defect_grows(projs), 12: C.claim_negligible_inside(projs)}
-    return claims, [F.fig3_norm(projs, ctx.runs, ctx.caption, ctx.path("fig3_commutator_norm.png")),
-                    F.fig4_rho(projs, ctx.caption, ctx.path("fig4_commutator_rho.png")),
-                    F.fig5_decomposition(projs, ctx.caption, ctx.path("fig5_commutator_decomposition.png")),
-                    B.fig_basis_sweep(sweeps, ctx.caption, ctx.path("fig_basis_sweep.png"))]
+    sweeps = ctx.per_run(bases.cached_sweep)
+    rows = {8: claims.claim_perpendicular(projs), 9: claims.claim_norms_stay_large(projs),
+              10: claims.claim_enrichment(projs, bases.summary_text(sweeps)),
+              11: claims.claim_defect_grows(projs), 12: claims.claim_negligible_inside(projs)}
+    return rows, [figures.fig3_norm(projs, ctx.runs, ctx.caption, ctx.path("fig3_commutator_norm.png")),
+                    figures.fig4_rho(projs, ctx.caption, ctx.path("fig4_commutator_rho.png")),
+                    figures.fig5_decomposition(projs, ctx.caption, ctx.path("fig5_commutator_decomposition.png")),
+                    bases.fig_basis_sweep(sweeps, ctx.caption, ctx.path("fig_basis_sweep.png"))]
 
 
 EXPERIMENT = Experiment("commutators", "§4.3, Figs 3–5: claims 8–12", RULES, report, measurements=measurements,

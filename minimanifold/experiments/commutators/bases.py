@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...analysis import execution as E
-from ...analysis import pca as G
-from ...model.io import read_npz
+from ...analysis import execution, pca
+from ...files import read_npz
 from ...model.transformer import attention_param_names
 from ...report.plotting import plt, save_figure
-from ...trajectories.run_files import load_trajectory
-from ..rundir import attention_trajectories, cached_npz, run_configs
+from ...trajectories.rundir import attention_trajectories, cached_npz, load_trajectory, run_configs
 from .measure import measure
 
 VERSION = 1
@@ -37,10 +35,10 @@ def _basis(kind, name, k, j, traj, whole, grad_mean):
     if kind == "trajectory PCA":
         return whole[name][:, :k]
     if kind == "weights SVD":
-        return E.svd_basis(name, traj[name][j], k)
+        return execution.svd_basis(name, traj[name][j], k)
     if kind == "drift SVD":
-        return E.svd_basis(name, traj[name][j] - traj[name][0], k)
-    return E.svd_basis(name, grad_mean[name], k)
+        return execution.svd_basis(name, traj[name][j] - traj[name][0], k)
+    return execution.svd_basis(name, grad_mean[name], k)
 
 
 def sweep_of_run(run_dir) -> dict:
@@ -49,8 +47,8 @@ def sweep_of_run(run_dir) -> dict:
     traj = load_trajectory(run_dir)
     snaps = attention_trajectories(run_dir, cfg)
     names = attention_param_names(cfg)
-    whole = E.execution_basis(snaps, cfg, max(KS))
-    off = E.offsets(cfg)
+    whole = execution.execution_basis(snaps, cfg, max(KS))
+    off = execution.offsets(cfg)
     sizes = np.array([off[n][1] - off[n][0] for n in names], dtype=float)
     mixed = np.nonzero(np.asarray(data["kind"])[0] == 0)[0]
     n_pts = len(data["index"])
@@ -89,7 +87,7 @@ def sweep_of_run(run_dir) -> dict:
             idx = np.arange(0, n, rule)
         else:
             idx = np.unique(np.linspace(0, n - 1, min(-rule, n)).round().astype(int))
-        r90.append(np.mean([G.rank_at(G.pca_spectrum(snaps[nm][idx]), 0.90) for nm in names]))
+        r90.append(np.mean([pca.rank_at(pca.pca_spectrum(snaps[nm][idx]), 0.90) for nm in names]))
     return {"steps": data["steps"], "ratio": ratio, "rho": rho, "k_used": k_used, "r90_subsets": np.array(r90)}
 
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from ...report.plotting import band, plain_log_ticks, plt, save_figure
-from ...trajectories.run_files import load_metrics
+from ...trajectories.rundir import load_metrics
 
 
 def _pool(projs, key, kind=0):

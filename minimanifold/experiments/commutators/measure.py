@@ -16,14 +16,14 @@ import sys
 
 import numpy as np
 
-from ...analysis import execution as E
+from ...analysis import execution
 from ...analysis.commutator import commutator
-from ...model.io import read_npz, save_npz
+from ...files import changed, read_npz, record_digest, save_npz
 from ...model.optim import lr_at
 from ...model.transformer import attention_param_names, flatten, param_shapes
-from ...trajectories.task import Schedule, make_batch
-from ...trajectories.run_files import changed, load_trajectory, record_digest
-from ..rundir import attention_trajectories, cached_npz, run_configs
+from ...trajectories.schedule import Schedule
+from ...trajectories.task import make_batch
+from ...trajectories.rundir import attention_trajectories, cached_npz, load_trajectory, run_configs
 
 VERSION = 1              # the stored commutators
 PROJECTION_VERSION = 2   # their projections (2: bases keep only directions with variance)
@@ -83,25 +83,25 @@ def project(run_dir, k=3, n_random=4) -> dict:
     cfg, _, tr = run_configs(run_dir)
     data = read_npz(measure(run_dir))
     snaps = attention_trajectories(run_dir, cfg)
-    whole = E.execution_basis(snaps, cfg, k)
+    whole = execution.execution_basis(snaps, cfg, k)
     rng = np.random.default_rng([tr["seed"], 7])
-    P, K = E.n_params(cfg), k * len(attention_param_names(cfg))
-    block = [E.random_block_basis(cfg, k, rng) for _ in range(n_random)]
-    full = [E.random_full_basis(P, K, rng) for _ in range(n_random)]
+    P, K = execution.n_params(cfg), k * len(attention_param_names(cfg))
+    block = [execution.random_block_basis(cfg, k, rng) for _ in range(n_random)]
+    full = [execution.random_full_basis(P, K, rng) for _ in range(n_random)]
     n_pts, n_s = data["norm"].shape
     out = {key: np.full((n_pts, n_s), np.nan) for key in
            ("rho_whole", "rho_causal", "rho_g_whole", "rho_g_causal",
             "rand_analytic", "rand_full", "rand_block", "rand_g_full", "rand_g_block")}
     for i, j in enumerate(data["index"]):
-        causal = E.execution_basis({n: x[:j + 1] for n, x in snaps.items()}, cfg, k) if j >= 1 else None
+        causal = execution.execution_basis({n: x[:j + 1] for n, x in snaps.items()}, cfg, k) if j >= 1 else None
         for s in range(n_s):
             d, g = data["delta"][i, s], data["g_A"][i, s]
-            out["rho_whole"][i, s] = E.rho(whole, d, cfg)
-            out["rho_g_whole"][i, s] = E.rho(whole, g, cfg)
+            out["rho_whole"][i, s] = execution.rho(whole, d, cfg)
+            out["rho_g_whole"][i, s] = execution.rho(whole, g, cfg)
             if causal is not None:
-                out["rho_causal"][i, s] = E.rho(causal, d, cfg)
-                out["rho_g_causal"][i, s] = E.rho(causal, g, cfg)
-            bd, bg = E.baselines(d, cfg, k, block, full), E.baselines(g, cfg, k, block, full)
+                out["rho_causal"][i, s] = execution.rho(causal, d, cfg)
+                out["rho_g_causal"][i, s] = execution.rho(causal, g, cfg)
+            bd, bg = execution.baselines(d, cfg, k, block, full), execution.baselines(g, cfg, k, block, full)
             out["rand_analytic"][i, s] = bd["analytic"]
             out["rand_full"][i, s], out["rand_block"][i, s] = bd["full"], bd["block"]
             out["rand_g_full"][i, s], out["rand_g_block"][i, s] = bg["full"], bg["block"]

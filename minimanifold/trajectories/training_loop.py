@@ -11,7 +11,7 @@ A run directory holds
                            [n_ckpt, ...] plus ``steps``; intermediate ckpt files are then
                            removed (the last one stays)
   summary.json             written last; its presence marks the run complete; it lists
-                           the sha256 of the other files (``run_files.verify_run``) and
+                           the sha256 of the other files (``rundir.verify_run``) and
                            where the training time went
 Every file is written atomically. The batch of step s is a pure function of (seed, s),
 so a run killed mid-way resumes from its last checkpoint and ends bit-identical to an
@@ -32,13 +32,13 @@ import numpy as np
 
 from ..model import optim
 from ..model.backend import get_backend, to_device
-from ..model.config import ModelConfig, TaskConfig
-from ..model.io import clean_stale_tmp, read_npz, save_json, save_npz
+from ..model.config import ModelConfig
+from .schedule import Schedule, train_batch
+from .task import TaskConfig, probe_set
+from ..files import clean_stale_tmp, file_digest, read_json, read_npz, record_digest, save_json, save_npz
 from ..model.transformer import INIT_STD, init_params, loss_and_grads, param_shapes
 from .metrics import evaluate
-from .run_files import (ckpt_path, file_digest, latest_checkpoint, read_history, read_json, record_digest,
-                        refuse_other_config)
-from .task import Schedule, probe_set, train_batch
+from .rundir import ckpt_path, is_finished, latest_checkpoint, read_history, refuse_other_config
 
 
 class TrainingDiverged(FloatingPointError):
@@ -126,9 +126,8 @@ def train(run_dir, model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig,
     cfg_path = os.path.join(run_dir, "config.json")
     if os.path.exists(cfg_path):
         refuse_other_config(run_dir, read_json(cfg_path), cfg_dict, "config.json")
-        summary_path = os.path.join(run_dir, "summary.json")
-        if os.path.exists(summary_path):
-            return read_json(summary_path)
+        if is_finished(run_dir):
+            return read_json(os.path.join(run_dir, "summary.json"))
     else:
         if (ckpt := latest_checkpoint(run_dir)) is not None:   # config.json lost: the checkpoint says
             z = read_npz(ckpt)

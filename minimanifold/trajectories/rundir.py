@@ -1,22 +1,32 @@
-"""A run directory's files: reading them, checking them, and the config they were made
-with (see ``train.py`` for what a run directory holds).
+"""A run directory: what it holds, whether it is finished, reading and checking it, and
+caching a measurement inside it (see ``train.py`` for how one is written).
 
     config.json, metrics.json, trajectory.npz, ckpt/step_XXXXXXXX.npz, summary.json
 
-A finished run's summary lists the sha256 of its files; ``verify_run`` checks them before
-a cached run is used. Every checkpoint carries the run's config.
+A run is finished when its summary.json exists (``is_finished``). A finished run's summary
+lists the sha256 of its files; ``verify_run`` checks them before a cached run is used.
+Every checkpoint carries the run's config. ``run_lock`` makes one process at a time train
+or adopt a run; ``cached`` keeps a per-run measurement beside the run, checked by its digest.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import glob
-import hashlib
 import json
 import os
 import sys
 
-from ..model.io import atomic_write, read_npz
+import numpy as np
+
+from ..files import changed, file_digest, read_json, read_npz, record_digest, save_json, save_npz
+from ..model.config import ModelConfig
+from ..model.io import load_params
+from ..model.transformer import attention_param_names
+from .task import TaskConfig
+
+MATS = ("W_Q", "W_K", "W_V", "W_O")
+ALL = "all attention"
 
 
 class DamagedRun(ValueError):
@@ -32,6 +42,12 @@ LATER_OPTIONS = {"train": {"lr_schedule": "constant"}, "task": {"holdout": 0.0},
 def with_later_options(cfg: dict) -> dict:
     """A run's config dict with every later option filled in at its earlier value."""
     return {s: {**LATER_OPTIONS.get(s, {}), **v} for s, v in cfg.items()}
+
+
+def is_finished(run_dir) -> bool:
+    """The run in ``run_dir`` finished training: its summary.json was written (the last file
+    ``train`` writes). Whether its files are intact is ``verify_run``'s."""
+    return os.path.exists(os.path.join(run_dir, "summary.json"))
 
 
 def ckpt_path(run_dir, step):
@@ -61,47 +77,6 @@ def read_history(run_dir):
         known = {r["step"] for r in out}
         out += [r for r in read_json(path) if r["step"] not in known]
     return sorted(out, key=lambda r: r["step"])
-
-
-def read_json(path):
-    """json.load of ``path``; a corrupt file raises ValueError naming it."""
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except ValueError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-
-
-def file_digest(path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def digest_path(path) -> str:
-    return f"{path}.sha256"
-
-
-def record_digest(path) -> None:
-    """Write ``<path>.sha256``, the digest of the file just written at ``path``: a run's
-    summary and every cached measurement (``experiments.rundir``) carry one, so a file
-    changed or truncated after its writer finished is caught by ``changed``."""
-    digest = file_digest(path)
-    atomic_write(digest_path(path), lambda f: f.write(digest + "\n"), mode="w")
-
-
-def changed(path):
-    """None if ``path`` is the file whose digest was recorded beside it; else why not (no
-    digest recorded: written before digests were kept, or its writer was killed first)."""
-    try:
-        with open(digest_path(path), encoding="utf-8") as f:
-            want = f.read().strip()
-    except FileNotFoundError:
-        return "has no recorded digest"
-    return None if file_digest(path) == want else "is not the file its writer wrote (changed or truncated)"
 
 
 def verify_run(run_dir) -> dict:
@@ -141,6 +116,33 @@ def load_metrics(run_dir) -> list:
     return read_json(os.path.join(run_dir, "metrics.json"))
 
 
+def run_configs(run_dir):
+    """(ModelConfig, TaskConfig, the training config as a dict) of a run."""
+    with open(f"{run_dir}/config.json") as f:
+        c = with_later_options(json.load(f))
+    return ModelConfig(**c["model"]), TaskConfig(**c["task"]), c["train"]
+
+
+def final_params(run_dir) -> dict:
+    with open(f"{run_dir}/summary.json") as f:
+        summary = json.load(f)
+    return load_params(f"{run_dir}/{summary['final_checkpoint']}")[0]
+
+
+def attention_trajectories(run_dir, cfg: ModelConfig) -> dict:
+    """{matrix name: snapshots [n,D]} for every attention matrix, plus ALL: them all."""
+    traj = load_trajectory(run_dir)
+    names = attention_param_names(cfg)
+    out = {k: traj[k].reshape(len(traj["steps"]), -1) for k in names}
+    out[ALL] = np.concatenate([out[k] for k in names], axis=1)
+    return out
+
+
+def matrix_names(n_layers) -> list:
+    """The 4 x n_layers attention matrices, layer by layer."""
+    return [f"blocks.{l}.attn.{W}" for l in range(n_layers) for W in MATS]
+
+
 @contextlib.contextmanager
 def run_lock(d, log=None):
     """Hold ``<run dir>.lock`` (an exclusive ``flock``) while one process trains or adopts the
@@ -167,3 +169,40 @@ def run_lock(d, log=None):
         finally:
             f.truncate(0)
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+
+# ---- a measurement cached in the run directory ----
+
+def cached(run_dir, filename, compute, read, write):
+    """``compute(run_dir)``, written to ``filename`` in the run directory by ``write(path,
+    value)`` with its digest beside it (``files.record_digest``); a stored one is read
+    by ``read(path)`` instead, but only if it is the file that was written: one changed,
+    truncated or unreadable since (or stored before digests were kept) is named on stderr
+    and recomputed, never used (bump the version in ``filename`` when the measurement
+    changes)."""
+    path = os.path.join(run_dir, filename)
+    if os.path.exists(path):
+        why = changed(path)
+        if why is None:
+            try:
+                return read(path)
+            except ValueError as e:                    # valid digest, unreadable content: a bug
+                why = f"is unreadable ({e})"
+        print(f"{path} {why}: recomputed", file=sys.stderr)
+    out = compute(run_dir)
+    write(path, out)
+    record_digest(path)
+    return out
+
+
+def cached_json(run_dir, filename, compute, decode=lambda x: x):
+    """compute(run_dir), cached as JSON in the run directory (``cached``); a stored one is
+    decoded."""
+    return cached(run_dir, filename, compute, lambda p: decode(read_json(p)), save_json)
+
+
+def cached_npz(run_dir, filename, compute) -> dict:
+    """compute(run_dir) -> {name: array}, cached as .npz in the run directory (``cached``)."""
+    return cached(run_dir, filename, compute, read_npz, save_npz)
+

@@ -1,11 +1,11 @@
 """§3.2: the trained runs themselves — the training figure (the summary table and which
-runs learned their task, which the pipeline logs, are ``rundir.py``'s)."""
+runs learned their task, which the pipeline logs, are ``trajectories/metrics.py``'s)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..report.plotting import plt, save_figure, step_ticks
-from ..trajectories.run_files import load_metrics
+from ..trajectories.rundir import load_metrics
 from .contract import Experiment
 
 RULES = {}   # no ledger rows: the runs themselves
