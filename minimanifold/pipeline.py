@@ -229,14 +229,17 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
         if jobs > 1 and train != frozenset() else None
     main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, train=train)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
+    wall = {"training": time.perf_counter() - t0}
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
     skip = not_measured(ctx, train, runs_dir)
     check_owner(fig_dir, me, bool(skip), overwrite)              # before any figure is written
     prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip)
+    wall["per-run measurements after training"] = time.perf_counter() - t0 - sum(wall.values())
     claims, rules, written = analyse(ctx, log, skip)
     written += write_ledger(ctx, claims, rules, skip, me)
+    wall["reports (analyses, figures, ledger)"] = time.perf_counter() - t0 - sum(wall.values())
     log("\n".join(f"  {c.verdict:>13}: {c.claim} — {c.measured}" for c in claims))
     for path in written:
         log(f"wrote {path}")
@@ -244,5 +247,6 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     unlearned = [f"seed {r['seed']}" for r in main if not learned(r)]
     log("every run reached held-out accuracy >= 0.95 on every m" if not unlearned else
         f"NOT LEARNED (final accuracy < 0.95 on some m): {', '.join(unlearned)}")
-    log(f"\ntotal {time.perf_counter() - t0:.0f}s")
+    log("\nwall time: " + ", ".join(f"{k} {v:.0f}s" for k, v in wall.items())
+        + f"; total {time.perf_counter() - t0:.0f}s")
     return written

@@ -13,7 +13,7 @@ from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..trajectories.schedule import Schedule
 from ..trajectories.rundir import load_metrics
 from .contract import Experiment
-from .variants import fig_compare, mean_final_accuracy, summarize, summary_measurements, variant_specs
+from .variants import fig_compare, mean_final_accuracy, not_measured, summarize, summary_measurements, variant_specs
 
 
 def curriculum_schedule(mixed_spec: str, steps: int) -> str:
@@ -35,11 +35,19 @@ def curriculum_train(tr):
 
 
 def variants(preset) -> dict:
+    if not preset.comparisons:
+        return {}
     tr = preset.train
     cur = curriculum_train(tr)
     return {"curriculum": variant_specs("curriculum", preset, preset.n_extra_seeds, train=cur),
             "mlp": variant_specs("mlp", preset, preset.n_extra_seeds,
                                  model=dataclasses.replace(preset.model, attn_only=False))}
+
+
+MLP_RANK, MLP_RANK_PAPER = "MLPs disrupt the low-dimensional collapse", "higher-dimensional, no clear 3–4 collapse"
+MLP_ACC, MLP_ACC_PAPER = "MLPs generalise worse at an equal budget", "generalisation degrades"
+CURRICULUM = "curriculum forgets small m; mixed training does not"
+CURRICULUM_PAPER = "catastrophic forgetting of small m under curriculum; mixed learns all"
 
 
 # ---- verdict rules: the docstring is the rule the ledger prints ----
@@ -75,8 +83,7 @@ RULES = {15: mlp_rank_rule, 16: mlp_accuracy_rule, 17: curriculum_rule}
 
 def claim_mlp_rank(attn, mlp):
     iv = diff_interval(mlp["r90"], attn["r90"])
-    return Row(claim="MLPs disrupt the low-dimensional collapse", section="§4.5",
-               paper="higher-dimensional, no clear 3–4 collapse",
+    return Row(claim=MLP_RANK, section="§4.5", paper=MLP_RANK_PAPER,
                measured=f"r90 (mean over attention matrices): MLP {mean_sd(mlp['r90'])} vs attention-only "
                         f"{mean_sd(attn['r90'])}",
                null=f"matched random walks: MLP {mean_sd(mlp['null'])}, attention-only {mean_sd(attn['null'])}",
@@ -86,8 +93,7 @@ def claim_mlp_rank(attn, mlp):
 def claim_mlp_accuracy(attn, mlp):
     a, m = mean_final_accuracy(attn), mean_final_accuracy(mlp)
     iv = diff_interval(m, a)
-    return Row(claim="MLPs generalise worse at an equal budget", section="§4.5",
-               paper="generalisation degrades",
+    return Row(claim=MLP_ACC, section="§4.5", paper=MLP_ACC_PAPER,
                measured=f"final held-out accuracy (mean over m): MLP {mean_sd(m, '{:.3f}')} vs attention-only "
                         f"{mean_sd(a, '{:.3f}')}",
                null="same steps, batch, learning rate and seeds", interval=f"MLP − attention-only {iv.text('{:.3f}')}",
@@ -103,8 +109,7 @@ def claim_curriculum(mixed_runs, cur_runs, histories):
     mixed_min = np.array([min(r["summary"]["final_acc"].values()) for r in mixed_runs])
     cur_final = {m: mean_sd([r["summary"]["final_acc"][m] for r in cur_runs], "{:.2f}") for m in ms}
     iv = within(t_interval(peak - final), 0.0, 1.0)   # a fall of an accuracy from its best
-    return Row(claim="curriculum forgets small m; mixed training does not", section="§4.5",
-               paper="catastrophic forgetting of small m under curriculum; mixed learns all",
+    return Row(claim=CURRICULUM, section="§4.5", paper=CURRICULUM_PAPER,
                measured=f"curriculum, m={small}: best {mean_sd(peak)} → final {mean_sd(final)}; final per m "
                         + ", ".join(f"m={m} {v}" for m, v in cur_final.items()),
                null=f"mixed training, lowest final accuracy over m: {mean_sd(mixed_min)}",
@@ -113,10 +118,15 @@ def claim_curriculum(mixed_runs, cur_runs, histories):
 
 
 def measurements(ctx) -> list:
+    if not ctx.preset.comparisons:
+        return []
     return summary_measurements(ctx.variants["curriculum"], ctx.variants["mlp"])
 
 
 def report(ctx):
+    if not ctx.preset.comparisons:
+        return {15: not_measured(MLP_RANK, "§4.5", MLP_RANK_PAPER), 16: not_measured(MLP_ACC, "§4.5", MLP_ACC_PAPER),
+                17: not_measured(CURRICULUM, "§4.5", CURRICULUM_PAPER)}, []
     main, cur, mlp = ctx.runs, ctx.variants["curriculum"], ctx.variants["mlp"]
     s_main, s_cur, s_mlp = summarize(ctx, main), summarize(ctx, cur), summarize(ctx, mlp)
     claims = {15: claim_mlp_rank(s_main, s_mlp), 16: claim_mlp_accuracy(s_main, s_mlp),

@@ -27,7 +27,8 @@ class Context:
     @property
     def extra_caption(self) -> str:
         n = len(self.runs)
-        return self.caption.replace(f"{n} seeds", f"{n} seeds ({self.n_extra} per comparison and for SAEs)")
+        per = "per comparison and for SAEs" if self.preset.comparisons else "for SAEs; no comparisons"
+        return self.caption.replace(f"{n} seeds", f"{n} seeds ({self.n_extra} {per})")
 
     def per_run(self, measure, runs=None) -> list:
         """[measure(run directory) for each run] (the main runs by default), computed once

@@ -7,9 +7,14 @@ import dataclasses
 from ..analysis.intervals import Interval, diff_interval, holds
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from .contract import Experiment
-from .variants import fig_compare, mean_final_accuracy, summarize, summary_measurements, variant_specs
+from .variants import fig_compare, mean_final_accuracy, not_measured, summarize, summary_measurements, variant_specs
+
+CLAIM, PAPER = "multiplication needs r90 of 4–6 against 3–4 for addition", "4–6 (mul) vs 3–4 (add)"
+
 
 def variants(preset) -> dict:
+    if not preset.comparisons:
+        return {}
     return {"mul": variant_specs("mul", preset, preset.n_extra_seeds,
                                  task=dataclasses.replace(preset.task, op="mul"))}
 
@@ -25,18 +30,19 @@ RULES = {18: multiplication_rule}
 
 def claim_multiplication(add, mul):
     iv = diff_interval(mul["r90"], add["r90"])
-    return Row(claim="multiplication needs r90 of 4–6 against 3–4 for addition", section="§4.6",
-               paper="4–6 (mul) vs 3–4 (add)",
+    return Row(claim=CLAIM, section="§4.6", paper=PAPER,
                measured=f"r90: mul {mean_sd(mul['r90'])}, add {mean_sd(add['r90'])}; final accuracy mul "
                         f"{mean_sd(mean_final_accuracy(mul), '{:.3f}')}",
                null=f"matched random walks: mul {mean_sd(mul['null'])}, add {mean_sd(add['null'])}",
                interval=f"mul − add {iv.text()}", verdict=multiplication_rule(iv), value=iv.est)
 
 def measurements(ctx) -> list:
-    return summary_measurements(ctx.variants["mul"])
+    return summary_measurements(ctx.variants["mul"]) if ctx.preset.comparisons else []
 
 
 def report(ctx):
+    if not ctx.preset.comparisons:
+        return {18: not_measured(CLAIM, "§4.6", PAPER)}, []
     main, mul = ctx.runs, ctx.variants["mul"]
     s_main, s_mul = summarize(ctx, main), summarize(ctx, mul)
     return {18: claim_multiplication(s_main, s_mul)}, [

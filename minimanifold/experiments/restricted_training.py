@@ -112,7 +112,7 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
         for kind, ls in (("execution", "-"), ("random", "--")):
             runs = per_k[k][kind]
             ax.plot(runs[0]["steps"], np.mean([mean_acc(r) for r in runs], axis=0), color=c, ls=ls, lw=2,
-                    label=f"K={k}, {kind} subspace")
+                    label=f"K={k}, {kind} subspace (mean of {len(runs)} seed{'s' * (len(runs) > 1)})")
     if main_hist:
         steps = [r["step"] for r in main_hist[0]]
         acc = np.mean([[np.mean(list(r["acc"].values())) for r in h] for h in main_hist], axis=0)

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 
+from ..report.ledger import INCONCLUSIVE, Row
 from ..report.plotting import plt, save_figure
 from ..trajectories.sweep import RunSpec
 from ..trajectories.rundir import ALL, load_metrics
@@ -18,6 +19,16 @@ def variant_specs(name, preset, n_seeds, model=None, task=None, train=None) -> l
     ``train`` replaced."""
     return [RunSpec(name, model or preset.model, task or preset.task,
                     dataclasses.replace(train or preset.train, seed=s)) for s in range(n_seeds)]
+
+
+NO_COMPARISONS = "not measured by this preset (it trains no comparisons: the paper and authors presets do)"
+
+
+def not_measured(claim, section, paper) -> Row:
+    """The row of a comparison claim in a preset that trains no comparisons
+    (``Preset.comparisons`` False): inconclusive, saying which presets measure it."""
+    return Row(claim=claim, section=section, paper=paper, measured=NO_COMPARISONS, null="", interval="",
+               verdict=INCONCLUSIVE, value=None)
 
 
 def summary_measurements(*groups) -> list:
