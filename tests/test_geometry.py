@@ -1,5 +1,6 @@
 """Trajectory PCA, effective rank, nulls and principal angles: Hypothesis properties."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from minimanifold.analysis import pca
@@ -109,7 +110,7 @@ def test_expanding_window_and_chunked_gram():
 
 def test_bench_command_runs(capsys):
     """The benchmark command prints its table (timings are reported, never asserted)."""
-    from minimanifold.tools import bench
+    from minimanifold import bench
     rows = bench.run(layers=(1,), reps=1, use_torch=False)
     assert {r["dtype"] for r in rows} == {"float32", "float64"} and all(r["numpy_ms"] > 0 for r in rows)
     assert "| 1 | float32 |" in bench.format_table(rows)
@@ -126,3 +127,41 @@ def test_random_walk_null_reports_its_participation_ratio():
     for kind in ("matched", "constant"):
         assert abs(null[kind]["pr_mean"] - 2.5) < 0.1, null[kind]
         assert null[kind]["pr_sd"] >= 0
+
+
+# ---- the shuffled-increments null (issue 24): the run's own steps, no temporal order ----
+
+def test_shuffled_increments_keep_every_step_and_both_ends():
+    rng = np.random.default_rng(0)
+    X = np.cumsum(rng.standard_normal((12, 50)), axis=0)
+    Y = pca.shuffled_increments(X, np.random.default_rng(1))
+    assert Y.shape == X.shape
+    np.testing.assert_array_equal(Y[0], X[0])
+    np.testing.assert_allclose(Y[-1], X[-1], rtol=1e-12, atol=1e-12)        # the same sum of steps
+    got, want = np.diff(Y, axis=0), np.diff(X, axis=0)
+    match = [int(np.argmin(np.linalg.norm(want - g, axis=1))) for g in got]
+    assert sorted(match) == list(range(11))                                  # a permutation of them
+    np.testing.assert_allclose(got, want[match], atol=1e-12)
+    assert match != list(range(11))                                          # and not the identity
+
+
+def test_a_straight_line_stays_one_dimensional_however_its_steps_are_ordered():
+    """Known answer: increments all along one direction (any lengths) sum to points on a line
+    in any order, so r90 = 1 and the participation ratio is 1."""
+    u = np.random.default_rng(2).standard_normal(300)
+    X = np.cumsum(np.outer(np.r_[0, np.geomspace(1, 1e-3, 29)], u), axis=0)
+    null = pca.shuffled_null(X, n_draws=4, seed=3)
+    assert null["draws"] == [1, 1, 1, 1] and null["pr_mean"] == pytest.approx(1.0)
+
+
+def test_shuffled_increments_stay_in_the_span_of_the_steps_and_leave_a_walk_a_walk():
+    """Known answers: the increments of a curve in a plane sum, in any order, to points of
+    that plane (rank 2: r90 <= 2, participation ratio <= 2); an isotropic walk's steps are
+    exchangeable, so shuffling them leaves its r90 at the walk's 6 (5-7 for one draw)."""
+    t = np.linspace(0, np.pi / 2, 60)
+    X = np.stack([np.cos(t), np.sin(t)], axis=1) @ np.random.default_rng(4).standard_normal((2, 200))
+    null = pca.shuffled_null(X, n_draws=3, seed=5)
+    assert max(null["draws"]) <= 2 and null["pr_mean"] <= 2
+    assert np.linalg.matrix_rank(pca.shuffled_increments(X, np.random.default_rng(0)) - X[0], tol=1e-9) == 2
+    walk = pca.random_walk(np.ones(99), 5000, np.random.default_rng(6))
+    assert all(5 <= r <= 7 for r in pca.shuffled_null(walk, n_draws=3, seed=7)["draws"])
