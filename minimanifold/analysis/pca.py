@@ -154,6 +154,27 @@ def random_walk_null(norms, D: int, n_draws: int = 5, seed: int = 0, threshold=0
     return out
 
 
+def shuffled_increments(X, rng) -> np.ndarray:
+    """The run's own increments x_{t+1} - x_t in a random order, summed from x_0: snapshots
+    [n,D] with the same step norms and directions and the same end point, and no temporal
+    order. A null for "the order of training makes the collapse": a trajectory that only
+    drifts along few directions keeps its low r90 under it (a straight line keeps r90 = 1)."""
+    X = np.asarray(X, dtype=np.float64)
+    steps = np.diff(X, axis=0)[rng.permutation(len(X) - 1)]                # [n-1,D]
+    return np.concatenate([X[:1], X[0] + np.cumsum(steps, axis=0)])
+
+
+def shuffled_null(X, n_draws: int = 5, seed: int = 0, threshold=0.90) -> dict:
+    """r_threshold and participation ratio of ``n_draws`` shuffled-increment trajectories of
+    snapshots X [n,D]: {"mean", "sd", "draws", "pr_mean", "pr_sd"}, as ``random_walk_null``."""
+    rng = np.random.default_rng([seed, 5])
+    lams = [pca_spectrum(shuffled_increments(X, rng)) for _ in range(n_draws)]
+    r = [rank_at(lam, threshold) for lam in lams]
+    pr = [participation_ratio(lam) for lam in lams]
+    return {"mean": float(np.mean(r)), "sd": float(np.std(r)), "draws": r,
+            "pr_mean": float(np.mean(pr)), "pr_sd": float(np.std(pr))}
+
+
 def principal_angles(A, B) -> np.ndarray:
     """Principal angles (radians, ascending) between span(A) and span(B), A [D,k], B [D,k']."""
     Qa, _ = np.linalg.qr(A)
