@@ -49,11 +49,13 @@ def main(argv=None):
     ap.add_argument("--op", default=TaskConfig.op, help="add or mul")
     ap.add_argument("--holdout", type=float, default=TaskConfig.holdout,
                     help="share of value multisets never trained on (claim 20)")
+    ap.add_argument("--labels", default=TaskConfig.labels,
+                    help="task, or random: labels drawn independently of the input (the no-task control)")
     ap.add_argument("--backend", default=None, help="numpy or cupy; None: $MINIMANIFOLD_BACKEND, else numpy")
     a = ap.parse_args(argv)
     try:
         task = TaskConfig(T=a.T, C=a.C, n_markers=a.n_markers, d_vocab=a.d_vocab, op=a.op,
-                          holdout=a.holdout)
+                          holdout=a.holdout, labels=a.labels)
         model = ModelConfig(d_vocab=a.d_vocab, d_vocab_out=a.C, n_ctx=a.T, d_model=a.d_model,
                             n_heads=a.n_heads, d_head=a.d_head, n_layers=a.n_layers,
                             attn_only=not a.mlp, d_mlp=4 * a.d_model)

@@ -94,6 +94,7 @@ def test_deterministic_from_seed_and_step():
     (dict(op="sub"), "op"),
     (dict(T=10, n_markers=5), "n_markers"),
     (dict(T=3), "T"),
+    (dict(labels="shuffled"), "labels"),
 ])
 def test_task_validation_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
@@ -155,3 +156,50 @@ def test_perbatch_draws_one_m_per_batch_uniformly():
     assert all(70 <= c <= 130 for c in counts.values()), counts      # 100 +- 3 sd
     assert len(set(train_batch(task, Schedule.parse("mixed:1,2,3,4"), 32, 0, 0).m)) > 1
     np.testing.assert_array_equal(train_batch(task, sched, 32, 3, 9).tokens, train_batch(task, sched, 32, 3, 9).tokens)
+
+
+# ---- the no-task control (issue 24): the task's inputs, labels independent of them ----
+
+def _mutual_information(x, y) -> float:
+    """Plug-in mutual information (nats) of two integer arrays."""
+    joint = np.zeros((x.max() + 1, y.max() + 1))
+    np.add.at(joint, (x, y), 1)
+    joint /= joint.sum()
+    px, py = joint.sum(1, keepdims=True), joint.sum(0, keepdims=True)
+    nz = joint > 0
+    return float((joint[nz] * np.log(joint[nz] / (px @ py)[nz])).sum())
+
+
+def test_no_task_batches_keep_the_inputs_and_draw_labels_independently_of_them():
+    task = TaskConfig()
+    none = TaskConfig(labels="random")
+    schedule = Schedule.parse("mixed:1,2,3,4")
+    for step in (0, 7, 1234):
+        real, fake = (train_batch(t, schedule, 64, seed=3, step=step) for t in (task, none))
+        for name in ("tokens", "m", "positions", "values"):               # the same inputs, bit for bit
+            np.testing.assert_array_equal(getattr(real, name), getattr(fake, name), err_msg=name)
+        assert fake.targets.min() >= 0 and fake.targets.max() < task.C
+    big_real, big_fake = (make_batch(np.random.default_rng(5), t, [1, 2, 3, 4], 200_000) for t in (task, none))
+    assert _mutual_information(big_real.targets, big_real.targets) > 2.0            # ln 8 = 2.08: the answer
+    assert _mutual_information(big_real.targets, big_fake.targets) < 1e-3           # ≈ 0 (plug-in bias 49/2N)
+    assert np.bincount(big_fake.targets, minlength=8).min() > 200_000 / 8 * 0.97    # uniform over 0..C-1
+    a, b = (train_batch(none, schedule, 4096, seed=3, step=s).targets for s in (0, 1))
+    assert _mutual_information(a, b) < 0.02 and not np.array_equal(a, b)            # fresh every batch
+
+
+def test_a_no_task_run_is_probed_on_the_task():
+    """Its probe set is the task's (true labels), so its accuracy says it learned no rule."""
+    real, fake = (probe_set(TaskConfig(labels=lab), [1, 2], 32, seed=0) for lab in ("task", "random"))
+    for m in (1, 2):
+        for name in ("tokens", "targets"):
+            np.testing.assert_array_equal(getattr(real[m], name), getattr(fake[m], name))
+
+
+def test_the_no_task_option_leaves_every_cached_run_key_unchanged():
+    from minimanifold.trajectories.presets import PAPER, QUICK
+    from minimanifold.trajectories.sweep import run_key
+    assert run_key(QUICK.specs()[0]) == "add-3c167bf8b9" and run_key(PAPER.specs()[0]) == "add-34c436cc36"
+    import dataclasses
+    spec = QUICK.specs()[0]
+    other = dataclasses.replace(spec, task=dataclasses.replace(spec.task, labels="random"))
+    assert run_key(other) != run_key(spec)

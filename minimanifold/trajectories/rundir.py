@@ -35,7 +35,7 @@ class DamagedRun(ValueError):
 
 # Options added after runs were first cached, with the value every earlier run had. A run
 # directory whose config lacks one was trained with that value (and keeps its cache key).
-LATER_OPTIONS = {"train": {"lr_schedule": "constant"}, "task": {"holdout": 0.0},
+LATER_OPTIONS = {"train": {"lr_schedule": "constant"}, "task": {"holdout": 0.0, "labels": "task"},
                  "model": {"attn_bias": False}}
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..model.config import check_positive
 
 OPS = ("add", "mul")
+LABELS = ("task", "random")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class TaskConfig:
       query       C+n_markers             (always at position T-1, where the readout is)
       distractors C+n_markers+1 .. d_vocab-1
     The answer is the sum (op="add") or product (op="mul") of the m values mod C.
+    ``labels="random"`` is the no-task control (issue 24's factorial): the same inputs,
+    each training label drawn uniformly from 0..C-1 independently of them, fresh every
+    batch; there is no rule to learn. Held-out probes keep the task's labels.
     """
     T: int = 32
     C: int = 8
@@ -39,6 +43,7 @@ class TaskConfig:
     d_vocab: int = 32
     op: str = "add"
     holdout: float = 0.0      # share of value multisets (m >= 2) never trained on (claim 20)
+    labels: str = "task"      # "task", or "random": the no-task control
 
     def __post_init__(self):
         check_positive(self, "T", "n_markers", "d_vocab")
@@ -48,6 +53,8 @@ class TaskConfig:
             raise ValueError(f"C must be an integer >= 2, got {self.C!r}")
         if self.op not in OPS:
             raise ValueError(f"op must be one of {OPS}, got {self.op!r}")
+        if self.labels not in LABELS:
+            raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
         if self.T < 4:
             raise ValueError(f"T must be >= 4 to hold a marker, a value and the query, got {self.T}")
         if self.n_distractors < 1:
@@ -168,6 +175,8 @@ def make_batch(rng: np.random.Generator, task: TaskConfig, m_choices, batch_size
         targets = np.ones(batch_size, dtype=np.int64)
         for i in range(values.shape[1]):        # reduce mod C each step: no overflow
             targets = targets * np.where(valid[:, i], values[:, i], 1) % C
+    if task.labels == "random":                 # drawn after the inputs: the same inputs as the task's
+        targets = rng.integers(0, C, size=batch_size)
     return Batch(tokens.astype(np.int64), targets.astype(np.int64), m.astype(np.int64),
                  positions.astype(np.int64), values.astype(np.int64))
 
@@ -176,7 +185,10 @@ def probe_set(task: TaskConfig, ms, n_per_m: int, seed: int) -> dict:
     """A fixed held-out set: ``{m: Batch}`` with ``n_per_m`` examples for each m.
 
     Drawn from its own seed stream, disjoint from the training stream in generator
-    state (examples themselves may coincide: the task space is finite).
+    state (examples themselves may coincide: the task space is finite). Always with the
+    task's labels: a no-task run (``labels="random"``) is probed on the rule it was not
+    given, so its accuracy shows it learned none.
     """
+    task = dataclasses.replace(task, labels="task")
     return {int(m): make_batch(np.random.default_rng([seed, 1, int(m)]), task, [m], n_per_m)
             for m in ms}
