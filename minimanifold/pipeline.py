@@ -81,7 +81,8 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, trai
             "finished in the run cache (--finished-only trains nothing; --train trains only the groups it "
             "names: add main)") + "; nothing to analyse")
     done = usable(runs[n_main:], log)
-    unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)]
+    unlearned = [f"{r['name']} seed {r['seed']}" for r in done if not learned_final_stage(r)
+                 and r["summary"]["config"]["task"].get("labels") != "random"]    # no-task runs learn no rule
     log("no comparison runs" if not done else
         "every comparison run learned its task (the curriculum: its final stage)" if not unlearned
         else f"NOT LEARNED: {', '.join(unlearned)}")

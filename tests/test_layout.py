@@ -166,7 +166,8 @@ def test_every_experiment_module_is_registered_once_in_order():
     assert all(isinstance(e, Experiment) for e in EXPERIMENTS)
     assert [e.name for e in EXPERIMENTS] == [
         "training", "collapse", "m_scaling", "bubbling", "commutators", "sae_probing", "architecture",
-        "compositional", "multiplication", "optimizer", "functional_dimension", "restricted_training"]
+        "compositional", "multiplication", "optimizer", "factorial", "functional_dimension",
+        "restricted_training"]
 
 
 def test_the_pipeline_reads_the_contract_and_probes_nothing():

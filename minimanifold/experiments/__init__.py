@@ -7,7 +7,8 @@ their cost weight, and the training its measurement does (``contract.py``).
 Adding an experiment is adding a module and one line in ``EXPERIMENTS``.
 """
 from . import (architecture, bubbling, collapse, commutators, compositional, functional_dimension,
-               m_scaling, multiplication, optimizer, restricted_training, sae_probing, training_curves)
+               factorial, m_scaling, multiplication, optimizer, restricted_training, sae_probing,
+               training_curves)
 
 EXPERIMENTS = (
     training_curves.EXPERIMENT,  # §3.2  the runs: training curves
@@ -20,6 +21,7 @@ EXPERIMENTS = (
     compositional.EXPERIMENT,   # §4.5   held-out value combinations and a held-out m, claim 20
     multiplication.EXPERIMENT,  # §4.6   multiplication figure, claim 18
     optimizer.EXPERIMENT,       # control: SGD against AdamW (with and without weight decay), claim 21
+    factorial.EXPERIMENT,       # control: optimizer x schedule x task (no task: random labels), claims 24–26
     functional_dimension.EXPERIMENT,  # control: does the top-k subspace carry the function? claim 22
     restricted_training.EXPERIMENT,   # control: does training inside it (vs a random one) learn? claim 23
 )

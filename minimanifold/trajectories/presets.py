@@ -26,6 +26,7 @@ class Preset:
     n_seeds: int
     n_extra_seeds: int = 2   # seeds of each §4.4–4.6 comparison (curriculum, MLP, mul) and SAE
     comparisons: bool = True  # claims 15–18: train the curriculum, MLP and mul variants; False = not measured
+    factorial_seeds: int = 0  # claims 24–26: seeds of each cell of optimizer x schedule x task; 0 = not measured
     m_scaling: tuple = ()    # claim 19: mixed training up to each M (n_extra_seeds each); () = not measured
     holdout: float = 0.0     # claim 20: share of value combinations held out of training; 0 = not measured
     restrict_k: tuple = ()   # claim 23: K of the restricted retrainings (exec vs random); () = not measured
@@ -65,7 +66,9 @@ class Preset:
                    if self.holdout else "")
                 + (f"\n  restricted retraining: K in {list(self.restrict_k)}, execution vs random subspace, "
                    f"{self.restrict_seeds} seed(s), {self.restrict_steps:.0%} of the steps" if self.restrict_k else "")
-                + f"\n  optimizer control: {', '.join(self.optimizer_arms)}")
+                + f"\n  optimizer control: {', '.join(self.optimizer_arms)}"
+                + (f"\n  factorial: {{SGD, AdamW}} x {{constant, cosine}} x {{task, no task}}, "
+                   f"{self.factorial_seeds} seeds per cell" if self.factorial_seeds else ""))
 
 
 SMOKE = Preset(
@@ -74,7 +77,7 @@ SMOKE = Preset(
     TaskConfig(T=12, C=5, n_markers=2, d_vocab=16),
     TrainConfig(steps=800, ckpt_every=25, lr=0.1, init_std=0.1, schedule="mixed:1,2", n_probe=64),
     n_seeds=2, n_extra_seeds=1, m_scaling=(1, 2), holdout=0.25, restrict_k=(4,), restrict_seeds=1,
-    restrict_steps=0.5)
+    restrict_steps=0.5, factorial_seeds=1)
 
 # A first look at what can be decided in minutes (issue 27: <= 10 minutes on a 2-core AVX2
 # machine): every row it measures rests on at least 3 seeds. Reduced: m in {1,2}, 2,000
@@ -100,7 +103,7 @@ PAPER = Preset(
     TrainConfig(steps=30000, ckpt_every=100, lr=0.15, lr_schedule="cosine:1000", init_std=0.1,
                 schedule="mixed:1,2,3,4"),
     n_seeds=10, n_extra_seeds=3, m_scaling=(1, 2, 3, 4, 5, 6), holdout=0.2,
-    restrict_k=(1, 4), restrict_seeds=3, restrict_steps=0.5)
+    restrict_k=(1, 4), restrict_seeds=3, restrict_steps=0.5, factorial_seeds=5)
 
 # The training configuration of the authors' released code (skydancerosel/bubble-modadd,
 # train.py), as closely as this model allows; what stays different is listed in the

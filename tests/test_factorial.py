@@ -1,0 +1,120 @@
+"""The optimizer x schedule x task factorial (issue 24), claims 24–26: which runs each cell
+trains, the rules at their boundaries, and rows built from known per-cell values."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from minimanifold.analysis.intervals import Interval
+from minimanifold.experiments import factorial as fac
+from minimanifold.experiments.groups import planned_specs
+from minimanifold.trajectories.presets import AUTHORS, PAPER, QUICK, SMOKE
+from minimanifold.trajectories.sweep import run_key
+
+
+
+def iv(lo, hi):
+    return Interval((lo + hi) / 2, lo, hi, 5, "t")
+
+
+def test_the_cells_of_the_paper_preset():
+    groups = fac.variants(PAPER)
+    assert len(fac.CELLS) == 8 and fac.main_cell(PAPER) == ("SGD", "cosine", "task")
+    assert sorted(groups) == sorted(fac.group_name(c) for c in fac.CELLS if c != ("SGD", "cosine", "task"))
+    for cell in fac.CELLS:
+        if cell == fac.main_cell(PAPER):
+            continue
+        specs = groups[fac.group_name(cell)]
+        assert [s.train.seed for s in specs] == list(range(PAPER.factorial_seeds)) and PAPER.factorial_seeds >= 5
+        tr, task = specs[0].train, specs[0].task
+        assert task == dataclasses.replace(PAPER.task, labels="random" if cell[2] == "no task" else "task")
+        assert specs[0].model == PAPER.model and tr.steps == PAPER.train.steps and tr.batch_size == PAPER.train.batch_size
+        assert tr.schedule == PAPER.train.schedule                     # the same m-schedule: the same inputs
+        if cell[0] == "SGD":
+            assert (tr.optimizer, tr.lr) == ("sgd", 0.15)
+        else:
+            assert (tr.optimizer, tr.lr, tr.weight_decay) == ("adamw", 3e-4, 0.01)
+        assert tr.lr_schedule == ("constant" if cell[1] == "constant" else "cosine:1000")
+
+
+def test_the_main_cell_is_the_main_runs_and_the_adamw_arm_is_reused():
+    """A cell equal to the main runs' configuration trains nothing; AdamW + constant + task is
+    the optimizer control's AdamW arm, trained once (the sweep reuses a finished run of the
+    same configuration under another name)."""
+    main = PAPER.specs()[0]
+    same = fac.cell_train(PAPER, "SGD", "cosine")
+    assert same == main.train
+    arm = planned_specs(PAPER)["optimizer-adamw"][0]
+    cell = fac.variants(PAPER)["factorial-adamw-constant-task"][0]
+    assert run_key(arm).split("-")[-1] == run_key(cell).split("-")[-1]
+
+
+def test_a_constant_step_preset_gets_a_cosine_with_the_papers_warmup_share():
+    assert fac.main_cell(QUICK) == ("SGD", "constant", "task")
+    assert fac.cell_train(QUICK, "SGD", "cosine").lr_schedule == f"cosine:{QUICK.train.steps // 30}"
+    assert fac.main_cell(AUTHORS) == ("AdamW", "constant", "task")
+    assert fac.cell_train(AUTHORS, "AdamW", "constant") == AUTHORS.train            # its own AdamW
+    sgd = fac.cell_train(AUTHORS, "SGD", "constant")
+    assert (sgd.optimizer, sgd.lr, sgd.weight_decay) == ("sgd", 0.1, 0.0)
+
+
+def test_presets_without_the_factorial_train_nothing_for_it():
+    assert fac.variants(QUICK) == {} and fac.variants(AUTHORS) == {}
+    assert not any(g.startswith("factorial") for g in planned_specs(QUICK))
+    assert len([g for g in planned_specs(SMOKE) if g.startswith("factorial")]) == 7
+
+
+@pytest.mark.parametrize("gaps, want", [
+    ({k: iv(1.0, 3.0) for k in range(4)}, "supported"),                   # every pair clears 1
+    ({**{k: iv(1.2, 3.0) for k in range(3)}, 3: iv(0.99, 3.0)}, "inconclusive"),   # one straddles 1
+    ({**{k: iv(1.2, 3.0) for k in range(3)}, 3: iv(-0.5, 0.99)}, "not supported"),  # one wholly below 1
+    ({k: iv(1.2, 3.0) for k in range(3)}, "inconclusive"),                # a cell missing
+])
+def test_task_rule_at_its_margin(gaps, want):
+    assert fac.task_rule(gaps) == want
+
+
+@pytest.mark.parametrize("diffs, want", [
+    ({0: iv(-0.99, 0.99), 1: iv(-0.5, 0.5)}, "supported"),
+    ({0: iv(-1.0, 0.5), 1: iv(-0.5, 0.5)}, "inconclusive"),               # touches -1: not within
+    ({0: iv(1.0, 2.0), 1: iv(-0.5, 0.5)}, "not supported"),               # wholly at or above 1
+    ({0: iv(-3.0, -1.0), 1: iv(-0.5, 0.5)}, "not supported"),             # wholly at or below -1
+    ({0: iv(0.5, 1.5), 1: iv(-0.5, 0.5)}, "inconclusive"),                # straddles 1
+    ({0: iv(-0.5, 0.5)}, "inconclusive"),                                 # a pair missing
+])
+def test_unchanged_rule_at_its_margins(diffs, want):
+    assert fac.unchanged_rule(diffs) == want
+
+
+def _cells(r90_of):
+    return {c: {"r90": r90_of(c), "walk": [6.0] * 5, "exact": [6.0] * 5, "shuffled": [4.0] * 5} for c in fac.CELLS}
+
+
+def test_rows_pair_the_cells_that_differ_in_one_factor():
+    """Known per-cell values: no-task runs 2 dimensions higher, AdamW 0.2 higher, cosine 0.1
+    lower, so claim 24 is supported, 25 and 26 too, and each interval's estimate is exactly
+    that difference."""
+    base = np.array([2.0, 2.1, 1.9, 2.05, 1.95])
+
+    def r90(c):
+        return list(base + 2.0 * (c[2] == "no task") + 0.2 * (c[0] == "AdamW") - 0.1 * (c[1] == "cosine"))
+    rows = fac.rows(_cells(r90))
+    assert [rows[n].verdict for n in (24, 25, 26)] == ["supported"] * 3
+    assert rows[24].value == pytest.approx({f"{o}, {s}": 2.0 for o in fac.OPTIMIZERS for s in fac.SCHEDULES})
+    assert rows[25].value == pytest.approx({"constant": 0.2, "cosine": 0.2})
+    assert rows[26].value == pytest.approx({"SGD": -0.1, "AdamW": -0.1})
+    assert "SGD, cosine: no task − task [" in rows[24].interval and "AdamW − SGD" in rows[25].interval
+
+
+def test_rows_say_no_task_runs_as_low_is_not_the_tasks():
+    rows = fac.rows(_cells(lambda c: [2.0, 2.1, 1.9, 2.05, 1.95]))
+    assert rows[24].verdict == "not supported"
+
+
+def test_rows_with_a_missing_cell_or_none_measured_decide_nothing():
+    cells = _cells(lambda c: [2.0] * 5)
+    del cells[("AdamW", "cosine", "no task")]
+    rows = fac.rows(cells)
+    assert all(r.verdict == "inconclusive" and "AdamW, cosine, no task" in r.measured for r in rows.values())
+    none = fac.rows({}, "not measured by this preset (its factorial_seeds is 0)")
+    assert sorted(none) == [24, 25, 26] and all(r.measured.startswith("not measured") for r in none.values())
