@@ -68,6 +68,7 @@ def test_presets_without_the_factorial_train_nothing_for_it():
     ({k: iv(1.0, 3.0) for k in range(4)}, "supported"),                   # every pair clears 1
     ({**{k: iv(1.2, 3.0) for k in range(3)}, 3: iv(0.99, 3.0)}, "inconclusive"),   # one straddles 1
     ({**{k: iv(1.2, 3.0) for k in range(3)}, 3: iv(-0.5, 0.99)}, "not supported"),  # one wholly below 1
+    ({**{k: iv(1.2, 3.0) for k in range(3)}, 3: iv(0.5, 1.0)}, "inconclusive"),     # one touching 1 from below
     ({k: iv(1.2, 3.0) for k in range(3)}, "inconclusive"),                # a cell missing
 ])
 def test_task_rule_at_its_margin(gaps, want):

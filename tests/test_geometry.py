@@ -164,4 +164,6 @@ def test_shuffled_increments_stay_in_the_span_of_the_steps_and_leave_a_walk_a_wa
     assert max(null["draws"]) <= 2 and null["pr_mean"] <= 2
     assert np.linalg.matrix_rank(pca.shuffled_increments(X, np.random.default_rng(0)) - X[0], tol=1e-9) == 2
     walk = pca.random_walk(np.ones(99), 5000, np.random.default_rng(6))
-    assert all(5 <= r <= 7 for r in pca.shuffled_null(walk, n_draws=3, seed=7)["draws"])
+    null = pca.shuffled_null(walk, n_draws=3, seed=7)
+    assert all(5 <= r <= 7 for r in null["draws"])
+    assert null["pr_mean"] == pytest.approx(2.5, abs=0.1)                    # a walk's participation ratio
