@@ -125,7 +125,7 @@ def digest_path(path) -> str:
 
 def record_digest(path) -> None:
     """Write ``<path>.sha256``, the digest of the file just written at ``path``: a run's
-    summary and every cached measurement (``experiments.rundir``) carry one, so a file
+    summary and every cached measurement (``trajectories.rundir``) carry one, so a file
     changed or truncated after its writer finished is caught by ``changed``."""
     digest = file_digest(path)
     atomic_write(digest_path(path), lambda f: f.write(digest + "\n"), mode="w")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 from .experiments.groups import check_groups
 from .model.backend import get_backend
+from .trajectories.cluster import require
 from .trajectories.pool import usable_cores
 from .trajectories.presets import PRESETS
 
@@ -19,10 +21,16 @@ class OptionError(ValueError):
 def parser(default_runs_dir, description=None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    ap.add_argument("--jobs", type=int, default=usable_cores(),
-                    help="runs trained (and per-run analyses computed) in parallel as local processes, "
-                         "the cores' BLAS threads split between them (default: one per core, one thread "
-                         "each; --jobs 1 trains in this process on every core; capped at the cores)")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=None,                # None: usable_cores(), set by configure
+                       help="runs trained (and per-run analyses computed) in parallel as local processes, "
+                            "the cores' BLAS threads split between them (default: one per core, one thread "
+                            "each; --jobs 1 trains in this process on every core; capped at the cores)")
+    where.add_argument("--dask", default=None, metavar="ADDRESS",
+                       help="train the runs and compute the per-run analyses on the workers of the Dask "
+                            "scheduler at ADDRESS (tcp://host:8786), one BLAS thread per task; --runs-dir "
+                            "must be a path every worker shares; with --plan, the estimate for its workers "
+                            "(needs the dist extra; docs/dask.md)")
     ap.add_argument("--runs-dir", default=default_runs_dir, help="cache of trained runs")
     ap.add_argument("--figures-dir", default=None, help="where figures and the ledger go (default: figures/<preset>/)")
     ap.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
@@ -48,18 +56,25 @@ def parser(default_runs_dir, description=None) -> argparse.ArgumentParser:
 
 def configure(a) -> tuple:
     """(preset with the overrides, the groups --train names or None) from parsed options;
-    OptionError for any that cannot work. ``a.jobs`` above the usable cores is capped."""
+    OptionError for any that cannot work (--dask without the dist extra included).
+    ``a.jobs`` unset becomes the usable cores, and above them is capped; with --dask,
+    ``a.runs_dir`` becomes absolute (a path every worker reads the same)."""
     for name in ("jobs", "seeds"):
         if getattr(a, name) is not None and getattr(a, name) < 1:
             raise OptionError(f"--{name} must be a positive integer, got {getattr(a, name)}")
+    a.jobs = usable_cores() if a.jobs is None else a.jobs
+    if a.dask is not None:                 # the workers resolve a relative path from their own folder
+        a.runs_dir = os.path.abspath(a.runs_dir)
     try:
+        if a.dask is not None:
+            require()                              # the dist extra: one line, now
         get_backend(a.backend)                     # an unknown or missing backend: one line, now
         preset = PRESETS[a.preset]
         if a.seeds is not None:
             preset = dataclasses.replace(preset, n_seeds=a.seeds)
         overrides = {k: v for k, v in (("lr", a.lr), ("steps", a.steps)) if v is not None}
         preset = dataclasses.replace(preset, train=dataclasses.replace(preset.train, **overrides))
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError) as e:            # ClusterError: a RuntimeError
         raise OptionError(str(e)) from None
     if preset.train.steps < preset.min_steps():      # up front: not after hours, inside a figure
         raise OptionError(f"--steps {preset.train.steps}: the {preset.name} preset needs at least "

@@ -63,16 +63,17 @@ def usable(runs, log=print) -> list:
     return [r for r in runs if r["summary"] is not None]
 
 
-def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, train=None):
-    """(main runs, {variant name: runs}), trained or loaded from the cache; ``then``: the
-    sweep's follow-up work on each finished run (``EarlyMeasurements``). ``train``: the
-    groups to train now (None: every one); the other groups give only the runs already
-    finished (a group may come back empty). ``frozenset()`` trains nothing (--finished-only)."""
+def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, train=None, executor=None):
+    """(main runs, {variant name: runs}), trained or loaded from the cache (on ``executor``,
+    a Dask cluster's say, if given); ``then``: the sweep's follow-up work on each finished
+    run (``EarlyMeasurements``). ``train``: the groups to train now (None: every one); the
+    other groups give only the runs already finished (a group may come back empty).
+    ``frozenset()`` trains nothing (--finished-only)."""
     specs = planned_specs(preset)
     if train is not None:
         specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s)] for g, group in specs.items()}
     flat = [s for group in specs.values() for s in group]      # one sweep keeps every worker busy
-    runs = sweep(flat, runs_dir, jobs=jobs, backend=backend, log=log, then=then)
+    runs = sweep(flat, runs_dir, executor=executor, jobs=jobs, backend=backend, log=log, then=then)
     n_main = len(specs.pop("main"))
     main = usable(runs[:n_main], log)
     if len(main) < MIN_MAIN:                 # groups.waits_for_runs tells --plan the same
@@ -160,18 +161,18 @@ class EarlyMeasurements:
         return calls
 
 
-def prefetch(ctx, jobs, log=print, done=frozenset(), skip=()) -> None:
-    """With ``jobs`` > 1: compute the per-run measurements on a process pool before the
-    reports (which then read them from the run directories' caches), leaving out those
-    in ``done`` (computed during training). Serially (jobs 1) each report computes its
-    own, in this process, as before."""
-    if jobs <= 1:
+def prefetch(ctx, jobs, log=print, done=frozenset(), skip=(), executor=None) -> None:
+    """With ``jobs`` > 1 or an ``executor`` (a Dask cluster's): compute the per-run
+    measurements on a process pool (or there) before the reports (which then read them
+    from the run directories' caches), leaving out those in ``done`` (computed during
+    training). Serially (jobs 1) each report computes its own, in this process, as before."""
+    if jobs <= 1 and executor is None:
         return
     t0 = time.perf_counter()
     calls = [c for c in prefetch_calls(ctx, skip) if c not in done]
-    run_parallel(calls, jobs)
+    run_parallel(calls, jobs, executor=executor)
     log(f"per-run measurements: {len(done)} on the training pool as their runs finished, {len(calls)} after, "
-        f"on {jobs} processes in {time.perf_counter() - t0:.0f}s")
+        f"{f'on {jobs} processes' if executor is None else 'on the cluster'} in {time.perf_counter() - t0:.0f}s")
 
 
 def analyse(ctx, log=print, skip=()):
@@ -213,8 +214,9 @@ def write_ledger(ctx, claims, rules, skip, written_by) -> list:
 
 
 def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_only=False,
-        train=None, overwrite=False) -> list:
-    """The whole job. Returns the paths written (all under ``fig_dir``).
+        train=None, overwrite=False, executor=None) -> list:
+    """The whole job. Returns the paths written (all under ``fig_dir``). ``executor``: train
+    and measure there (a Dask cluster's ``Workers``) instead of on ``jobs`` local processes.
     ``train``: train only these groups (``group_names``); ``finished_only``: train nothing.
     Either gives a partial ledger of the claims the finished runs decide, its caption naming
     the claims left out and why. A ``fig_dir`` holding a ledger this run did not write
@@ -227,8 +229,8 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     log(preset.describe())
     t0 = time.perf_counter()
     early = EarlyMeasurements(preset, runs_dir, skip=not_retrained(train)) \
-        if jobs > 1 and train != frozenset() else None
-    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, train=train)
+        if (jobs > 1 or executor is not None) and train != frozenset() else None
+    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, train=train, executor=executor)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
     wall = {"training": time.perf_counter() - t0}
     os.makedirs(fig_dir, exist_ok=True)
@@ -236,7 +238,7 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
     skip = not_measured(ctx, train, runs_dir)
     check_owner(fig_dir, me, bool(skip), overwrite)              # before any figure is written
-    prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip)
+    prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip, executor=executor)
     wall["per-run measurements after training"] = time.perf_counter() - t0 - sum(wall.values())
     claims, rules, written = analyse(ctx, log, skip)
     written += write_ledger(ctx, claims, rules, skip, me)

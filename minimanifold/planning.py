@@ -41,13 +41,15 @@ def seconds_per_step(spec, steps=8) -> float:
     return float(np.median(times[2:]))
 
 
-def timed_step(spec, jobs=1) -> float:
+def timed_step(spec, jobs=1, executor=None) -> float:
     """Seconds per step of one run as ``run`` trains it with ``jobs``: in this process on
     every thread (jobs 1), or the median over ``jobs`` workers timing at once, each with its
-    share of the threads (they compete for the machine as training runs do)."""
-    if jobs <= 1:
+    share of the threads (they compete for the machine as training runs do); on
+    ``executor`` (a Dask cluster's ``Workers``: ``jobs`` its slots), timed by its workers."""
+    if jobs <= 1 and executor is None:
         return seconds_per_step(spec)
-    return float(np.median(run_parallel([(seconds_per_step, (spec,))] * jobs, jobs, results=True)))
+    return float(np.median(run_parallel([(seconds_per_step, (spec,))] * jobs, jobs, results=True,
+                                        executor=executor)))
 
 
 def floor_hours(flops: float, gflops: float) -> float:
@@ -88,7 +90,7 @@ def _row(name, *cells) -> str:
     return f"{name:<31}" + "".join(f" {c!s:>{w}}" for c, w in zip(cells, (4, 5, 5, 5, 10, 8, 8, 7)))
 
 
-def plan(preset, runs_dir, jobs=1, roofline=None, train=None) -> str:
+def plan(preset, runs_dir, jobs=1, roofline=None, train=None, executor=None) -> str:
     """What ``run`` would train for ``preset`` with ``runs_dir`` as its cache: per group the
     runs finished, reusable under another name, and still to train, their steps (a resumed
     run counts the steps after its latest checkpoint), an estimate of the training wall
@@ -96,9 +98,11 @@ def plan(preset, runs_dir, jobs=1, roofline=None, train=None) -> str:
     it) from steps timed now (evaluation, checkpoints and the analyses not included), and
     the floor: the GEMM FLOPs of those steps at ``roofline`` GFLOP/s (default: measured
     now, float32, every thread of this process). ``train``: only those groups
-    (``groups.group_names``), as ``run_all.py --train`` would train them. Trains nothing;
-    its cost does not grow with the seed count."""
-    jobs = max(1, min(jobs, usable_cores()))
+    (``groups.group_names``), as ``run_all.py --train`` would train them. ``executor``: a
+    Dask cluster's ``Workers``, whose ``slots`` runs train at once and whose workers time
+    the step (``jobs`` unused). Trains nothing; its cost does not grow with the seed count."""
+    jobs = max(1, min(jobs, usable_cores())) if executor is None else executor.slots
+    on = f"--jobs {jobs}" if executor is None else f"{jobs} Dask worker threads"
     per_key, total_steps, total_s, total_flops = {}, 0, 0.0, 0.0
     lines = [preset.describe(), "", _row("group", "runs", "done", "reuse", "train", "steps each", "left",
                                          "ms/step", "est. h")]
@@ -106,7 +110,7 @@ def plan(preset, runs_dir, jobs=1, roofline=None, train=None) -> str:
         tr = spec.train
         key = (spec.model, spec.task.T, tr.batch_size, tr.optimizer)   # what a step costs
         if key not in per_key and each:
-            per_key[key] = timed_step(spec, jobs)
+            per_key[key] = timed_step(spec, jobs) if executor is None else timed_step(spec, jobs, executor)
         per_step = per_key.get(key, 0.0)
         steps = sum(each)
         total_flops += steps * step_flops(spec.model, tr.batch_size, spec.task.T)
@@ -119,11 +123,12 @@ def plan(preset, runs_dir, jobs=1, roofline=None, train=None) -> str:
             after = e.retraining.after
             lines.append(f"{name}: its {after} runs are not finished and --train does not name {after}: "
                          f"the run would train nothing and stop (add {after})")
-    lines.append(f"to train: {total_steps:,} steps, about {total_s / jobs / 3600:.1f} h of steps with --jobs {jobs} "
+    lines.append(f"to train: {total_steps:,} steps, about {total_s / jobs / 3600:.1f} h of steps with {on} "
                  f"(ms/step timed now, {jobs} at once; the runs share the cores evenly); evaluation, "
                  f"checkpoints and the analyses come on top; a busy machine times slow")
     roof = gemm_gflops(np.float32) if roofline is None else roofline
-    lines.append(f"floor: {total_flops / 1e12:,.0f} TFLOP of matrix products in those steps; at this machine's "
+    alone = " (this machine alone, not the cluster)" if executor is not None else ""
+    lines.append(f"floor{alone}: {total_flops / 1e12:,.0f} TFLOP of matrix products in those steps; at this machine's "
                  f"float32 GEMM roofline ({roof:.0f} GFLOP/s, every core) no implementation trains them in "
                  f"less than {floor_hours(total_flops, roof):.1f} h")
     return "\n".join(lines)

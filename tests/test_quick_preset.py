@@ -7,7 +7,6 @@ import os
 
 import matplotlib
 import numpy as np
-import pytest
 
 from minimanifold.analysis.intervals import MIN_SEEDS
 from minimanifold.experiments import architecture, multiplication, restricted_training

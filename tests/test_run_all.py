@@ -1,5 +1,6 @@
 """End to end: the smoke preset of run_all.py, its cache, and the sweep's executors."""
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -23,17 +24,18 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     assert open(os.path.join(ROOT, "README.md"), "rb").read() == readme    # figures elsewhere: README untouched
     assert "preset smoke" in first.stdout and "| run | seed |" in first.stdout
-    shares = first.stdout.split("training time of 10 runs")[1].splitlines()[0]        # where the time went
+    shares = first.stdout.split("training time of 17 runs")[1].splitlines()[0]        # where the time went
     assert "steps" in shares and "evaluate" in shares and "checkpoint writes" in shares
     assert sum(int(p) for p in __import__("re").findall(r"\((\d+)%\)", shares)) in range(98, 103)
     for name in ("fig_training", "fig1_effective_rank", "fig2_attention_entropy", "fig_topk_attention",
                  "fig3_commutator_norm", "fig4_commutator_rho", "fig5_commutator_decomposition",
                  "fig6_sae_ablation", "fig_curriculum", "fig_mlp", "fig_multiplication", "fig_m_scaling",
-                 "fig_compositional", "fig_optimizer", "fig_functional_dimension", "fig_restricted_training", "fig_basis_sweep"):
+                 "fig_compositional", "fig_optimizer", "fig_factorial", "fig_functional_dimension", "fig_restricted_training",
+                 "fig_basis_sweep"):
         assert (tmp_path / "fig" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     import json
     claims = json.loads((tmp_path / "fig" / "claims.json").read_text())["claims"]
-    assert len(claims) == 23 and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
+    assert [c["n"] for c in claims] == list(range(1, 27)) and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
     # claim 1's number, recomputed independently from the runs' trajectories: r90 of each
     # attention matrix from an SVD of its centred snapshots, averaged over matrices, then seeds
     import numpy as np
@@ -54,9 +56,12 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     assert not [c["n"] for c in claims if c["verdict"] == "supported"]
     second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert second.returncode == 0
-    assert "10 runs: 10 cached, 0 to train" in second.stdout          # main runs and variants, one sweep
-    assert first.stdout.split("| run | seed |")[1].split("total")[0] == \
-        second.stdout.split("| run | seed |")[1].split("total")[0]
+    assert "17 runs: 17 cached, 0 to train" in second.stdout          # main runs and variants, one sweep
+    assert first.stdout.split("| run | seed |")[1].split("wall time")[0] == \
+        second.stdout.split("| run | seed |")[1].split("wall time")[0]
+    for out in (first.stdout, second.stdout):                           # where the wall time went, by phase
+        assert re.search(r"^wall time: training \d+s, per-run measurements after training \d+s, "
+                         r"reports \(analyses, figures, ledger\) \d+s; total \d+s$", out, re.M), out[-500:]
 
 
 def test_bad_override_is_one_line(tmp_path):

@@ -46,20 +46,23 @@ def run_call(fn, args, keep):
     return out if keep else None   # by default the result stays in the worker: it is on disk
 
 
-def run_parallel(calls, jobs: int, results: bool = False):
+def run_parallel(calls, jobs: int, results: bool = False, executor=None):
     """Run ``calls`` [(module-level function, args)] on a local pool of ``jobs`` spawned
     processes, BLAS threads split between them as for training, in the order given (put
     the longest first); for work whose results land in disk caches (the analyses'
     per-run measurements). A worker's exception is raised here. ``results=True`` returns
-    the calls' return values, in order (small ones: they are pickled back)."""
+    the calls' return values, in order (small ones: they are pickled back). ``executor``
+    (a Dask cluster's ``cluster.Workers``, say): run them there instead, ``jobs`` unused."""
     out = [None] * len(calls)
     if not calls:
         return out if results else None
-    ctx = multiprocessing.get_context("spawn")
-    with split_blas_threads(max(1, usable_cores() // jobs)), \
-            ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=exit_with_parent,
-                                initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(run_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            stack.enter_context(split_blas_threads(max(1, usable_cores() // jobs)))
+            executor = stack.enter_context(ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
+                initargs=(os.getpid(),)))
+        futures = {executor.submit(run_call, fn, args, results): i for i, (fn, args) in enumerate(calls)}
         for fut in as_completed(futures):
             out[futures[fut]] = fut.result()
     return out if results else None

@@ -1,7 +1,8 @@
-"""A run directory: what it holds, whether it is finished, reading and checking it, and
-caching a measurement inside it (see ``train.py`` for how one is written).
+"""A run directory: what it holds, whether it is finished, who trained it, reading and
+checking it, and caching a measurement inside it (see ``training_loop.py`` for how one is written).
 
-    config.json, metrics.json, trajectory.npz, ckpt/step_XXXXXXXX.npz, summary.json
+    config.json, metrics.json, trajectory.npz, ckpt/step_XXXXXXXX.npz, summary.json,
+    trained_by.json
 
 A run is finished when its summary.json exists (``is_finished``). A finished run's summary
 lists the sha256 of its files; ``verify_run`` checks them before a cached run is used.
@@ -15,6 +16,7 @@ import fcntl
 import glob
 import json
 import os
+import socket
 import sys
 
 import numpy as np
@@ -57,6 +59,25 @@ def ckpt_path(run_dir, step):
 def latest_checkpoint(run_dir):
     paths = sorted(glob.glob(os.path.join(run_dir, "ckpt", "step_*.npz")))
     return paths[-1] if paths else None
+
+
+def checkpoint_step(path) -> int:
+    """The step of a checkpoint file ``.../step_XXXXXXXX.npz``."""
+    return int(os.path.basename(path)[len("step_"):-len(".npz")])
+
+
+def record_trainer(run_dir, worker=None) -> dict:
+    """Append who trains ``run_dir`` now to its ``trained_by.json`` (a list, oldest first)
+    and return the entry: the Dask worker's address (None: a local process), the host, the
+    process id, and the step training starts from (its latest checkpoint; 0: from
+    scratch). A run resumed after its worker died lists both workers. Call it holding the
+    run lock."""
+    path = os.path.join(run_dir, "trained_by.json")
+    latest = latest_checkpoint(run_dir)
+    entry = {"worker": worker, "host": socket.gethostname(), "pid": os.getpid(),
+             "from_step": checkpoint_step(latest) if latest else 0}
+    save_json(path, (read_json(path) if os.path.exists(path) else []) + [entry])
+    return entry
 
 
 def refuse_other_config(run_dir, stored: dict, cfg_dict: dict, where: str) -> None:

@@ -5,8 +5,9 @@ hashes its configuration without the seed, and a finished run is loaded instead 
 retrained. The hash leaves the name out, so a finished run of the same configuration and
 seed under another name (a recipe screen's run that a preset adopted, say) is reused too:
 hard-linked into this name's directory, not retrained. With ``jobs > 1`` and no executor
-given, a local process pool (spawned, BLAS threads split between workers) is used; a
-cluster user can pass e.g. Dask's ``Client.get_executor()`` instead.
+given, a local process pool (spawned, BLAS threads split between workers) is used; on a
+Dask cluster, ``cluster.Workers`` (one BLAS thread per call, as in the pool). Each run
+directory's ``trained_by.json`` names the process (and Dask worker) that trained it.
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from ..model.config import ModelConfig, step_flops
 from .task import TaskConfig
 from ..files import clean_stale_tmp
-from .rundir import LATER_OPTIONS, DamagedRun, is_finished, latest_checkpoint, run_lock, verify_run
-from . import pool
+from .rundir import (LATER_OPTIONS, DamagedRun, checkpoint_step, is_finished, latest_checkpoint, record_trainer,
+                     run_lock, verify_run)
+from . import cluster, pool
 from .pool import exit_with_parent, run_call, show_lines, split_blas_threads, usable_cores
 from .training_loop import TrainConfig, TrainingDiverged, train
 
@@ -133,7 +135,9 @@ def _train_locked(runs_root, spec, backend, log, checked=False):
         os.rename(d, aside)
         cached, damaged = False, f"{damaged}; moved to {os.path.basename(aside)} and retrained"
     rec = {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": cached, "diverged": None,
-           "damaged": damaged, "twin": twin}
+           "damaged": damaged, "twin": twin, "worker": cluster.WORKER}
+    if not cached:
+        record_trainer(d, cluster.WORKER)
     try:
         rec["summary"] = train(d, spec.model, spec.task, spec.train, backend=backend,
                                tag=f"{spec.name} seed {spec.train.seed}", log=log)
@@ -178,7 +182,8 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
             log(f"  DAMAGED: {rec['damaged']}")
         acc = " ".join(f"m{m}={a:.2f}" for m, a in sorted(rec["summary"]["final_acc"].items()))
         took = (f"reused {os.path.basename(os.path.dirname(rec['twin']))}" if rec.get("twin")
-                else "cached" if rec["cached"] else f"{rec['seconds']:.0f}s")
+                else "cached" if rec["cached"] else f"{rec['seconds']:.0f}s") + \
+            (f" on {rec['worker']}" if rec.get("worker") else "")
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (len(specs) - done)
         log(f"  [{done}/{len(specs)}] {rec['name']} seed {rec['seed']}: {acc} ({took})"
@@ -221,7 +226,7 @@ def steps_left(runs_root, spec: RunSpec) -> int:
     if is_finished(d) or twin_run(runs_root, spec) is not None:
         return 0
     latest = latest_checkpoint(d)
-    return spec.train.steps - (int(os.path.basename(latest)[len("step_"):-len(".npz")]) if latest else 0)
+    return spec.train.steps - (checkpoint_step(latest) if latest else 0)
 
 
 def submit_order(args) -> list:
