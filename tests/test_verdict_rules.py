@@ -323,7 +323,8 @@ def test_optimizer_variants_are_the_other_two():
     assert tr.lr_schedule == "constant"                                   # AdamW at the authors' constant rate
     assert v["optimizer-adamw-no-weight-decay"][0].train.weight_decay == 0
     assert len(v["optimizer-adamw"]) == PAPER.n_extra_seeds
-    q = OP.variants(QUICK)                                                # reduced: SGD (its main runs) and AdamW
+    assert OP.variants(QUICK) == {}                                       # reduced: SGD, its main runs, alone
+    q = OP.variants(dataclasses.replace(QUICK, optimizer_arms=("SGD", "AdamW")))
     assert sorted(q) == ["optimizer-adamw"] and len(q["optimizer-adamw"]) == QUICK.n_extra_seeds
     with pytest.raises(ValueError, match="optimizer_arms"):
         OP.variants(dataclasses.replace(QUICK, optimizer_arms=("SGD", "Adam")))
