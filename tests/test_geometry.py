@@ -111,9 +111,9 @@ def test_expanding_window_and_chunked_gram():
 def test_bench_command_runs(capsys):
     """The benchmark command prints its table (timings are reported, never asserted)."""
     from minimanifold import bench
-    rows = bench.run(layers=(1,), reps=1, use_torch=False)
+    rows = bench.run(layers=(1,), reps=1, threads=(1,), peers=())
     assert {r["dtype"] for r in rows} == {"float32", "float64"} and all(r["numpy_ms"] > 0 for r in rows)
-    assert "| 1 | float32 |" in bench.format_table(rows)
+    assert "| 1 | float32 | 1 | NumPy (ours) |" in bench.format_table(rows)
     assert bench.pca_seconds(n=5, D=1000, reps=1) > 0
 
 
