@@ -31,3 +31,23 @@ def small_model():
 # Figures drawn by tests go to files: the backend run_all.py uses (importing the plotting
 # module no longer chooses one, so a developer's display backend would open windows).
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def whole_and_resumed(tmp_path, spec):
+    """Trajectories of ``spec`` trained in one go and trained with a stop after its step-10
+    checkpoint then resumed (the stop leaves no summary.json): (whole, resumed)."""
+    from minimanifold.trajectories.rundir import load_trajectory
+    from minimanifold.trajectories.training_loop import train
+    train(tmp_path / "whole", spec.model, spec.task, spec.train, log=lambda s: None)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_10(line):
+        if "step     10/" in line:
+            raise Stop
+    with pytest.raises(Stop):
+        train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=stop_at_10)
+    assert not (tmp_path / "resumed" / "summary.json").exists()
+    train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=lambda s: None)
+    return load_trajectory(tmp_path / "whole"), load_trajectory(tmp_path / "resumed")

@@ -7,7 +7,7 @@ import pytest
 from minimanifold.analysis import sae as S
 from minimanifold.analysis.commutator import commutator
 from minimanifold.analysis.pca import stabilization_fraction
-from tests.conftest import small_setup
+from tests.conftest import small_setup, whole_and_resumed
 
 
 def test_defect_is_second_order_normalised():
@@ -48,22 +48,8 @@ def test_adamw_resumes_with_its_optimizer_state(tmp_path):
     """A run stopped after its step-10 checkpoint and resumed equals an uninterrupted one
     (Adam's moments and step count come back from the checkpoint)."""
     from minimanifold.trajectories.presets import SMOKE
-    from minimanifold.trajectories.rundir import load_trajectory
-    from minimanifold.trajectories.training_loop import train
     spec = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10, optimizer="adamw", lr=3e-3)[0]
-    train(tmp_path / "whole", spec.model, spec.task, spec.train, log=lambda s: None)
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_10(line):
-        if "step     10/" in line:
-            raise Stop
-    with pytest.raises(Stop):
-        train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=stop_at_10)
-    assert not (tmp_path / "resumed" / "summary.json").exists()
-    train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=lambda s: None)
-    a, b = load_trajectory(tmp_path / "whole"), load_trajectory(tmp_path / "resumed")
+    a, b = whole_and_resumed(tmp_path, spec)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
 

@@ -12,6 +12,8 @@ import re
 import numpy as np
 import pytest
 
+from tests.conftest import whole_and_resumed
+
 from minimanifold.analysis import pca
 from minimanifold.analysis.intervals import Interval, t975, within
 from minimanifold.experiments import (architecture as AR, bubbling as BU, collapse as CO,
@@ -476,21 +478,8 @@ def test_a_resumed_run_continues_its_step_size_schedule(tmp_path):
     Guards: a resumed run restarting the schedule at its first step (steps 10–19 would warm
     up again from lr/16)."""
     from minimanifold.trajectories.presets import SMOKE
-    from minimanifold.trajectories.rundir import load_trajectory
-    from minimanifold.trajectories.training_loop import train
     spec = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10, lr_schedule="warmup:16")[0]
-    train(tmp_path / "whole", spec.model, spec.task, spec.train, log=lambda s: None)
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_10(line):
-        if "step     10/" in line:
-            raise Stop
-    with pytest.raises(Stop):
-        train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=stop_at_10)
-    train(tmp_path / "resumed", spec.model, spec.task, spec.train, log=lambda s: None)
-    a, b = load_trajectory(tmp_path / "whole"), load_trajectory(tmp_path / "resumed")
+    a, b = whole_and_resumed(tmp_path, spec)
     assert sorted(a) == sorted(b)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
