@@ -14,14 +14,14 @@ back as NumPy (the parity tests). A peer whose package is missing raises ``Missi
     JAX jit        ``jax_reference.make_step``: value_and_grad and the update, one jitted
                    function, the old parameters' buffers donated to the new ones
 
-Threads, per runtime (``measure`` runs in a process of its own per thread count, see
-``bench.run``): OpenBLAS (NumPy) takes ``openblas_set_num_threads`` in-process
-(``blas_threads``), PyTorch ``torch.set_num_threads`` and Inductor ``cpp.threads`` (the
-thread count is compiled into its kernels, and is part of its cache key). XLA sizes its
-CPU thread pools once, when its client starts, from ``PJRT_NPROC`` (else the cores the
-process may use): that cannot change in a running process, hence one process per thread
-count. Checked by per-thread CPU time (/proc/self/task) of a jitted 1024^3 product:
-with PJRT_NPROC=1 one thread does all the work; by default, 4 threads share it.
+Threads, per runtime (``measure`` sets them): OpenBLAS (NumPy) takes
+``openblas_set_num_threads`` in a running process (``blas_threads``), PyTorch
+``torch.set_num_threads`` and Inductor ``cpp.threads`` (compiled into its kernels, and part
+of its cache key). XLA sizes its CPU thread pools once, when its client starts, from
+``PJRT_NPROC`` (else the cores the process may use): a running process cannot change it,
+so ``bench.run`` measures the JAX step in a child process per thread count. Checked by
+per-thread CPU time (/proc/self/task) of a jitted 1024^3 product on 2 cores: with
+PJRT_NPROC=1 one thread does all the work; by default, 4 threads share it.
 """
 from __future__ import annotations
 
