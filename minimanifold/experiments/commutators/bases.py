@@ -2,8 +2,9 @@
 And how does r90 depend on the snapshots it is computed from?
 
 Per run (cached ``basis_sweep_v*.npz``), for every stored mixed-pair commutator delta and
-each K in ``KS`` directions per attention matrix, rho(delta) / (rho of random K-subspaces
-inside the same matrices, exact root-mean-square: ``execution.block_random_rho``) for:
+each K in ``KS`` directions per attention matrix, rho(delta) / (rho of random subspaces inside
+the same matrices, each as many directions as the basis has there, k_b = min(K, directions
+the basis has in matrix b); exact root-mean-square: ``enrichment``) for:
 
     trajectory PCA   the top-K PCA directions of the whole trajectory (claim 10's basis)
     weights SVD      vec(u_i v_i^T) of the top-K singular pairs of W_t (the current weights)
@@ -24,7 +25,7 @@ from ...report.plotting import plt, save_figure
 from ...trajectories.rundir import attention_trajectories, cached_npz, load_trajectory, run_configs
 from .measure import measure
 
-VERSION = 1
+VERSION = 2         # 2: each matrix's own k_b in the random baseline (1: the fewest over matrices)
 KS = (1, 2, 4, 8, 16, 32)
 BASES = ("trajectory PCA", "weights SVD", "drift SVD", "gradient SVD")
 SUBSETS = (("every checkpoint", None), ("every 5th checkpoint", 5), ("5 evenly spaced", -5), ("10 evenly spaced", -10),
@@ -41,6 +42,22 @@ def _basis(kind, name, k, j, traj, whole, grad_mean):
     return execution.svd_basis(name, grad_mean[name], k)
 
 
+def enrichment(proj2, block2, sizes, used, total2) -> tuple:
+    """(rho, rho / rho_random) of one delta. Per attention matrix b: ``proj2[b]`` = ||P_b delta_b||²
+    onto the top ``used[b]`` = k_b directions of its basis, ``block2[b]`` = ||delta_b||², ``sizes[b]``
+    = D_b; ``total2`` = ||delta||² (all parameters). rho = sqrt(sum_b proj2 / total2); the random
+    baseline projects each block on k_b random directions of its own: E||P_b delta_b||² =
+    min(1, k_b / D_b) ||delta_b||², so a random basis gives 1 in expectation. (NaN, NaN) when
+    no block has a direction (the drift at step 0); ratio NaN when delta has no component in
+    the blocks that have directions."""
+    used = np.asarray(used)
+    if not used.any() or total2 <= 0:
+        return np.nan, np.nan
+    rho = float(np.sqrt(np.sum(proj2) / total2))
+    base2 = float(np.sum(np.minimum(1.0, used / np.asarray(sizes, dtype=float)) * np.asarray(block2)))
+    return rho, rho / np.sqrt(base2 / total2) if base2 > 0 else np.nan
+
+
 def sweep_of_run(run_dir) -> dict:
     cfg, _, _ = run_configs(run_dir)
     data = read_npz(measure(run_dir))
@@ -54,7 +71,7 @@ def sweep_of_run(run_dir) -> dict:
     n_pts = len(data["index"])
     ratio = np.full((len(BASES), len(KS), n_pts, len(mixed)), np.nan)
     rho = np.full_like(ratio, np.nan)                 # rho_basis(delta) itself, in [0, 1]
-    k_used = np.zeros((len(BASES), len(KS), n_pts), dtype=int)
+    k_used = np.zeros((len(BASES), len(KS), n_pts, len(names)), dtype=int)   # k_b per matrix
     ks = np.array(KS)
     for i, j in enumerate(data["index"]):
         g = data["g_A"][i, mixed].astype(np.float64).mean(axis=0)
@@ -65,19 +82,14 @@ def sweep_of_run(run_dir) -> dict:
             basis = {n: _basis(kind, n, max(KS), j, traj, whole, grad_mean) for n in names}
             avail = np.array([basis[n].shape[1] for n in names])                  # [block]
             used = np.minimum(ks[:, None], avail[None, :])                        # [K, block]
-            k_used[b, :, i] = used.min(axis=1)
+            k_used[b, :, i] = used
             for s, d in enumerate(deltas):
                 blocks = [d[off[n][0]:off[n][1]] for n in names]
-                nd2 = float(d @ d)
-                c2 = [np.cumsum((basis[n].T @ v) ** 2) for n, v in zip(names, blocks)]
+                c2 = [np.concatenate(([0.0], np.cumsum((basis[n].T @ v) ** 2))) for n, v in zip(names, blocks)]
                 b2 = np.array([float(v @ v) for v in blocks])                     # [block]
-                for q in range(len(KS)):
-                    if k_used[b, q, i] == 0:          # step 0: no drift to decompose
-                        continue
-                    proj2 = sum(c[u - 1] for c, u in zip(c2, used[q]) if u > 0)
-                    rho[b, q, i, s] = np.sqrt(proj2 / nd2)
-                    base = np.sqrt(np.sum(np.minimum(1.0, k_used[b, q, i] / sizes) * b2) / nd2)
-                    ratio[b, q, i, s] = rho[b, q, i, s] / base
+                for q in range(len(KS)):                 # step 0 of the drift SVD: no directions, NaN
+                    proj2 = [c[u] for c, u in zip(c2, used[q])]
+                    rho[b, q, i, s], ratio[b, q, i, s] = enrichment(proj2, b2, sizes, used[q], float(d @ d))
     r90 = []
     for label, rule in SUBSETS:
         n = len(traj["steps"])
