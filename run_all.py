@@ -38,7 +38,8 @@ def main(argv=None) -> int:
     fig_dir = a.figures_dir or os.path.join(figures, a.preset)
     try:
         if a.plan:
-            safe_print(plan(preset, a.runs_dir, a.jobs, train=train, executor=workers))
+            safe_print(plan(preset, a.runs_dir, a.jobs, train=train, executor=workers,
+                            records_root=os.path.join(fig_dir, "records")))
             return 0
         run(preset, a.runs_dir, fig_dir, jobs=a.jobs if workers is None else 1, backend=a.backend,
             log=Board(sys.stdout), finished_only=a.finished_only, train=train, overwrite=a.overwrite,

@@ -13,15 +13,17 @@ import time
 
 from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
-from .experiments.contract import Call
 from .experiments.groups import (MIN_MAIN, check_groups, group_names, planned_specs, spec_finished,  # noqa: F401
                                  retrained, will_be_partial)
 from .trajectories.metrics import learned, learned_final_stage, summary_table
 from .files import clean_stale_tmp
-from .report import ledger
+from .model.optim import lr_words
+from .report import ledger, rule_changes
 from .report.owner import check_owner
 from .report.plotting import use_file_backend
-from .trajectories.pool import run_parallel
+from .trajectories import records
+from .trajectories.rundir import READ
+from .experiments.measuring import EarlyMeasurements, prefetch
 from .trajectories.sweep import run_dir, sweep
 
 
@@ -63,17 +65,32 @@ def usable(runs, log=print) -> list:
     return [r for r in runs if r["summary"] is not None]
 
 
-def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, train=None, executor=None):
+def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, train=None, executor=None,
+              records_root=None):
     """(main runs, {variant name: runs}), trained or loaded from the cache (on ``executor``,
     a Dask cluster's say, if given); ``then``: the sweep's follow-up work on each finished
     run (``EarlyMeasurements``). ``train``: the groups to train now (None: every one); the
     other groups give only the runs already finished (a group may come back empty).
-    ``frozenset()`` trains nothing (--finished-only)."""
+    ``frozenset()`` trains nothing (--finished-only). A run not finished in the cache whose
+    committed record is under ``records_root`` is read from its record instead of trained,
+    unless ``train`` names its group."""
     specs = planned_specs(preset)
+    from_records = {}
+    for g, group in specs.items():
+        for s in group:
+            d = None if spec_finished(runs_dir, s) or (train and g in train) else \
+                records.find(records_root, run_dir(runs_dir, s))
+            if d:
+                from_records[s] = records.as_sweep_record(s, d)
+    if from_records:
+        log(f"{len(from_records)} runs read from the committed records in {records_root} (not trained)")
     if train is not None:
-        specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s)] for g, group in specs.items()}
-    flat = [s for group in specs.values() for s in group]      # one sweep keeps every worker busy
-    runs = sweep(flat, runs_dir, executor=executor, jobs=jobs, backend=backend, log=log, then=then)
+        specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s) or s in from_records]
+                 for g, group in specs.items()}
+    flat = [s for group in specs.values() for s in group if s not in from_records]   # one sweep: every worker busy
+    swept = iter(sweep(flat, runs_dir, executor=executor, jobs=jobs, backend=backend, log=log, then=then)
+                 if flat else [])
+    runs = [from_records[s] if s in from_records else next(swept) for group in specs.values() for s in group]
     n_main = len(specs.pop("main"))
     main = usable(runs[:n_main], log)
     if len(main) < MIN_MAIN:                 # groups.waits_for_runs tells --plan the same
@@ -128,53 +145,6 @@ def not_retrained(train) -> list:
             if train is not None and e.retraining is not None and e.retraining.group not in train]
 
 
-def prefetch_calls(ctx, skip=()) -> list:
-    """Every experiment's per-run measurements [Call], the heaviest kind first (by its
-    ``weight``), each call once (experiments in ``skip`` left out)."""
-    calls = [(e.weight, n, Call(*call)) for e in EXPERIMENTS if e not in skip
-             for n, call in enumerate(e.measurements(ctx))]
-    return list(dict.fromkeys(call for *_, call in sorted(calls, key=lambda c: (-c[0], c[1]))))   # the first of repeats
-
-
-def planned_context(preset, runs_dir) -> Context:
-    """The Context the analyses will get if every planned run trains without diverging:
-    records with the name, seed and directory of each run, no summaries yet."""
-    recs = {name: [{"name": s.name, "seed": s.train.seed, "dir": run_dir(runs_dir, s)} for s in group]
-            for name, group in planned_specs(preset).items()}
-    return Context(preset, recs.pop("main"), recs, fig_dir="", caption="")
-
-
-class EarlyMeasurements:
-    """The sweep's ``then``: each finished run's per-run measurements (every call of
-    ``prefetch_calls`` on the planned context whose first argument is that run's
-    directory, heaviest first), so they fill the workers while the last runs train.
-    ``done`` holds those calls for ``prefetch`` to skip; experiments in ``skip`` are left out."""
-
-    def __init__(self, preset, runs_dir, skip=()):
-        self.by_dir, self.done = {}, set()
-        for call in prefetch_calls(planned_context(preset, runs_dir), skip):
-            self.by_dir.setdefault(call.args[0], []).append(call)
-
-    def __call__(self, rec) -> list:
-        calls = self.by_dir.pop(rec["dir"], [])
-        self.done.update(calls)
-        return calls
-
-
-def prefetch(ctx, jobs, log=print, done=frozenset(), skip=(), executor=None) -> None:
-    """With ``jobs`` > 1 or an ``executor`` (a Dask cluster's): compute the per-run
-    measurements on a process pool (or there) before the reports (which then read them
-    from the run directories' caches), leaving out those in ``done`` (computed during
-    training). Serially (jobs 1) each report computes its own, in this process, as before."""
-    if jobs <= 1 and executor is None:
-        return
-    t0 = time.perf_counter()
-    calls = [c for c in prefetch_calls(ctx, skip) if c not in done]
-    run_parallel(calls, jobs, executor=executor)
-    log(f"per-run measurements: {len(done)} on the training pool as their runs finished, {len(calls)} after, "
-        f"{f'on {jobs} processes' if executor is None else 'on the cluster'} in {time.perf_counter() - t0:.0f}s")
-
-
 def analyse(ctx, log=print, skip=()):
     """Every experiment's report (but those in ``skip``), timed. Returns (claims ordered by
     number, each Row carrying its number ``n`` and, for a preset that compares with the
@@ -209,7 +179,7 @@ def write_ledger(ctx, claims, rules, skip, written_by) -> list:
                if skip else "")
     paths = [ctx.path("claims.md"), ctx.path("claims.json")]
     ledger.write(claims, rules, ctx.caption + partial, *paths, written_by=written_by, partial=bool(skip),
-                 authors=ctx.preset.compare_authors)
+                 authors=ctx.preset.compare_authors, changes=rule_changes.table(claims, ctx.preset.name))
     return paths
 
 
@@ -230,18 +200,25 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     t0 = time.perf_counter()
     early = EarlyMeasurements(preset, runs_dir, skip=not_retrained(train)) \
         if (jobs > 1 or executor is not None) and train != frozenset() else None
-    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, train=train, executor=executor)
+    READ.clear()                          # what the reports read: the records this ledger writes
+    records_root = os.path.join(fig_dir, "records")
+    main, variants = train_all(preset, runs_dir, jobs, backend, log, then=early, train=train, executor=executor,
+                               records_root=records_root)
     log(training_time([*main, *(r for rs in variants.values() for r in rs)]))
     wall = {"training": time.perf_counter() - t0}
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
-    ctx = Context(preset, main, variants, fig_dir, caption(preset, len(main)))
+    ctx = Context(preset, main, variants, fig_dir,     # the schedule in words too: "lr 0.15" alone hides it
+                  f"{caption(preset, len(main))}; step size {lr_words(preset.train.lr_schedule)}")
     skip = not_measured(ctx, train, runs_dir)
     check_owner(fig_dir, me, bool(skip), overwrite)              # before any figure is written
     prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip, executor=executor)
     wall["per-run measurements after training"] = time.perf_counter() - t0 - sum(wall.values())
     claims, rules, written = analyse(ctx, log, skip)
     written += write_ledger(ctx, claims, rules, skip, me)
+    if not skip:                          # a whole ledger: its records, so it rebuilds without the runs
+        kept = records.export([*main, *(r for rs in variants.values() for r in rs)], records_root)
+        log(f"records: {len(kept)} runs' measurements in {records_root}")
     wall["reports (analyses, figures, ledger)"] = time.perf_counter() - t0 - sum(wall.values())
     log("\n".join(f"  {c.verdict:>13}: {c.claim} — {c.measured}" for c in claims))
     for path in written:

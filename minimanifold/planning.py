@@ -11,6 +11,7 @@ only by fewer or cheaper steps (or another machine).
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -20,7 +21,9 @@ from .model import optim
 from .model.backend import gemm_gflops
 from .model.config import step_flops
 from .model.transformer import init_params, loss_and_grads
+from .trajectories import records
 from .trajectories.pool import run_parallel, usable_cores
+from .trajectories.sweep import run_dir
 from .trajectories.schedule import Schedule, train_batch
 
 
@@ -59,15 +62,30 @@ def floor_hours(flops: float, gflops: float) -> float:
     return flops / (gflops * 1e9) / 3600
 
 
-def group_rows(preset, runs_dir, train) -> dict:
+def recorded_seeds(records_root, runs_dir, spec) -> set:
+    """The seeds of ``spec``'s configuration with a committed record under ``records_root``
+    (read from the folder's listing: the cost follows what is on disk, not the seed count)."""
+    if not records_root:
+        return set()
+    folder = os.path.dirname(records.record_dir(records_root, run_dir(runs_dir, spec)))
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return {int(n[len("seed_"):]) for n in names
+            if n.startswith("seed_") and n[len("seed_"):].isdigit() and os.path.isdir(os.path.join(folder, n))
+            and records.find(records_root, os.path.join(runs_dir, os.path.basename(folder), n))}
+
+
+def group_rows(preset, runs_dir, train, records_root=None) -> dict:
     """{group: (a spec, number of runs, done, reusable, [steps left of each run to train])}
     for the groups ``train`` names (None: all), the retrainings included (a job's steps
-    are those of its starting run's configuration)."""
+    are those of its starting run's configuration). Reusable: finished under another name,
+    or (every group training: ``train`` None) read from a committed record."""
     out = {}
     for name, (spec, seeds) in group_templates(preset).items():
         if train is not None and name not in train:
             continue
         partial, done, twins = seeds_in_cache(runs_dir, spec)
+        if train is None:
+            twins = twins | {s for s in recorded_seeds(records_root, runs_dir, spec) if s in seeds and s not in done}
         n_done = sum(s in seeds for s in done)
         n_reuse = sum(s in seeds for s in twins - done)
         resumed = [spec.train.steps - at for s, at in partial.items() if s in seeds and s not in twins]
@@ -76,7 +94,9 @@ def group_rows(preset, runs_dir, train) -> dict:
     for name, (_, jobs) in retrainings(preset).items():
         if train is not None and name not in train:
             continue
-        todo = [j for j in jobs if not is_retrained(runs_dir, j)]
+        todo = [j for j in jobs if not is_retrained(runs_dir, j) and not (
+            train is None and (d := records.find(records_root, run_dir(runs_dir, j.start)))
+            and os.path.exists(os.path.join(d, j.cache)))]
         n_done = len(jobs) - len(todo)
         if waits_for_runs(preset, runs_dir, train, name):
             todo = []                                  # the run would stop and ask for its runs
@@ -90,7 +110,7 @@ def _row(name, *cells) -> str:
     return f"{name:<31}" + "".join(f" {c!s:>{w}}" for c, w in zip(cells, (4, 5, 5, 5, 10, 8, 8, 7)))
 
 
-def plan(preset, runs_dir, jobs=1, roofline=None, train=None, executor=None) -> str:
+def plan(preset, runs_dir, jobs=1, roofline=None, train=None, executor=None, records_root=None) -> str:
     """What ``run`` would train for ``preset`` with ``runs_dir`` as its cache: per group the
     runs finished, reusable under another name, and still to train, their steps (a resumed
     run counts the steps after its latest checkpoint), an estimate of the training wall
@@ -100,13 +120,14 @@ def plan(preset, runs_dir, jobs=1, roofline=None, train=None, executor=None) -> 
     now, float32, every thread of this process). ``train``: only those groups
     (``groups.group_names``), as ``run_all.py --train`` would train them. ``executor``: a
     Dask cluster's ``Workers``, whose ``slots`` runs train at once and whose workers time
-    the step (``jobs`` unused). Trains nothing; its cost does not grow with the seed count."""
+    the step (``jobs`` unused). ``records_root``: the preset's committed records (a run read
+    from one counts as reusable). Trains nothing; its cost does not grow with the seed count."""
     jobs = max(1, min(jobs, usable_cores())) if executor is None else executor.slots
     on = f"--jobs {jobs}" if executor is None else f"{jobs} Dask worker threads"
     per_key, total_steps, total_s, total_flops = {}, 0, 0.0, 0.0
     lines = [preset.describe(), "", _row("group", "runs", "done", "reuse", "train", "steps each", "left",
                                          "ms/step", "est. h")]
-    for name, (spec, n, n_done, n_reuse, each) in group_rows(preset, runs_dir, train).items():
+    for name, (spec, n, n_done, n_reuse, each) in group_rows(preset, runs_dir, train, records_root).items():
         tr = spec.train
         key = (spec.model, spec.task.T, tr.batch_size, tr.optimizer)   # what a step costs
         if key not in per_key and each:
@@ -123,6 +144,9 @@ def plan(preset, runs_dir, jobs=1, roofline=None, train=None, executor=None) -> 
             after = e.retraining.after
             lines.append(f"{name}: its {after} runs are not finished and --train does not name {after}: "
                          f"the run would train nothing and stop (add {after})")
+    if records_root is not None and train is None and os.path.isdir(records_root):
+        lines.append(f"reuse counts the runs read from the committed records in {records_root} (not trained; "
+                     f"--train GROUP retrains a group)")
     lines.append(f"to train: {total_steps:,} steps, about {total_s / jobs / 3600:.1f} h of steps with {on} "
                  f"(ms/step timed now, {jobs} at once; the runs share the cores evenly); evaluation, "
                  f"checkpoints and the analyses come on top; a busy machine times slow")

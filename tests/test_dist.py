@@ -147,9 +147,10 @@ def test_the_measurements_after_training_go_to_the_executor_too(monkeypatch):
     """What the reports need beyond the measurements queued during training (a diverged
     run shifts the seeds) goes to the same executor, not to a local pool."""
     from minimanifold import pipeline
+    from minimanifold.experiments import measuring
     from minimanifold.experiments.contract import Call
     calls = [Call(len, ("abc",)), Call(len, ("de",))]
-    monkeypatch.setattr(pipeline, "prefetch_calls", lambda ctx, skip=(): calls)
+    monkeypatch.setattr(measuring, "prefetch_calls", lambda ctx, skip=(): calls)
     seen, lines = [], []
 
     class Recording(ThreadPoolExecutor):

@@ -176,7 +176,7 @@ def test_the_pipeline_reads_the_contract_and_probes_nothing():
     directory helpers: never an experiment module."""
     allowed = {"minimanifold.experiments", "minimanifold.experiments.EXPERIMENTS",
                "minimanifold.experiments.AUTHORS_FIGURES"}
-    shared = ("context", "contract", "groups", "rundir")
+    shared = ("context", "contract", "groups", "measuring", "rundir")
     for rel in ("pipeline", "planning", "experiments.groups"):
         path = os.path.join(PKG, *rel.split(".")) + ".py"
         tree = ast.parse(open(path).read())

@@ -35,6 +35,24 @@ class DamagedRun(ValueError):
     """A finished run's files are missing, truncated or changed; the message names the file."""
 
 
+class MissingRecord(ValueError):
+    """A committed record (``trajectories/records.py``) lacks a measurement a report asks for."""
+
+
+RECORD = "record.json"   # marks a committed record: a run directory without its heavy files
+READ = set()             # every cached measurement this process read or wrote (what a record keeps)
+
+
+def is_record(d) -> bool:
+    return os.path.isfile(os.path.join(d, RECORD))
+
+
+def in_records(d) -> bool:
+    """``d`` is a committed record, or the folder of one configuration's records (where a
+    measurement across its seeds is kept)."""
+    return is_record(d) or (os.path.isdir(d) and any(is_record(os.path.join(d, e)) for e in os.listdir(d)))
+
+
 # Options added after runs were first cached, with the value every earlier run had. A run
 # directory whose config lacks one was trained with that value (and keeps its cache key).
 LATER_OPTIONS = {"train": {"lr_schedule": "constant"}, "task": {"holdout": 0.0, "labels": "task"},
@@ -195,14 +213,17 @@ def run_lock(d, log=None):
 
 # ---- a measurement cached in the run directory ----
 
-def cached(run_dir, filename, compute, read, write):
+def cached(run_dir, filename, compute, read, write, record=True):
     """``compute(run_dir)``, written to ``filename`` in the run directory by ``write(path,
     value)`` with its digest beside it (``files.record_digest``); a stored one is read
     by ``read(path)`` instead, but only if it is the file that was written: one changed,
     truncated or unreadable since (or stored before digests were kept) is named on stderr
     and recomputed, never used (bump the version in ``filename`` when the measurement
-    changes)."""
+    changes). ``record``: a committed record keeps it (``READ``); False for a large
+    intermediate that a smaller cached measurement summarises."""
     path = os.path.join(run_dir, filename)
+    if record:
+        READ.add(os.path.abspath(path))
     if os.path.exists(path):
         why = changed(path)
         if why is None:
@@ -210,7 +231,12 @@ def cached(run_dir, filename, compute, read, write):
                 return read(path)
             except ValueError as e:                    # valid digest, unreadable content: a bug
                 why = f"is unreadable ({e})"
+        if in_records(run_dir):
+            raise MissingRecord(f"{path} {why}: a committed record is never recomputed (restore it with git)")
         print(f"{path} {why}: recomputed", file=sys.stderr)
+    elif in_records(run_dir):
+        raise MissingRecord(f"{path} is not in the committed records (a measurement added or changed since they "
+                            f"were made): it needs the run itself, in the run cache (its group's --train retrains it)")
     out = compute(run_dir)
     write(path, out)
     record_digest(path)
@@ -223,7 +249,7 @@ def cached_json(run_dir, filename, compute, decode=lambda x: x):
     return cached(run_dir, filename, compute, lambda p: decode(read_json(p)), save_json)
 
 
-def cached_npz(run_dir, filename, compute) -> dict:
+def cached_npz(run_dir, filename, compute, record=True) -> dict:
     """compute(run_dir) -> {name: array}, cached as .npz in the run directory (``cached``)."""
-    return cached(run_dir, filename, compute, read_npz, save_npz)
+    return cached(run_dir, filename, compute, read_npz, save_npz, record)
 

@@ -1,0 +1,130 @@
+"""Per-run records: what the reports read of each run, committed beside a preset's ledger so
+that the ledger and its figures rebuild from the repository alone, in seconds, with no run
+cache and no training.
+
+    figures/<preset>/records/<run key>/seed_<n>/   config.json, summary.json, metrics.json,
+                                                   every cached measurement the reports read
+                                                   (with its .sha256), record.json
+    figures/<preset>/records/<run key>/            measurements across a configuration's seeds
+                                                   (the seeds' orientations, claim 5)
+
+A record is a run directory without its heavy files (trajectory.npz, checkpoints, the full
+commutator vectors, the PCA directions): a report reads a record exactly as it reads the run.
+``record.json`` lists every file's sha256. What a record lacks (a measurement added or
+changed after it was made) raises ``rundir.MissingRecord`` naming the file: that needs the
+run itself. ``export`` writes the records of a finished ledger: exactly the files the reports
+read in this process (``rundir.READ``), each record directory replaced whole and atomically.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from ..files import file_digest, read_json, save_json
+from .rundir import READ, RECORD, is_record
+
+ALWAYS = ("config.json", "summary.json", "summary.json.sha256", "metrics.json")
+MAX_BYTES = 1 << 20     # a record file this large is a heavy file kept by mistake: refused, named
+
+
+class RecordError(ValueError):
+    """A record that cannot be written as it should (a file too large to commit)."""
+
+
+def record_dir(records_root, run_dir) -> str:
+    """Where the record of the run in ``run_dir`` (``<root>/<key>/seed_<n>``) goes."""
+    return os.path.join(records_root, os.path.basename(os.path.dirname(run_dir)), os.path.basename(run_dir))
+
+
+def find(records_root, run_dir):
+    """The committed record of the run ``run_dir`` would hold, or None."""
+    if not records_root:
+        return None
+    d = record_dir(records_root, run_dir)
+    return d if is_record(d) else None
+
+
+def as_sweep_record(spec, d) -> dict:
+    """A record in the form the sweep gives a run it loaded (``sweep._train_locked``)."""
+    return {"name": spec.name, "seed": spec.train.seed, "dir": d, "cached": True, "diverged": None,
+            "damaged": None, "twin": None, "worker": None, "record": True,
+            "summary": read_json(os.path.join(d, "summary.json"))}
+
+
+def _files_read(folder, read) -> list:
+    """Names of the cached measurements in ``folder`` read in this process, with digests."""
+    names = sorted(os.path.basename(p) for p in read if os.path.dirname(p) == os.path.abspath(folder))
+    return [n for name in names for n in (name, name + ".sha256") if os.path.exists(os.path.join(folder, n))]
+
+
+def _copy_into(src_folder, names, dst_folder) -> dict:
+    """Copy ``names`` from ``src_folder`` to ``dst_folder``; {name: sha256}."""
+    digests = {}
+    for name in names:
+        src = os.path.join(src_folder, name)
+        if os.path.getsize(src) > MAX_BYTES:
+            raise RecordError(f"{src} is {os.path.getsize(src) / 2**20:.1f} MiB: too large for a committed "
+                              f"record (over {MAX_BYTES >> 20} MiB); records keep small measurements only")
+        dst = os.path.join(dst_folder, name)
+        shutil.copyfile(src, f"{dst}.tmp-{os.getpid()}")
+        os.replace(f"{dst}.tmp-{os.getpid()}", dst)          # a reader never sees half a file
+        digests[name] = file_digest(dst)
+    return digests
+
+
+def _replace(tmp, dst) -> None:
+    """Put the folder ``tmp`` at ``dst``, the old one (if any) removed only after."""
+    old = f"{dst}.old-{os.getpid()}"
+    if os.path.exists(dst):
+        os.rename(dst, old)
+    os.rename(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export(runs, records_root, read=None) -> list:
+    """Write the record of every run in ``runs`` (sweep records) under ``records_root``, and
+    the measurements across each configuration's seeds; remove records of runs no longer
+    used. Returns the record directories. A run that is itself a record is copied as it is
+    (its files were read from it)."""
+    read = READ if read is None else read
+    os.makedirs(records_root, exist_ok=True)
+    written, keys = [], {}
+    for rec in runs:
+        src = rec["dir"]
+        dst = record_dir(records_root, src)
+        if os.path.abspath(src) == os.path.abspath(dst):
+            written.append(dst)                 # reading the records themselves: nothing to rewrite
+            keys.setdefault(os.path.dirname(dst), os.path.dirname(src))
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        tmp = f"{dst}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        names = [n for n in ALWAYS if os.path.exists(os.path.join(src, n))] + _files_read(src, read)
+        try:
+            save_json(os.path.join(tmp, RECORD), {"run": f"{os.path.basename(os.path.dirname(src))}/"
+                                                         f"{os.path.basename(src)}",
+                                                  "files": _copy_into(src, names, tmp)})
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)     # the record there stays as it was
+            raise
+        _replace(tmp, dst)
+        written.append(dst)
+        keys.setdefault(os.path.dirname(dst), os.path.dirname(src))
+    for dst_key, src_key in keys.items():            # across seeds: the configuration's folder
+        if os.path.abspath(dst_key) != os.path.abspath(src_key):
+            names = _files_read(src_key, read)
+            for name in os.listdir(dst_key):
+                if os.path.isfile(os.path.join(dst_key, name)) and name not in names:
+                    os.remove(os.path.join(dst_key, name))
+            _copy_into(src_key, names, dst_key)
+    keep = set(map(os.path.abspath, written))
+    for key in os.listdir(records_root):             # runs this ledger no longer reads
+        folder = os.path.join(records_root, key)
+        for name in (os.listdir(folder) if os.path.isdir(folder) else []):
+            d = os.path.join(folder, name)
+            if os.path.isdir(d) and os.path.abspath(d) not in keep:
+                shutil.rmtree(d)
+        if os.path.isdir(folder) and not any(os.path.isdir(os.path.join(folder, n)) for n in os.listdir(folder)):
+            shutil.rmtree(folder)
+    return written

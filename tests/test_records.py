@@ -1,0 +1,129 @@
+"""Issue 23 §1: each committed ledger is what its committed records and the current rules give.
+
+A preset's ``figures/<preset>/records/`` holds what its reports read of every run (the small
+measurement caches, configs, summaries and metrics). Rebuilding the ledger from them alone
+(no run cache, nothing trained) must give the committed ``claims.md`` byte for byte and
+``claims.json`` to the last bit of its raw floats (``assert_same_ledger``): a rule changed
+without its ledgers regenerated fails here. (The round trip of a whole run, records written
+then read back byte for byte, figures included, is in test_run_all's smoke test.)
+"""
+import json
+import os
+import shutil
+
+import pytest
+
+from minimanifold.pipeline import run
+from minimanifold.trajectories import records
+from minimanifold.trajectories.presets import PRESETS
+from minimanifold.trajectories.rundir import MissingRecord, cached_json
+from tests.test_lost_data import assert_same_ledger
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WITH_RECORDS = [p for p in ("quick", "paper", "authors") if os.path.isdir(os.path.join(ROOT, "figures", p, "records"))]
+
+
+@pytest.mark.parametrize("name", WITH_RECORDS)
+def test_each_committed_ledger_is_what_its_records_and_the_rules_give(name, tmp_path):
+    committed = os.path.join(ROOT, "figures", name)
+    fig = tmp_path / "fig"
+    shutil.copytree(os.path.join(committed, "records"), fig / "records")
+    lines = []
+    run(PRESETS[name], str(tmp_path / "no-runs"), str(fig), jobs=1, log=lines.append)
+    assert not (tmp_path / "no-runs").exists()                             # nothing trained
+    assert any("read from the committed records" in str(line) for line in lines)
+    assert (fig / "claims.md").read_text() == open(os.path.join(committed, "claims.md")).read()
+    assert_same_ledger(json.loads((fig / "claims.json").read_text()),
+                       json.load(open(os.path.join(committed, "claims.json"))))
+
+
+def test_the_quick_preset_commits_its_records():
+    """The default preset's ledger rebuilds from the repository alone (the README says so)."""
+    assert "quick" in WITH_RECORDS
+
+
+def test_a_record_holds_what_was_read_and_never_a_heavy_file(tmp_path):
+    """export copies the config, summary, metrics and exactly the measurements read (with
+    their digests); a file over MAX_BYTES is refused by name; a record is read back by
+    ``cached`` without computing, and a measurement it lacks is a MissingRecord naming it."""
+    run_dir = tmp_path / "runs" / "add-abc" / "seed_3"
+    os.makedirs(run_dir)
+    for name in ("config.json", "summary.json", "metrics.json", "trajectory.npz"):
+        (run_dir / name).write_text("{}")
+    assert cached_json(str(run_dir), "m_v1.json", lambda d: {"x": 1}) == {"x": 1}
+    cached_json(str(run_dir), "unread_v1.json", lambda d: {"y": 2})
+    read = {os.path.abspath(run_dir / "m_v1.json")}
+    [dst] = records.export([{"dir": str(run_dir)}], str(tmp_path / "rec"), read)
+    assert sorted(os.listdir(dst)) == ["config.json", "m_v1.json", "m_v1.json.sha256", "metrics.json",
+                                       "record.json", "summary.json"]
+    assert json.load(open(os.path.join(dst, "record.json")))["run"] == "add-abc/seed_3"
+    assert cached_json(dst, "m_v1.json", lambda d: 1 / 0) == {"x": 1}
+    with pytest.raises(MissingRecord, match="unread_v1.json is not in the committed records"):
+        cached_json(dst, "unread_v1.json", lambda d: {"y": 2})
+    (run_dir / "big_v1.json").write_text("0" * (records.MAX_BYTES + 1))
+    (run_dir / "big_v1.json.sha256").write_text("x")
+    with pytest.raises(records.RecordError, match="big_v1.json is 1.0 MiB: too large"):
+        records.export([{"dir": str(run_dir)}], str(tmp_path / "rec"), read | {os.path.abspath(run_dir / "big_v1.json")})
+    assert sorted(os.listdir(dst))[1] == "m_v1.json"                     # the refused export left it whole
+    assert os.listdir(os.path.dirname(dst)) == ["seed_3"]                 # and no half-written copy
+
+
+def test_export_replaces_a_record_whole_and_drops_runs_no_longer_read(tmp_path):
+    runs = []
+    for seed in (0, 1):
+        d = tmp_path / "runs" / "add-abc" / f"seed_{seed}"
+        os.makedirs(d)
+        (d / "config.json").write_text(json.dumps({"seed": seed}))
+        runs.append({"dir": str(d)})
+    rec = tmp_path / "rec"
+    records.export(runs, str(rec), set())
+    assert sorted(os.listdir(rec / "add-abc")) == ["seed_0", "seed_1"]
+    (rec / "add-abc" / "seed_0" / "stale_v1.json").write_text("{}")
+    records.export(runs[:1], str(rec), set())
+    assert os.listdir(rec / "add-abc") == ["seed_0"]                      # seed 1 is no longer read
+    assert "stale_v1.json" not in os.listdir(rec / "add-abc" / "seed_0")  # replaced whole
+    assert json.load(open(rec / "add-abc" / "seed_0" / "config.json")) == {"seed": 0}
+
+
+def test_a_large_intermediate_is_never_recorded(tmp_path):
+    """``cached_npz(..., record=False)`` (the 3 MB of PCA directions a smaller cached
+    orientation summarises) is computed and cached but not marked for the record."""
+    import numpy as np
+    from minimanifold.trajectories.rundir import READ, cached_npz
+    READ.clear()
+    cached_npz(str(tmp_path), "dirs_v1.npz", lambda d: {"a": np.zeros(2)}, record=False)
+    cached_npz(str(tmp_path), "kept_v1.npz", lambda d: {"a": np.zeros(2)})
+    assert READ == {os.path.abspath(tmp_path / "kept_v1.npz")}
+
+
+def test_records_stand_in_for_runs_except_in_the_groups_train_names(tmp_path, monkeypatch):
+    """Every planned run has a record and none is in the run cache: nothing is swept (trained)
+    and every run is its record; with ``--train main`` the main group is swept (retrained)
+    and the other groups still come from their records."""
+    import minimanifold.pipeline as PL
+    from minimanifold.experiments.groups import planned_specs
+    from minimanifold.trajectories.presets import SMOKE
+    from minimanifold.trajectories.sweep import run_dir
+    root = tmp_path / "records"
+    for group in planned_specs(SMOKE).values():
+        for spec in group:
+            d = records.record_dir(str(root), run_dir(str(tmp_path / "runs"), spec))
+            os.makedirs(d)
+            json.dump({"final_acc": {"1": 1.0, "2": 1.0}, "config": {"task": {"labels": "task"},
+                                                                      "train": {"schedule": "mixed:1,2"}}},
+                      open(os.path.join(d, "summary.json"), "w"))
+            json.dump({"run": "x", "files": {}}, open(os.path.join(d, "record.json"), "w"))
+    swept = []
+
+    def fake_sweep(specs, runs_dir, **kw):
+        swept.extend(specs)
+        return [{"name": s.name, "seed": s.train.seed, "dir": "trained", "summary": {
+            "final_acc": {"1": 1.0, "2": 1.0}, "config": {"task": {}, "train": {"schedule": "mixed:1,2"}}}}
+            for s in specs]
+    monkeypatch.setattr(PL, "sweep", fake_sweep)
+    main, variants = PL.train_all(SMOKE, str(tmp_path / "runs"), log=lambda s: None, records_root=str(root))
+    assert swept == [] and all(r.get("record") for r in main + [r for v in variants.values() for r in v])
+    main, variants = PL.train_all(SMOKE, str(tmp_path / "runs"), log=lambda s: None, records_root=str(root),
+                                  train=frozenset({"main"}))
+    assert swept == SMOKE.specs() and [r["dir"] for r in main] == ["trained"] * len(main)
+    assert all(r.get("record") for v in variants.values() for r in v)
