@@ -54,7 +54,7 @@ def test_the_audit_of_our_runs_gives_the_pipelines_numbers(runs, tmp_path):
     assert written == ["claims.json", "claims.md", "fig1_effective_rank.png", "fig_spectrum.png", "records"]
     ledger = json.load(open(tmp_path / "a" / "claims.json"))
     assert [c["n"] for c in ledger["claims"]] == [1, 2, 3, 4, 5] and ledger["written_by"].startswith("audit of 2 series")
-    assert "exact expected walk" in ledger["claims"][0]["null"]
+    assert "exact expected spectrum, no sampling" in ledger["claims"][0]["null"]
 
 
 def test_exact_null_known_answers():

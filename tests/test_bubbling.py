@@ -38,9 +38,10 @@ def test_topk_accuracy_at_full_k_equals_plain_forward():
 
 
 def test_entropy_and_topk_figures_draw_every_layer_of_a_deep_model(tmp_path, monkeypatch):
-    """Curves are coloured by m and styled by layer: with more layers than line styles every
-    layer is still drawn (a zip with the styles once dropped layers beyond the fifth), and
-    the legend has one entry per m and per layer, not one per pair."""
+    """Figure 2 draws one entropy panel per layer, every m in each (coloured by m; a shared
+    line style once dropped layers beyond the fifth), titled by its layer, with one legend
+    entry per m; then the settling panel (the runs' and the walk's angles, the 30° line).
+    The top-k figure styles curves by layer: one legend entry per m and per layer."""
     import minimanifold.experiments.bubbling as Bub
     from minimanifold.analysis.pca import FRACTIONS
     from minimanifold.trajectories.rundir import ALL, MATS
@@ -50,16 +51,27 @@ def test_entropy_and_topk_figures_draw_every_layer_of_a_deep_model(tmp_path, mon
                 "entropy": {m: rng.random((n, L)).tolist() for m in ms},
                 "topk_acc": {m: rng.random(len(ks)).tolist() for m in ms},
                 "topk_mass": {m: rng.random((L, len(ks))).tolist() for m in ms}} for _ in range(2)]
-    geoms = [{ALL: {"n": n, "windows": list(range(len(FRACTIONS)))},
+    angles = list(np.linspace(80, 0, len(FRACTIONS)))
+    geoms = [{ALL: {"n": n, "windows": list(range(len(FRACTIONS))), "angle_windows": angles,
+                    "null_angle_windows": angles[::-1]},
               **{f"blocks.{l}.attn.{W}": {"windows": list(range(len(FRACTIONS)))} for l in range(L) for W in MATS}}
              for _ in range(2)]
     figs = []
     monkeypatch.setattr(Bub, "save_figure", lambda fig, path: (figs.append(fig), path)[1])
     Bub.fig2_entropy_and_rank(bubbles, geoms, "c", str(tmp_path / "a.png"))
     Bub.fig_topk(bubbles, "c", str(tmp_path / "b.png"))
-    for fig in figs:
-        ax = fig.axes[0] if fig is figs[0] else fig.axes[1]
-        curves = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]
-        assert len(curves) == len(ms) * L
-        labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert labels == [f"m = {m}" for m in ms] + [f"layer {l}" for l in range(L)]
+    fig2, topk = figs
+    for l in range(L):
+        ax = fig2.axes[l]
+        assert ax.get_title() == f"layer {l}"
+        assert len([ln for ln in ax.get_lines() if len(ln.get_xdata()) == n]) == len(ms)
+    labels = [t.get_text() for t in fig2.axes[L - 1].get_legend().get_texts()]
+    assert labels == [f"m = {m}" for m in ms] + ["uniform attention (ln T)"]
+    settle = fig2.axes[L]
+    assert [ln.get_ydata()[0] for ln in settle.get_lines() if len(ln.get_xdata()) == 2] == [30.0]   # the 30° line
+    assert len([ln for ln in settle.get_lines() if len(ln.get_xdata()) == len(FRACTIONS)]) == 2 + 2   # seeds, mean, walk
+    ax = topk.axes[1]
+    curves = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]
+    assert len(curves) == len(ms) * L
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [f"m = {m}" for m in ms] + [f"layer {l}" for l in range(L)]

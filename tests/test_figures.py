@@ -43,7 +43,8 @@ def test_functional_dimension_legend_lies_outside_its_axes(tmp_path, monkeypatch
     from minimanifold.experiments import functional_dimension as FD
     drawn = []
     monkeypatch.setattr(FD, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
-    curve = {"pca": [0.5 + 0.05 * i for i in range(len(FD.KS))], "random": [0.2] * len(FD.KS), "final": 0.95}
+    curve = {"pca": [0.5 + 0.05 * i for i in range(len(FD.KS))], "random": [0.2] * len(FD.KS),
+             "random_matched": [0.1] * len(FD.KS), "final": 0.95}
     FD.fig_functional([{"centred": curve, "uncentred": curve}] * 2, "caption", tmp_path / "f.png")
     fig = drawn[0]
     fig.canvas.draw()
@@ -51,4 +52,4 @@ def test_functional_dimension_legend_lies_outside_its_axes(tmp_path, monkeypatch
     renderer = fig.canvas.get_renderer()
     box, frame = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
     FD.plt.close(fig)
-    assert len(ax.get_legend().get_texts()) == 5 and not box.overlaps(frame), (box, frame)
+    assert len(ax.get_legend().get_texts()) == 6 and not box.overlaps(frame), (box, frame)    # both controls

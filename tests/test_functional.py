@@ -162,3 +162,63 @@ def test_functional_of_a_real_run_ends_at_its_final_accuracy(tmp_path, monkeypat
             want = expected(kind, k)
             near = [a for mats, a in seen if distance(mats, want) < 1e-9]
             assert near and near[0] == acc, (kind, k, min(distance(mats, want) for mats, _ in seen))
+
+
+def test_rebuild_norm_matched_moves_as_far_as_the_pca_rebuild_along_the_random_projection():
+    """theta_0 = 0, drift (3, 4, 0, 0): V = e1 gives a PCA displacement of norm 3; R = e2
+    projects the drift to (0, 4, 0, 0), scaled to norm 3: (0, 3, 0, 0). R = e3 projects it to
+    0, which stays 0 (theta_0). With theta_0 = (1, 1, 1, 1) everything shifts by it.
+    Guards: the scale taken from the whole drift (5) or from the random projection (4); the
+    displacement not anchored at theta_0."""
+    e = np.eye(4)
+    drift = np.array([3.0, 4.0, 0.0, 0.0])
+    for theta0 in (np.zeros(4), np.ones(4)):
+        got = FD.rebuild_norm_matched(theta0, theta0 + drift, e[:, [1]], e[:, [0]])
+        np.testing.assert_allclose(got, theta0 + [0.0, 3.0, 0.0, 0.0], atol=1e-12)
+        np.testing.assert_allclose(FD.rebuild_norm_matched(theta0, theta0 + drift, e[:, [2]], e[:, [0]]), theta0)
+    got = FD.rebuild_norm_matched(np.zeros(4), drift, e[:, [1, 2]], e[:, [0, 1]])     # PCA keeps all 5
+    np.testing.assert_allclose(got, [0.0, 5.0, 0.0, 0.0], atol=1e-12)
+
+
+def test_functional_curve_norm_matched_control_uses_the_random_directions_at_the_pca_norm():
+    """Every accuracy call of functional_curve, in order per k: the top-k rebuild, k random
+    directions, the same directions norm-matched. Per block the norm-matched displacement is
+    the random one scaled up to the PCA displacement's length (parallel to it, same norm as
+    the PCA's). Guards: fresh random directions for the matched control; a norm matched over
+    all blocks at once instead of block by block; the plain control's scale."""
+    blocks = {"W_Q": synthetic(3, D=80, seed=1), "W_V": 3.0 * synthetic(2, D=60, seed=2)}
+    calls = []
+    acc = make_accuracy(blocks)
+
+    def recording(mats):
+        calls.append({n: np.array(x) for n, x in mats.items()})
+        return acc(mats)
+    ks = [1, 2, 4]
+    out = FD.functional_curve(blocks, recording, ks, centred=True)
+    assert len(calls) == 1 + 3 * len(ks) and len(out["random_matched"]) == len(ks)
+    for j in range(len(ks)):
+        pca, rand, matched = calls[1 + 3 * j: 4 + 3 * j]
+        for n, X in blocks.items():
+            d_p, d_r, d_m = (m[n] - X[0] for m in (pca, rand, matched))
+            np.testing.assert_allclose(np.linalg.norm(d_m), np.linalg.norm(d_p), rtol=1e-10)
+            cos = d_r @ d_m / (np.linalg.norm(d_r) * np.linalg.norm(d_m))
+            assert cos == pytest.approx(1.0, abs=1e-10)
+            assert np.linalg.norm(d_r) < 0.5 * np.linalg.norm(d_p)          # the plain one barely moves
+    assert out["k_star_random_matched"] == FD.k_star(ks, out["random_matched"], out["final"])
+
+
+def test_drift_share_of_the_top_directions():
+    """The drift 8 t w + f(t) v of the test above ends at theta_0 + 8 w (f(1) = 0): the
+    uncentred top direction is w, so it holds all of |theta_T − theta_0|^2 (share 1 at k = 1);
+    the centred top direction is v, orthogonal to the drift (share 0 at k = 1, 1 at k = 2).
+    Guards: the share of theta_T instead of the drift; centred and uncentred swapped."""
+    D, n = 100, 201
+    rng = np.random.default_rng(5)
+    v, w = np.linalg.qr(rng.standard_normal((D, 2)))[0].T
+    t = np.linspace(0, 1, n)[:, None]
+    X = rng.standard_normal(D) + 8.0 * t * w + 2.0 * (np.sin(2 * np.pi * t) - 2 * np.sin(4 * np.pi * t)) * v
+    acc = make_accuracy({"A": X})
+    unc = FD.functional_curve({"A": X}, acc, ks=[1, 2], centred=False)["drift_share"]
+    cen = FD.functional_curve({"A": X}, acc, ks=[1, 2], centred=True)["drift_share"]
+    np.testing.assert_allclose(unc, [1.0, 1.0], atol=1e-6)             # sampled at 201 points: not exact
+    np.testing.assert_allclose(cen, [0.0, 1.0], atol=1e-6)

@@ -248,18 +248,19 @@ def test_an_unreadable_cache_with_a_valid_digest_is_recomputed(tmp_path, capsys)
 
 def test_geometry_cache_recomputes_only_the_changed_file(tmp_path, monkeypatch):
     import numpy as np
-    from minimanifold.experiments import collapse
+    from minimanifold.experiments import geometry
     calls = []
     geom = {"W": {"r90": 2.0, "dirs": np.eye(3)[:, :2]}, "all attention": {"r90": 3.0}}
-    monkeypatch.setattr(collapse, "geometry_of_run", lambda d: (calls.append(d), geom)[1])
-    first = collapse.cached_geometry(str(tmp_path))
-    assert len(calls) == 1 and first["W"]["r90"] == 2.0 and np.array_equal(first["W"]["dirs"], np.eye(3)[:, :2])
-    assert "dirs" not in first["all attention"]
-    jpath = tmp_path / f"geometry_v{collapse.ANALYSIS_VERSION}.json"
+    monkeypatch.setattr(geometry, "geometry_of_run", lambda d: (calls.append(d), geom)[1])
+    monkeypatch.setattr(geometry, "directions_of_run", lambda d: 1 / 0)     # kept when computed: never again
+    first = geometry.cached_geometry(str(tmp_path))
+    assert len(calls) == 1 and first["W"]["r90"] == 2.0 and "dirs" not in first["W"]
+    assert np.array_equal(geometry.cached_dirs(str(tmp_path), geometry.directions_of_run)["W"], np.eye(3)[:, :2])
+    jpath = tmp_path / f"geometry_v{geometry.ANALYSIS_VERSION}.json"
     jpath.write_text(jpath.read_text().replace("2.0", "7.0"))                   # the reported edit of r90
-    again = collapse.cached_geometry(str(tmp_path))
+    again = geometry.cached_geometry(str(tmp_path))
     assert len(calls) == 2 and again["W"]["r90"] == 2.0
-    assert collapse.cached_geometry(str(tmp_path))["W"]["r90"] == 2.0 and len(calls) == 2
+    assert geometry.cached_geometry(str(tmp_path))["W"]["r90"] == 2.0 and len(calls) == 2
 
 
 # ---- stale temp files, and what a plan says ----

@@ -18,6 +18,7 @@ from minimanifold.analysis import pca
 from minimanifold.analysis.intervals import Interval, t975, within
 from minimanifold.experiments import (architecture as AR, bubbling as BU, collapse as CO,
                                       functional_dimension as FU, m_scaling as MS, optimizer as OP)
+from minimanifold.experiments import geometry as GE
 from minimanifold.experiments.commutators import bases as BA, claims as CM
 from minimanifold.trajectories.rundir import ALL
 
@@ -65,65 +66,102 @@ WINDOWED = {0: 1000, 1: [1, 2, 3], 2: [4, 5, 15], 7: -50, 8: [10, 20, 30], 9: [4
 def test_commutator_windows_are_the_first_and_last_fifth_of_training_without_step_0():
     """Claims 9–11 read per seed the median over mixed pairs of the points in (0, 20%] and
     [80%, 100%] of training. With WINDOWED's defects (7 at 30–60%, 1e6 in the same-m pair):
-    early = median{1, 2, 3, 4, 5, 15} = 3.5, late = median{10, ..., 80, 180} = 50, the
-    largest mixed sample 1000 (at step 0: the peak reads every point). Claim 9's ratio
-    late/early is 50/3.5.
+    early = median{1, 2, 3, 4, 5, 15} = 3.5, late = median{10, ..., 80, 180} = 50; the spike
+    level (95th percentile of the 33 mixed samples, step 0 included) and the largest mixed
+    sample are both 1000 (the three at step 0). Claim 9's ratio late/early is 50/3.5 (η fixed).
+    The three seeds' defects are WINDOWED's times 0.9, 1 and 1.1 (identical seeds are tied and
+    decide nothing): the means over seeds are those numbers, the largest sample 1100, and
+    late − early 46.5 (41.85, 46.5, 51.15: sd 4.65) ± 4.303 · 4.65 / √3 = [34.9, 58.1]. The norms'
+    last 20% are WINDOWED's times 0.5, 1 and 2 on the three seeds: a geometric mean of 50/3.5.
     Guards: the early window including step 0 (its median would be 5) or stopping before 20%
     (2); the late window `> 0.8` (65) or reaching back to 70% (35); a mean for the median (5
-    and 60); the same-m pair counted (the peak would be 1e6); early and late swapped."""
-    d = projs([{"defect": by_point(WINDOWED)}] * 3)
+    and 60); the same-m pair counted (the peak would be 1.1e6); early and late swapped."""
+    d = projs([{"defect": by_point(WINDOWED) * f} for f in (0.9, 1.0, 1.1)])
     row = CM.claim_defect_grows(d)
-    assert row.value == [3.5, 50.0, 1000.0] and row.verdict == S
-    assert bounds(row.interval, "late − early") == (46.5, 46.5)
-    row = CM.claim_norms_stay_large(projs([{"norm": by_point(WINDOWED)}] * 3))
+    assert row.value == pytest.approx([3.5, 50.0, 1000.0, 1100.0], rel=1e-12) and row.verdict == S
+    assert bounds(row.interval, "late − early") == (34.9, 58.1)
+
+    def late_times(f):
+        norm = by_point(WINDOWED)
+        norm[8:] *= f
+        return {"norm": norm, "lr": np.full(len(STEPS), 0.5)}
+    row = CM.claim_norms_stay_large(projs([late_times(f) for f in (0.5, 1.0, 2.0)]))
     assert row.value == pytest.approx(50 / 3.5, rel=1e-12) and row.verdict == S
 
 
 def test_claim_10_late_interval_reads_the_late_window():
     """ρ_exec / ρ_random (ρ_random 0.25 in the same blocks) by point: 10 at step 0 (excluded),
-    5 at 10–20%, 2 in between, 0.5 at 80–100%: early 5, late 0.5. An enrichment that fades
-    below 1 is *not supported* (the rule needs late > 1), value [5, 0.5].
-    Guards: the late interval reading the early window (it would say *supported*)."""
-    ratio = by_point({0: 10, 1: 5, 2: 5, 8: 0.5, 9: 0.5, 10: 0.5}, other=2.0, same_m=100.0)
-    row = CM.claim_enrichment(projs([{"rho_whole": ratio * 0.25, "rand_block": np.full((11, 4), 0.25),
-                                      "rand_full": np.full((11, 4), 0.125)}] * 3))
-    assert row.value == [5.0, 0.5] and row.verdict == N
-    assert bounds(row.interval, "; late") == (0.5, 0.5) and bounds(row.interval, "early − late") == (4.5, 4.5)
+    5 at 10–20%, 3 in between, 2 at 80–100% (times 0.98, 1, 1.02 on the three seeds): early 5,
+    late 2 (sd 0.04: 2 ± 4.303 · 0.04 / √3 = [1.90, 2.10]), a fall by 2.5 / 0.98, 2.5, 2.5 / 1.02
+    (the t interval of its log, mapped back: [2.38, 2.63], at or above 2) with late above 1:
+    *supported*, value [5, 2].
+    Guards: the late interval reading the early window (no fall: *not supported*)."""
+    def seed(f):
+        ratio = by_point({0: 10, 1: 5, 2: 5, 8: 2 * f, 9: 2 * f, 10: 2 * f}, other=3.0, same_m=100.0)
+        return {"rho_whole": ratio * 0.25, "rand_block": np.full((11, 4), 0.25), "rand_full": np.full((11, 4), 0.125)}
+    row = CM.claim_enrichment(projs([seed(f) for f in (0.98, 1.0, 1.02)]))
+    assert row.value == pytest.approx([5.0, 2.0], rel=1e-12) and row.verdict == S
+    assert bounds(row.interval, "; late") == (1.9, 2.1) and bounds(row.interval, "early / late") == (2.38, 2.63)
 
 
-def test_claim_11_spike_is_the_largest_sample_of_any_seed():
-    """D grows from 1 to 50 on each of 3 seeds; seed 0 has one sample of 150 at 50% of
-    training (a spike outside both windows). "Spikes of 100–175": a sample of 150 exists, so
-    *supported*, value[2] = 150. Guards: the smallest seed's peak (50: *inconclusive*)."""
-    seeds = [{"defect": np.repeat(np.linspace(1, 50, 11)[:, None], 4, 1)} for _ in range(3)]
-    seeds[0]["defect"][5, 1] = 150.0
-    row = CM.claim_defect_grows(projs(seeds))
-    assert row.value[2] == 150.0 and row.verdict == S
+def test_claim_11_spike_level_is_each_seeds_95th_percentile():
+    """D = s … 50 along the run (s = 1, 2, 3 on the three seeds: it grows by 0.75 (50 − s)) in
+    the 3 mixed pairs of each seed (33 samples; the same-m pair 1e6, not counted). Three samples
+    of a spike at 50% of training, 145, 150, 155 on the three seeds: the 95th percentile (rank
+    30.4 of 0…32) is the spike, mean 150 ([138, 162]), *supported*. Two samples: 50 + 0.4 (spike
+    − 50) = 88, 90, 92 ([85, 95]), below 100 although the largest sample is 155: *not supported*.
+    Seeds at 150, 150 and 90: mean 130, interval [44, 216]: *inconclusive*.
+    Guards: the largest sample (155: *supported* for two spikes); the smallest or largest seed
+    for the interval (*not supported* / *supported* on the mixed seeds); the same-m pair counted."""
+    def seed(n_spikes, spike=150.0, start=1.0):
+        d = np.repeat(np.linspace(start, 50, 11)[:, None], 4, 1)
+        d[:, 3] = 1e6
+        d[5, :n_spikes] = spike
+        return {"defect": d}
+    row = CM.claim_defect_grows(projs([seed(3, 145.0, 1.0), seed(3, 150.0, 2.0), seed(3, 155.0, 3.0)]))
+    assert row.value[2:] == [150.0, 155.0] and row.verdict == S
+    row = CM.claim_defect_grows(projs([seed(2, 145.0, 1.0), seed(2, 150.0, 2.0), seed(2, 155.0, 3.0)]))
+    assert row.value[2:] == [pytest.approx(90.0), 155.0] and row.verdict == N
+    assert bounds(row.interval, "95th percentile") == (85, 95)
+    row = CM.claim_defect_grows(projs([seed(3, start=1.0), seed(3, start=2.0), seed(2, start=3.0)]))
+    lo, hi = bounds(row.interval, "95th percentile")
+    half = t975(2) * np.std([150, 150, 90], ddof=1) / math.sqrt(3)
+    assert (lo, hi) == (round(130 - half), round(130 + half)) and row.verdict == I
 
 
 def test_claim_12_is_the_median_over_pairs_per_seed():
-    """Per seed, 30 of the 33 mixed pairs have ρ_exec / ρ_random = 0.5 and 3 have 20: the
-    median is 0.5 (not enriched: *supported*, value 0.5), the mean 2.27 would be enriched.
+    """Per seed, 30 of the 33 mixed pairs have ρ_exec / ρ_random = 0.5 f and 3 have 20 f (f = 0.98,
+    1, 1.02 on the three seeds): the median is 0.5 f, mean 0.5 ([0.475, 0.525]: not enriched,
+    *supported*), value 0.5 (the median of all seeds' pairs); the mean 2.27 would be enriched.
     Guards: the per-seed median turned into a mean (*not supported*)."""
     rho = by_point({4: 0.2}, other=0.005, same_m=0.5)           # ratio 20 at one point, 0.5 elsewhere
-    row = CM.claim_negligible_inside(projs([{"rho_whole": rho, "rand_block": np.full((11, 4), 0.01),
-                                             "rho_g_whole": np.full((11, 4), 0.1)}] * 3))
+    row = CM.claim_negligible_inside(projs([{"rho_whole": rho * f, "rand_block": np.full((11, 4), 0.01),
+                                             "rho_g_whole": np.full((11, 4), 0.1)} for f in (0.98, 1.0, 1.02)]))
     assert row.value == pytest.approx(0.5) and row.verdict == S
     assert bounds(row.interval, "ratio") == (0.5, 0.5)
 
 
-def test_claim_8_lowest_point_is_the_median_over_pairs_at_each_point():
-    """ρ = 0.1 for every mixed pair except at 10–20% of training (0.3: share 0.954) and at
-    50%, where all three have ρ = 0.6 (√(1−ρ²) = 0.8); the same-m pair has ρ = 0.99
-    everywhere (not counted). The lowest of the per-point medians over pairs is 0.8 < 92%:
-    *not supported*, "lowest point 80.0%"; the late share (the value) is √(1 − 0.1²).
-    Guards: the median over points per pair (each pair's median is 0.995: *supported*); the
-    same-m pair counted (its share is 0.14); the late share read from the early window."""
-    rho = by_point({1: 0.3, 2: 0.3, 5: 0.6}, other=0.1, same_m=0.99)
-    row = CM.claim_perpendicular(projs([{"rho_whole": rho, "rand_block": np.full((11, 4), 0.02)}] * 3))
-    assert row.verdict == N and "lowest point 80.0 ± 0.0%" in row.measured
-    assert bounds(row.interval, "lowest") == (0.8, 0.8)
-    assert row.value == pytest.approx(math.sqrt(1 - 0.01))                # late: ρ = 0.1
+def test_claim_8_share_is_the_median_over_points_of_the_median_over_pairs():
+    """ρ = 0.6 (√(1−ρ²) = 0.8) in mixed pair 0 at points 0–5 and in pair 1 at points 5–10,
+    0.1 f (f = 0.9, 1, 1.1 on the three seeds: share 0.9959, 0.9950, 0.9939) otherwise; the
+    same-m pair has ρ = 0.99 (share 0.14, not counted). Only point 5 has a median over pairs of
+    0.8, so the median over points is √(1 − (0.1 f)²) > 95%; chance (a random subspace's ρ 0.2)
+    is 0.9798 below it (share − chance's 0.0152 mean, sd 0.0010: [0.0127, 0.0177]): *supported*,
+    value the mean of √(1 − (0.1 f)²), "lowest point 80.0%", the authors' 1 − ρ in the last 20%
+    1 − 0.1 f, 90.0 ± 0.8% (median of 0.6 ×3 and 0.1 f ×6).
+    Guards: the median over points per pair first (pairs 0 and 1 at 0.8: *not supported*);
+    the same-m pair counted (0.8975: *not supported*); chance read from ρ_exec (null 0.995)."""
+    def seed(f):
+        rho = np.full((len(STEPS), 4), 0.1 * f)
+        rho[:6, 0] = rho[5:, 1] = 0.6
+        rho[:, 3] = 0.99
+        return {"rho_whole": rho, "rand_block": np.full((11, 4), 0.2)}
+    fs = (0.9, 1.0, 1.1)
+    row = CM.claim_perpendicular(projs([seed(f) for f in fs]))
+    assert row.verdict == S and row.value == pytest.approx(np.mean([math.sqrt(1 - (0.1 * f) ** 2) for f in fs]))
+    assert row.null_value == pytest.approx(math.sqrt(1 - 0.04))
+    assert "lowest point 80.0 ± 0.0%" in row.measured and "last 20%: 90.0 ± 0.8%" in row.measured
+    assert bounds(row.interval, "share − chance's") == pytest.approx((0.0127, 0.0177), abs=1e-4)
 
 
 def test_basis_sweep_windows():
@@ -180,11 +218,13 @@ def synthetic_sweep(monkeypatch):
 
 def test_basis_sweep_baseline_uses_the_directions_it_has(monkeypatch):
     """Every basis here holds e_0 of W_Q and none holds e_3 or the embedding, so ρ(δ) = 1/√3.
-    The block-matched baseline of k directions per 8-entry matrix is √(k/8 · 2/3) (W_Q holds
-    2 of δ's 3 units), so the ratio is 2/√k with k the directions every matrix's basis has:
-    the trajectory PCA has 2 (3 in W_O; the fewest count): 2 at K = 1, √2 at every K >= 2;
-    the weights and drift SVDs of t e_0 have 1 (ratio 2) and none at step 0 (W_0 = 0, no
-    drift: NaN); the SVD of the mixed pairs' mean gradient has 1 (2) at both points.
+    The block-matched baseline of k_b directions in each 8-entry matrix is √(k_WQ/8 · 2/3) (W_Q
+    holds 2 of δ's 3 units, no other matrix any), so the ratio is 2/√k_WQ with k_WQ the
+    directions W_Q's own basis has: the trajectory PCA has 2 (3 in W_O, which δ misses):
+    2 at K = 1, √2 at every K >= 2; the weights and drift SVDs of t e_0 have 1 (ratio 2) and
+    none in W_Q at step 0 (W_0 = 0, no drift: NaN; W_O's 0.01 e_2 gives the weights SVD one
+    direction there, which δ misses: ρ = 0, no baseline, NaN); the SVD of the mixed pairs' mean
+    gradient has 1 (2) at both points.
     Guards: the baseline at the nominal K (at K = 4 it would be 1); the most directions of
     any matrix (W_O's 3); the same-m pair's delta or gradient counted; ρ without its root;
     the drift from checkpoint 1 or the weights of the last checkpoint (finite at step 0)."""
@@ -196,10 +236,34 @@ def test_basis_sweep_baseline_uses_the_directions_it_has(monkeypatch):
         np.testing.assert_allclose(sw["ratio"][b["trajectory PCA"], :, point, 0], traj_pca, rtol=1e-9)
         np.testing.assert_allclose(sw["ratio"][b["gradient SVD"], :, point, 0], 2.0, rtol=1e-9)
         np.testing.assert_allclose(sw["rho"][b["trajectory PCA"], :, point, 0], 1 / math.sqrt(3), rtol=1e-9)
-    assert sw["k_used"][b["trajectory PCA"], :, 0].tolist() == [1, 2, 2, 2, 2, 2]
+    assert sw["k_used"].shape == (4, len(BA.KS), 2, 4)                  # [basis, K, point, matrix]
+    assert sw["k_used"][b["trajectory PCA"], :, 0].tolist() == [[1] * 4, [2] * 4] + [[2, 2, 2, 3]] * 4   # W_O: 3
     for kind in ("weights SVD", "drift SVD"):
-        assert np.isnan(sw["ratio"][b[kind], :, 0]).all() and (sw["k_used"][b[kind], :, 0] == 0).all()
+        assert np.isnan(sw["ratio"][b[kind], :, 0]).all()
         np.testing.assert_allclose(sw["ratio"][b[kind], :, 1, 0], 2.0, rtol=1e-9)
+    # step 0: no drift anywhere (ρ NaN); W_0 is 0 but for W_O's 0.01 e_2, one direction δ misses
+    assert (sw["k_used"][b["drift SVD"], :, 0] == 0).all() and np.isnan(sw["rho"][b["drift SVD"], :, 0]).all()
+    assert sw["k_used"][b["weights SVD"], :, 0].tolist() == [[0, 0, 0, 1]] * len(BA.KS)
+    assert (sw["rho"][b["weights SVD"], :, 0] == 0).all()
+
+
+def test_basis_sweep_baseline_uses_each_matrixs_own_k(monkeypatch):
+    """Issue 23: a basis of 4 directions in W_Q (e_0, e_1, e_2, e_4) and 1 in each other matrix
+    (e_7, which δ misses). δ = e_0 + e_3 of W_Q plus one embedding unit: ρ² = 1/3 at every K.
+    W_Q's own k_WQ = min(K, 4): baseline² = (k_WQ/8 · 2)/3, ratio 2/√k_WQ = 2, √2, 1, 1, 1, 1.
+    Guards: the fewest directions over matrices in every matrix's baseline (1: ratio 2 at
+    every K); the most (4 in W_Q: ratio 1 at K = 1)."""
+    def fixed_basis(kind, name, k, j, traj, whole, grad_mean):
+        cols = [0, 1, 2, 4] if name.endswith("W_Q") else [7]
+        return np.eye(8)[:, cols[:k]]
+    monkeypatch.setattr(BA, "_basis", fixed_basis)
+    sw = synthetic_sweep(monkeypatch)
+    expected = [2.0, math.sqrt(2), 1.0, 1.0, 1.0, 1.0]
+    for b in range(len(BA.BASES)):
+        for point in (0, 1):
+            np.testing.assert_allclose(sw["ratio"][b, :, point, 0], expected, rtol=1e-9)
+            np.testing.assert_allclose(sw["rho"][b, :, point, 0], 1 / math.sqrt(3), rtol=1e-9)
+    assert sw["k_used"][0, :, 0].tolist() == [[1, 1, 1, 1], [2, 1, 1, 1]] + [[4, 1, 1, 1]] * 4
 
 
 def test_basis_sweep_r90_subsets_are_the_named_checkpoints(monkeypatch):
@@ -217,21 +281,26 @@ def test_basis_sweep_r90_subsets_are_the_named_checkpoints(monkeypatch):
 # ---- §4.1, claims 1–5 (experiments/collapse.py) and the PCA plumbing (analysis/pca.py) ----
 
 def test_claim_5_is_the_mean_over_matrices_of_each_pairs_smallest_angle():
-    """Per seed pair, the smallest principal angle is 30° in one matrix and 90° in the other:
-    their mean, 60°, lies above 45° (*supported*, value 60) for each of the 3 pairs.
-    Guards: the minimum over matrices (30°: *inconclusive*)."""
-    orientation = {"a": {"seed_pairs_deg": [[30.0, 80.0]] * 3, "random_deg": [[88.0, 89.0]]},
+    """Per seed pair, the smallest principal angle is 29°, 30°, 31° in one matrix and 90° in the
+    other: their means, 59.5°, 60°, 60.5°, lie above 45° (*supported*, value 60; jackknife
+    [57.5, 62.5]). Tied pairs (30° in each) decide nothing. Guards: the minimum over matrices
+    (30°: *inconclusive*)."""
+    orientation = {"a": {"seed_pairs_deg": [[29.0, 80.0], [30.0, 80.0], [31.0, 80.0]], "random_deg": [[88.0, 89.0]]},
                    "b": {"seed_pairs_deg": [[90.0, 90.0]] * 3, "random_deg": [[88.0, 89.0]]}}
     row = CO.claim_orientation(orientation)
-    assert row.value == 60.0 and row.verdict == S
+    assert row.value == 60.0 and row.verdict == S and row.interval.startswith("[57.5, 62.5]")
+    orientation["a"]["seed_pairs_deg"] = [[30.0, 80.0]] * 3
+    assert CO.claim_orientation(orientation).verdict == I
 
 
 def test_claim_2_compares_q_k_with_v_o():
     """r90 5, 3, 2, 2 for W_Q, W_K, W_V, W_O on every seed: r90(Q,K) − r90(V,O) = 4 − 2 = 2,
     its matched nulls (all 6) 0. Guards: any other pairing of the four matrices (W_V with
     W_K: 1.5)."""
-    g = {f"blocks.0.attn.{W}": {"r90": r, "null": {"matched": {"mean": 6.0}, "constant": {"mean": 7.0}}}
+    g = {f"blocks.0.attn.{W}": {"r90": r, "null": {"matched": {"mean": 6.0}, "constant": {"mean": 7.0}},
+                                "common": {"r90": r}}
          for W, r in zip(("W_Q", "W_K", "W_V", "W_O"), (5, 3, 2, 2))}
+    g[ALL] = {"common": {"n": 40}}
     row = CO.claim_vo_below_qk([g] * 3, 1)
     assert row.value == 2.0 and row.verdict == S and "same difference for the matched null: 0.00" in row.null
 
@@ -249,7 +318,7 @@ def test_matched_null_walks_the_step_norms_in_their_order():
     sorted; the constant null read as the matched one."""
     norms = np.r_[np.ones(9), 10.0, np.ones(10)]
     X = pca.random_walk(norms, 500, np.random.default_rng(0))
-    g = CO.geometry({"blocks.0.attn.W_Q": X, ALL: X})
+    g = GE.geometry({"blocks.0.attn.W_Q": X, ALL: X})
     for name in ("blocks.0.attn.W_Q", ALL):
         assert g[name]["r90"] == 1
         assert g[name]["null"]["matched"]["draws"] == [1, 1, 1]
@@ -265,7 +334,7 @@ def test_collapse_settling_points_are_the_runs_and_the_nulls():
     null's from the run's."""
     X = np.zeros((21, 500))
     X[:, 0] = np.arange(21.0)
-    g = CO.geometry({"blocks.0.attn.W_Q": X, ALL: X})
+    g = GE.geometry({"blocks.0.attn.W_Q": X, ALL: X})
     for v in g.values():
         assert v["windows"] == [1] * 10 and v["stabilization"] == 0.1 and v["r90"] == 1
         assert v["null_stabilization"] > 0.1 and min(v["null"]["matched"]["draws"]) >= 3
@@ -326,8 +395,9 @@ def test_within_clips_an_interval_outside_the_range_to_its_edge():
 # ---- claim 22 (experiments/functional_dimension.py) ----
 
 def functional_run(pca_acc, rand_acc, final=1.0):
-    c = {"k": list(FU.KS), "pca": list(pca_acc), "random": list(rand_acc), "final": final, "k_star": 4,
-         "k_star_random": None}
+    c = {"k": list(FU.KS), "pca": list(pca_acc), "random": list(rand_acc), "random_matched": list(rand_acc),
+         "final": final, "k_star": 4, "k_star_random": None, "k_star_random_matched": None,
+         "drift_share": [0.9] * len(FU.KS)}
     return {"centred": c, "uncentred": dict(c)}
 
 
@@ -341,8 +411,28 @@ def test_claim_22_reads_k_4_against_4_random_directions():
                          [0.96, 0.3, 0.25, 0.2, 0.15, 0.1, 0.1, 0.1])
     row = FU.claim_functional([run] * 3)
     assert row.value == pytest.approx(0.95, abs=1e-12) and row.verdict == S
-    lo, hi = bounds(row.interval, "top-4 − random")
-    assert lo == hi == 0.75
+    # tied seeds: the sd floored at one probe example, 1/256: ± 4.303 / 256 / √3 = ± 0.0097
+    assert bounds(row.interval, "top-4 − random") == (0.74, 0.76)
+
+
+def test_claim_22_reads_the_norm_matched_control_at_k_4():
+    """Top-k accuracies as above; plain random 0.2 at k = 4, but the norm-matched control at
+    k = 4 reaches 0.97, above the top-4's 0.95 (at other k: 0.1): the subspace does no better
+    than random directions moved as far, *not supported*; with the matched control at 0.3 at
+    k = 4 (0.99 elsewhere), *supported*, top-4 − norm-matched 0.65. The uncentred curve's
+    drift share at k = 1 (0.8; 0.1 elsewhere) is printed beside its k*. Guards: the plain
+    control read as the matched one; the matched control read at another k; the centred
+    curve's drift share."""
+    run = functional_run([0.1, 0.2, 0.3, 0.95, 0.97, 0.98, 0.99, 1.0], [0.2] * 8)
+    run["centred"]["random_matched"] = [0.1, 0.1, 0.1, 0.97, 0.1, 0.1, 0.1, 0.1]
+    run["uncentred"] = dict(run["uncentred"], drift_share=[0.8] + [0.1] * 7)
+    row = FU.claim_functional([run] * 3)
+    # tied seeds: the sd floored at 1/256, ± 0.0097
+    assert row.verdict == N and bounds(row.interval, "top-4 − norm-matched random") == (-0.03, -0.01)
+    assert "0.80 ± 0.00 of |θT − θ0|²" in row.measured
+    run["centred"]["random_matched"] = [0.99, 0.99, 0.99, 0.3, 0.99, 0.99, 0.99, 0.99]
+    row = FU.claim_functional([run] * 3)
+    assert row.verdict == S and bounds(row.interval, "top-4 − norm-matched random") == (0.64, 0.66)
 
 
 # ---- claim 19 (experiments/m_scaling.py) ----
@@ -357,12 +447,14 @@ def test_claim_19_an_interval_touching_minus_1_is_not_wholly_outside():
 
 def test_claim_19_compares_every_M_with_the_smallest():
     """Seeds' r90 3 at M = 1, 3.5 at M = 2, 4.5 at M = 3 (handed over in the order 3, 1, 2):
-    M=2 − M=1 is 0.5, M=3 − M=1 is 1.5, wholly above 1: *not supported*; value [3, 3.5, 4.5]
+    M=2 − M=1 is 0.5, M=3 − M=1 is 1.5. The seeds are tied, so each group's sd is floored at the
+    step of a mean of 12 integer r90s, 1/12: se √(2 / 144 / 3) = 0.068 on 4 Welch df (t 2.776),
+    ± 0.19: [0.31, 0.69] and [1.31, 1.69], wholly above 1: *not supported*; value [3, 3.5, 4.5]
     in M order. Guards: comparing with the largest M (−1.0 and 0.0); M in dict order."""
     def v(r):
         return {"r90": [r] * 3, "null": [6.0] * 3, "final_acc": [{1: 1.0}] * 3}
     row = MS.claim_m_scaling({3: v(4.5), 1: v(3.0), 2: v(3.5)})
-    assert bounds(row.interval, "M=2 − M=1:") == (0.5, 0.5) and bounds(row.interval, "M=3 − M=1:") == (1.5, 1.5)
+    assert bounds(row.interval, "M=2 − M=1:") == (0.31, 0.69) and bounds(row.interval, "M=3 − M=1:") == (1.31, 1.69)
     assert row.value == [3.0, 3.5, 4.5] and row.verdict == N
 
 
@@ -420,36 +512,53 @@ def test_optimizer_summary_reads_the_matched_null():
 # ---- claim 17 (experiments/architecture.py) ----
 
 def curriculum_run(a1, a2=1.0):
-    return {"summary": {"final_acc": {"1": a1, "2": a2}}}
+    return {"summary": {"final_acc": {"1": a1, "2": a2}, "config": {"train": {"n_probe": 256}}}}
 
 
 def test_claim_17_forgetting_is_from_the_best_accuracy():
     """Each curriculum run's m = 1 accuracy goes 0.2 (step 0, chance) -> 1.0 -> 0.3 (final):
-    it forgot 1.0 − 0.3 = 0.7 (*supported*, value 0.7).
+    it forgot 1.0 − 0.3 = 0.7 (*supported*, value 0.7); the mixed runs go 0.2 -> 1.0 -> 1.0.
     Guards: the first recorded accuracy for the best (0.2 − 0.3 < 0: *not supported*)."""
     hist = [[{"acc": {"1": 0.2, "2": 0.2}}, {"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 3
-    row = AR.claim_curriculum([curriculum_run(1.0)] * 3, [curriculum_run(0.3)] * 3, hist)
+    mixed = [[{"acc": {"1": 0.2, "2": 0.2}}, {"acc": {"1": 1.0, "2": 0.9}}, {"acc": {"1": 1.0, "2": 1.0}}]] * 3
+    row = AR.claim_curriculum([curriculum_run(1.0)] * 3, [curriculum_run(0.3)] * 3, mixed, hist)
     assert row.value == pytest.approx(0.7) and row.verdict == S
 
 
-def test_claim_17_needs_every_mixed_run_to_learn():
-    """Two mixed runs end at 1.0 on every m, one at 0.5 on m = 2: not every mixed run learned,
-    *not supported* however much the curriculum forgot. A mixed run ending at exactly 0.95
-    on some m has learned it ("ends ≥ 0.95"). Guards: any mixed run for every; the lowest m's
-    accuracy of a mixed run read as its highest; `> 0.95`."""
-    hist = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 3
-    mixed = [curriculum_run(1.0), curriculum_run(1.0, 0.5), curriculum_run(1.0)]
-    assert AR.claim_curriculum(mixed, [curriculum_run(0.3)] * 3, hist).verdict == N
-    mixed = [curriculum_run(1.0), curriculum_run(0.95, 1.0), curriculum_run(1.0)]
-    assert AR.claim_curriculum(mixed, [curriculum_run(0.3)] * 3, hist).verdict == S
+def test_claim_17_reads_each_group_with_its_own_histories():
+    """The mixed runs' m = 1 accuracy goes 0.2 -> 0.6 and ends at 0.6 (never learned well, never
+    forgot: 0); the curriculum's goes 0.2 -> 1.0 -> 0.3 (0.7): *supported*. Guards: the
+    histories swapped (curriculum 0.6 − 0.3 = 0.3, mixed 1.0 − 0.6 = 0.4: *not supported*);
+    the first accuracy for the mixed runs' best (0.2 − 0.6 clipped to 0: the same verdict, so
+    the next case): mixed runs at 0.2 -> 1.0 -> 0.5 forgot 0.5, *not supported*."""
+    cur = [[{"acc": {"1": 0.2, "2": 0.2}}, {"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 3
+    low = [[{"acc": {"1": 0.2, "2": 0.2}}, {"acc": {"1": 0.6, "2": 0.9}}, {"acc": {"1": 0.6, "2": 1.0}}]] * 3
+    row = AR.claim_curriculum([curriculum_run(0.6)] * 3, [curriculum_run(0.3)] * 3, low, cur)
+    assert row.verdict == S and row.null_value == pytest.approx(0.0) and row.value == pytest.approx(0.7)
+    forgot = [[{"acc": {"1": 0.2, "2": 0.2}}, {"acc": {"1": 1.0, "2": 0.9}}, {"acc": {"1": 0.5, "2": 1.0}}]] * 3
+    row = AR.claim_curriculum([curriculum_run(0.5)] * 3, [curriculum_run(0.3)] * 3, forgot, cur)
+    assert row.verdict == N and row.null_value == pytest.approx(0.5)
+    # tied seeds: the sd floored at one of 256 probe examples, 0.5 ± 4.303 / 256 / √3 = [0.49, 0.51]
+    assert bounds(row.interval, "mixed") == (0.49, 0.51)
+
+
+def test_claim_17_a_mixed_run_that_never_learned_an_m_forgot_nothing():
+    """Two of three mixed runs end at 0.5 on m = 2 and were never higher (they did not learn it,
+    and did not forget m = 1): forgetting is what is tested, *supported*. The old conjunct
+    "every mixed run ends ≥ 0.95" would have read *not supported*."""
+    cur = [[{"acc": {"1": 1.0, "2": 0.2}}, {"acc": {"1": 0.3, "2": 1.0}}]] * 3
+    mixed_h = [[{"acc": {"1": 1.0, "2": 0.5}}, {"acc": {"1": 1.0, "2": 0.5}}]] * 3
+    mixed = [curriculum_run(1.0), curriculum_run(1.0, 0.5), curriculum_run(1.0, 0.5)]
+    assert AR.claim_curriculum(mixed, [curriculum_run(0.3)] * 3, mixed_h, cur).verdict == S
 
 
 # ---- claim 7 (experiments/bubbling.py) ----
 
 def test_claim_7_gap_is_a_distance_either_way():
     """Entropy 3.4 at step 0, 1.2 at 10% (92% of its fall to 1.0: done at 0.1), then 1.1,
-    1.0, ...; r90 settles only at 0.9: a gap of |0.1 − 0.9| = 0.8 (*not supported*, value
-    0.8). Entropy 10, 5, 1 (exactly 90% fallen: done at 0.2), 0.5, 0, ...: against r90
+    1.0, ...; the top-k subspace settles (``angle_settled``) only at 0.9: a gap of |0.1 − 0.9|
+    = 0.8 (tied seeds, the sd floored at the 10% grid: [0.55, 1]: *not supported*, value 0.8).
+    Entropy 10, 5, 1 (exactly 90% fallen: done at 0.2), 0.5, 0, ...: against a subspace
     settled at 0.2, a gap of 0. The fall is from the first to the last checkpoint (as claim
     6's): entropy 10, 5, 1.5, 0.5, 0, ..., 0, 1 falls 9 in all, 8.5 of it (94%) by 0.2. The
     matched null's settling point (0.1 here) is not the collapse's. Guards: the signed gap
@@ -458,15 +567,15 @@ def test_claim_7_gap_is_a_distance_either_way():
     steps = list(range(0, 1001, 100))
     ent = [3.4, 1.2, 1.1] + [1.0] * 8
     b = [{"steps": steps, "entropy": {1: [[e, e] for e in ent]}}] * 3
-    row = BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.9, "null_stabilization": 0.1}}] * 3)
+    row = BU.claim_bubbling_with_collapse(b, [{ALL: {"angle_settled": 0.9, "null_angle_settled": 0.1}}] * 3)
     assert row.value == pytest.approx(0.8) and row.verdict == N
     ent = [10.0, 5.0, 1.0, 0.5] + [0.0] * 7
     b = [{"steps": steps, "entropy": {1: [[e, e] for e in ent]}}] * 3
-    row = BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.2, "null_stabilization": 0.1}}] * 3)
+    row = BU.claim_bubbling_with_collapse(b, [{ALL: {"angle_settled": 0.2, "null_angle_settled": 0.1}}] * 3)
     assert row.value == 0.0 and "entropy 90% fallen at 20 ± 0%" in row.measured
     ent = [10.0, 5.0, 1.5, 0.5] + [0.0] * 6 + [1.0]          # dips below where it ends
     b = [{"steps": steps, "entropy": {1: [[e, e] for e in ent]}}] * 3
-    row = BU.claim_bubbling_with_collapse(b, [{ALL: {"stabilization": 0.2, "null_stabilization": 0.1}}] * 3)
+    row = BU.claim_bubbling_with_collapse(b, [{ALL: {"angle_settled": 0.2, "null_angle_settled": 0.1}}] * 3)
     assert row.value == 0.0
 
 

@@ -35,7 +35,7 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
         assert (tmp_path / "fig" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     import json
     claims = json.loads((tmp_path / "fig" / "claims.json").read_text())["claims"]
-    assert [c["n"] for c in claims] == list(range(1, 27)) and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
+    assert [c["n"] for c in claims] == list(range(1, 28)) and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
     # claim 1's number, recomputed independently from the runs' trajectories: r90 of each
     # attention matrix from an SVD of its centred snapshots, averaged over matrices, then seeds
     import numpy as np
@@ -62,6 +62,35 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     for out in (first.stdout, second.stdout):                           # where the wall time went, by phase
         assert re.search(r"^wall time: training \d+s, per-run measurements after training \d+s, "
                          r"reports \(analyses, figures, ledger\) \d+s; total \d+s$", out, re.M), out[-500:]
+    rebuilt_from_the_records_alone(tmp_path, cmd)
+
+
+def rebuilt_from_the_records_alone(tmp_path, cmd):
+    """Issue 23 §1: the ledger and every figure are a function of the records the run wrote
+    beside them (figures/<preset>/records/): with an empty run cache nothing trains and every
+    file comes out byte for byte; a record missing a measurement is a one-line error naming it."""
+    fig = tmp_path / "fig"
+    before = {p.name: p.read_bytes() for p in fig.iterdir() if p.is_file()}
+    records = [d for d in (fig / "records").glob("*/seed_*")]
+    assert len(records) == 17 and all((d / "record.json").is_file() for d in records)
+    assert not [p for p in (fig / "records").rglob("*") if p.name in ("trajectory.npz", "ckpt")
+                or p.name.startswith(("commutators_v", "geometry_dirs_v"))]          # no heavy file
+    assert sum(p.stat().st_size for p in (fig / "records").rglob("*") if p.is_file()) < 4 << 20
+    assert list((fig / "records").glob("add-*/orientation_v*_seeds_0-1.json"))     # claim 5, across seeds
+    empty = [*cmd[:cmd.index("--runs-dir") + 1], str(tmp_path / "no-runs"), *cmd[cmd.index("--runs-dir") + 2:]]
+    third = subprocess.run(empty, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert "17 runs read from the committed records" in third.stdout and not (tmp_path / "no-runs").exists()
+    after = {p.name: p.read_bytes() for p in fig.iterdir() if p.is_file()}
+    assert after.keys() == before.keys() and [k for k in before if after[k] != before[k]] == []
+    planned = subprocess.run([*empty, "--plan"], cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert re.search(r"^main +2 +0 +2 +0 ", planned.stdout, re.M), planned.stdout     # runs, done, reuse, train
+    assert "to train: 0 steps" in planned.stdout and "read from the committed records" in planned.stdout
+    victim = next(iter(sorted((fig / "records").glob("add-*/seed_0/geometry_v*.json"))))
+    victim.unlink()
+    fourth = subprocess.run(empty, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert fourth.returncode == 2 and fourth.stderr.count("\n") == 1, fourth.stderr[-2000:]
+    assert f"{victim} is not in the committed records" in fourth.stderr
 
 
 def test_bad_override_is_one_line(tmp_path):
@@ -365,15 +394,18 @@ print(json.dumps({"claims": [c.to_dict() for c in claims], "threads": [r["summar
 def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
     """With --jobs > 1 the per-run measurements run on the training pool, each queued as
     soon as its run is trained, and whatever the final runs ask for beyond that before
-    the reports: the reports then compute nothing (no run-directory file is added or
-    changed) and the ledger equals the one trained and computed serially with the same
+    the reports: the reports then compute no per-run measurement (no run-directory file is
+    added or changed; only the seeds' orientation, a measurement across runs, is added beside
+    them) and the ledger equals the one trained and computed serially with the same
     BLAS thread count (one, as each pool worker has: on some kernels, OpenBLAS's Haswell
     one, 1 and 2 threads differ in the 7th digit; the count is each run's recorded
     ``blas_threads``)."""
     import dataclasses
     import json
     from minimanifold.experiments.context import Context
-    from minimanifold.pipeline import EarlyMeasurements, analyse, prefetch, prefetch_calls, train_all
+    from minimanifold.experiments import geometry as GE
+    from minimanifold.experiments.measuring import EarlyMeasurements, prefetch, prefetch_calls
+    from minimanifold.pipeline import analyse, train_all
     preset = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=60, ckpt_every=10))
     early = EarlyMeasurements(preset, str(tmp_path / "a"))
     pooled = Context(preset, *train_all(preset, str(tmp_path / "a"), jobs=2, log=lambda s: None, then=early),
@@ -396,7 +428,10 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
     before = files()
     os.makedirs(pooled.fig_dir)
     claims_pooled, _, _ = analyse(pooled, log=lambda s: None)
-    assert files() == before                                  # every measurement was already there
+    added = {os.path.relpath(p, tmp_path / "a") for p in set(files()) - set(before)}
+    assert {k: v for k, v in files().items() if k in before} == before    # every per-run measurement was there
+    key = os.path.basename(os.path.dirname(pooled.runs[0]["dir"]))         # only the seeds' orientation, across
+    assert added == {os.path.join(key, f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1.json{x}") for x in ("", ".sha256")}
     assert [r["summary"]["blas_threads"] for r in pooled.runs] == [1, 1]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env["OPENBLAS_NUM_THREADS"] = "1"                         # like with like: the workers' one thread
@@ -417,7 +452,7 @@ def test_measurements_of_a_run_that_diverged_are_left_to_the_final_pass(tmp_path
     computes exactly what the early one did not."""
     import dataclasses
     from minimanifold.experiments.context import Context
-    from minimanifold.pipeline import EarlyMeasurements, planned_context, prefetch_calls
+    from minimanifold.experiments.measuring import EarlyMeasurements, planned_context, prefetch_calls
     preset = dataclasses.replace(SMOKE, n_extra_seeds=1)
     early = EarlyMeasurements(preset, str(tmp_path))
     plan = planned_context(preset, str(tmp_path))
@@ -438,7 +473,8 @@ def test_measurements_are_asked_heaviest_first_each_once():
     once; an experiment in ``skip`` (a retraining not trained now) is left out."""
     from minimanifold.experiments import EXPERIMENTS, restricted_training
     from minimanifold.experiments.contract import Call
-    from minimanifold.pipeline import not_retrained, planned_context, prefetch_calls
+    from minimanifold.experiments.measuring import planned_context, prefetch_calls
+    from minimanifold.pipeline import not_retrained
     ctx = planned_context(SMOKE, "/runs")
     weight = {}
     for e in EXPERIMENTS:
@@ -605,13 +641,13 @@ def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
     assert [f for f in listing() if f not in before and "restricted" in f] == []       # retrained nothing
     assert {os.path.dirname(f) for f in listing()} == {os.path.dirname(f) for f in before}   # trained nothing
     claims = json.loads((fig / "claims.json").read_text())["claims"]
-    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22]
+    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22, 27]
     md = (fig / "claims.md").read_text()
     assert "| 18 | multiplication needs r90" in md and "| 15 |" not in md
     assert "- claims 15, 16, 17: runs not trained yet: curriculum, mlp\n" in md
     assert "- claim 23: its measurement trains\n" in md and "- claim 18: runs not trained" not in md
     table = ledger.side_by_side_markdown({"partial": claims, "full": None}).splitlines()
-    assert [ln.split(" | ")[0] for ln in table[2:]] == [f"| {n}" for n in [*range(1, 15), 18, 22]]
+    assert [ln.split(" | ")[0] for ln in table[2:]] == [f"| {n}" for n in [*range(1, 15), 18, 22, 27]]
 
 
 def test_train_trains_only_the_groups_it_names(tmp_path):
@@ -635,7 +671,7 @@ def test_train_trains_only_the_groups_it_names(tmp_path):
     assert {f.split(os.sep)[0] for f in listing()} == trained                       # those groups, no other
     assert [f for f in listing() if "restricted" in f] == []
     claims = json.loads((fig / "claims.json").read_text())["claims"]
-    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22]
+    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22, 27]
     md = (fig / "claims.md").read_text()
     assert "- claims 15, 16, 17: runs not trained yet: curriculum, mlp\n" in md
     assert "- claim 23: its measurement trains\n" in md
@@ -644,7 +680,7 @@ def test_train_trains_only_the_groups_it_names(tmp_path):
     new = [f for f in listing() if f not in before]
     assert new and all("restricted" in f for f in new)                             # retrained, no new run
     claims = json.loads((fig / "claims.json").read_text())["claims"]
-    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22, 23]
+    assert [c["n"] for c in claims] == [*range(1, 15), 18, 22, 23, 27]
     assert "- claim 23: its measurement trains" not in (fig / "claims.md").read_text()
 
 

@@ -106,3 +106,25 @@ def correlations(h, factors: dict) -> tuple:
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(denom > 0, (hc.T @ Fc) / denom, 0.0)
     return np.abs(r), names
+
+
+def count_strong(corr, alive, columns, r: float = 0.5) -> int:
+    """How many of the ``alive`` latents have |r| > ``r`` with at least one factor of
+    ``columns``: corr [f, factors] (|r|, from ``correlations``), alive [live] latent indices,
+    columns bool [factors]."""
+    return int((corr[np.ix_(alive, np.flatnonzero(columns))] > r).any(1).sum())
+
+
+def top_latents(corr, alive, columns, top: int) -> np.ndarray:
+    """The ``top`` latents of ``alive`` with the largest |r| with a factor of ``columns``
+    (bool [factors]), largest first; ties in index order."""
+    score = corr[alive][:, np.flatnonzero(columns)].max(1)                  # [live]
+    return alive[np.argsort(-score, kind="stable")[:top]]
+
+
+def describe_latents(corr, names, latents, columns) -> list:
+    """[{"latent", "factor", "abs_corr"}] for each of ``latents``: its strongest factor among
+    ``columns`` (bool [factors]) and that |r|."""
+    cols = np.flatnonzero(columns)
+    return [{"latent": int(j), "factor": names[int(cols[corr[j, cols].argmax()])],
+             "abs_corr": float(corr[j, cols].max())} for j in latents]

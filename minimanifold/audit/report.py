@@ -2,7 +2,7 @@
 with the presets' own rules and intervals (``experiments/collapse.py``, claims 1–5).
 
 Per seed and attention matrix: r90, r95 and the participation ratio of the trajectory's
-PCA (``collapse.geometry``, exactly what the pipeline computes for its own runs), beside
+PCA (``geometry.geometry``, exactly what the pipeline computes for its own runs), beside
 the Monte-Carlo random walk with the same step norms and the exact expected spectrum of
 such a walk (``pca.expected_walk_spectrum``); expanding windows and when r90 settles;
 principal angles between seeds' top-3 subspaces.
@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from ..analysis import pca
-from ..experiments import collapse, functional_dimension
+from ..experiments import collapse, functional_dimension, geometry
 from ..trajectories.rundir import ALL
 from ..files import save_json
 from ..report import ledger
@@ -30,10 +30,10 @@ def exact_null(X) -> dict:
 
 
 def measure(mats: dict) -> tuple:
-    """(geometry as ``collapse.geometry`` gives it, {matrix: exact null}) of one seed's
+    """(geometry as ``geometry.geometry`` gives it, {matrix: exact null}) of one seed's
     attention snapshots {name: [n, D]} (``ALL``, them all side by side, added here)."""
     snaps = {**mats, ALL: np.concatenate(list(mats.values()), axis=1)}
-    return collapse.geometry(snaps), {k: exact_null(X) for k, X in snaps.items()}
+    return geometry.geometry(snaps), {k: exact_null(X) for k, X in snaps.items()}
 
 
 def n_layers_of(geoms) -> int:
@@ -46,10 +46,7 @@ def claims(geoms, exact, forward=None) -> dict:
     L = n_layers_of(geoms)
     rows = {1: collapse.claim_r90_range(geoms, L), 2: collapse.claim_vo_below_qk(geoms, L),
             3: collapse.claim_early_collapse(geoms), 4: collapse.claim_same_dimension(geoms, L),
-            5: collapse.claim_orientation(collapse.seed_orientation(geoms))}
-    ex = [collapse.mean_r90(e, L) for e in exact]
-    exact_null_text = f"; exact expected walk (no sampling) {ledger.mean_sd(ex)}"
-    rows[1] = dataclasses.replace(rows[1], null=rows[1].null + exact_null_text)
+            5: collapse.claim_orientation(geometry.seed_orientation(geoms))}
     if forward:
         rows[22] = functional_dimension.claim_functional([f["functional"] for f in forward])
     return rows

@@ -15,7 +15,7 @@ EXPERIMENTS = (
     collapse.EXPERIMENT,        # §4.1   Fig 1, claims 1–5
     m_scaling.EXPERIMENT,       # §4.1   r90 against M = 1..6, claim 19
     bubbling.EXPERIMENT,        # §4.2   Fig 2 and top-k, claims 6–7
-    commutators.EXPERIMENT,     # §4.3   Figs 3–5, claims 8–12
+    commutators.EXPERIMENT,     # §4.3   Figs 3–5, claims 8–12, 27
     sae_probing.EXPERIMENT,     # §4.4   Fig 6, claims 13–14
     architecture.EXPERIMENT,    # §4.5   curriculum and MLP figures, claims 15–17
     compositional.EXPERIMENT,   # §4.5   held-out value combinations and a held-out m, claim 20

@@ -18,8 +18,10 @@ from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.schedule import Schedule
 from ..trajectories.task import probe_set
 from ..trajectories.rundir import ALL, MATS, cached_json, final_params, load_metrics, run_configs
-from .collapse import ANALYSIS_VERSION, cached_geometry
+from .geometry import SETTLE_DEG, cached_geometry
 from .contract import Experiment
+
+VERSION = 2   # the cache's version (was shared with the geometry's until its v3)
 
 LINESTYLES = ("-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (10, 3)))   # one per layer, cycled
 
@@ -47,7 +49,7 @@ def _int_keys(b) -> dict:
 
 
 def cached_bubbling(run_dir) -> dict:
-    return cached_json(run_dir, f"bubbling_v{ANALYSIS_VERSION}.json", bubbling_of_run, _int_keys)
+    return cached_json(run_dir, f"bubbling_v{VERSION}.json", bubbling_of_run, _int_keys)
 
 
 def mean_entropy(b) -> np.ndarray:
@@ -67,9 +69,9 @@ def entropy_smooth_rule(rel_drop: Interval, largest_jump: Interval) -> str:
 
 def bubbling_with_collapse_rule(gap: Interval) -> str:
     """bubbling coincides with collapse: |the fraction of training by which the last position's
-    entropy has made 90% of its fall − the fraction from which the expanding-window r90 stays at
-    its final value|, per seed; *supported* if its interval lies at or below 0.2, *not
-    supported* if it lies above 0.2, *inconclusive* otherwise."""
+    entropy has made 90% of its fall − the fraction from which the top-k PCA subspace has
+    settled (claim 3's measure)|, per seed; *supported* if its interval lies at or below 0.2,
+    *not supported* if it lies above 0.2, *inconclusive* otherwise."""
     return verdict(holds(gap, "<=", 0.2))
 
 
@@ -102,15 +104,16 @@ def claim_bubbling_with_collapse(bubbles, geoms):
         ent = mean_entropy(b)
         done = (ent[0] - ent) / max(ent[0] - ent[-1], 1e-12)
         t_e = steps[np.argmax(done >= 0.9)] / steps[-1]
-        t_c = g[ALL]["stabilization"]
+        t_c = g[ALL]["angle_settled"]
         t_ent.append(t_e)
         t_col.append(t_c)
         gaps.append(abs(t_e - t_c))
-    iv = within(t_interval(gaps), 0.0, 1.0)           # a distance between two fractions of training
+    iv = within(t_interval(gaps, 0.1), 0.0, 1.0)      # a distance between two fractions of training
+                                                      # (the windows step by 10%: its resolution)
     return Row(claim="bubbling coincides with the collapse", section="§4.2, Fig 2",
                paper="bubble formation correlates with the stabilization of the manifold",
                measured=f"entropy 90% fallen at {mean_sd(100 * np.array(t_ent), '{:.0f}')}% of training; "
-                        f"r90 settled from {mean_sd(100 * np.array(t_col), '{:.0f}')}%",
+                        f"the top-k subspace settled (claim 3) from {mean_sd(100 * np.array(t_col), '{:.0f}')}%",
                null="expanding windows step by 10% of training", interval=f"gap {iv.text()}",
                verdict=bubbling_with_collapse_rule(iv), value=iv.est)
 
@@ -126,35 +129,51 @@ def layer_key(colors, ms, n_layers) -> list:
 
 
 def fig2_entropy_and_rank(bubbles, geoms, caption, path) -> str:
+    """Top row: the last position's attention entropy, one panel per layer, one colour per m.
+    Bottom: when the collapse settles (all attention): the largest principal angle between
+    each expanding window's top-k subspace and the whole run's (claim 3), beside the matched
+    random walk's; and r90 over the same windows."""
     steps = np.array(bubbles[0]["steps"])
     ms = sorted(bubbles[0]["entropy"])
     n_layers = len(bubbles[0]["entropy"][ms[0]][0])
-    fig, (ax_e, ax_r) = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
+    fig = plt.figure(figsize=(max(12, 3.2 * n_layers), 8.5))
+    grid = fig.add_gridspec(2, 2 * n_layers, hspace=0.45, wspace=0.6)
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
-    for c, m in zip(colors, ms):
-        ent = np.array([b["entropy"][m] for b in bubbles])                  # [seed, n, layer]
-        for l in range(n_layers):
-            ax_e.plot(steps, ent[:, :, l].mean(0), color=c, ls=LINESTYLES[l % len(LINESTYLES)], lw=1.8)
-    ax_e.axhline(np.log(bubbles[0]["T"]), color="0.5", lw=0.8, ls=":")
-    ax_e.text(steps[0], np.log(bubbles[0]["T"]), "uniform attention (ln T)", va="bottom", ha="left", fontsize=8)
-    ax_e.set(xlabel="training step", ylabel="entropy of the last position's attention (nats, eq 9)",
-             title="Attention entropy (mean over seeds, heads and probe examples)")
-    ax_e.legend(handles=layer_key(colors, ms, n_layers), fontsize=7, ncol=2, loc="upper right", handlelength=3.5)
+    tops = [fig.add_subplot(grid[0, 2 * l:2 * l + 2]) for l in range(n_layers)]
+    for l, ax in enumerate(tops):
+        for c, m in zip(colors, ms):
+            ent = np.array([b["entropy"][m] for b in bubbles])                  # [seed, n, layer]
+            ax.plot(steps, ent[:, :, l].mean(0), color=c, lw=1.6, label=f"m = {m}")
+        ax.axhline(np.log(bubbles[0]["T"]), color="0.5", lw=0.8, ls=":", label="uniform attention (ln T)")
+        ax.set(title=f"layer {l}", xlabel="training step", ylim=(0, np.log(bubbles[0]["T"]) * 1.08))
+        ax.sharey(tops[0])
+    tops[0].set_ylabel("last position's attention entropy\n(nats, eq 9; mean over seeds)")
+    tops[-1].legend(fontsize=7, loc="upper right")
+    half = n_layers
+    ax_a, ax_r = fig.add_subplot(grid[1, :half]), fig.add_subplot(grid[1, half:])
     n = geoms[0][ALL]["n"]
     xs = [steps[max(2, int(np.ceil(f * n))) - 1] for f in FRACTIONS]
+    ang = np.array([g[ALL]["angle_windows"] for g in geoms])
+    walk = np.array([g[ALL]["null_angle_windows"] for g in geoms])
+    for a in ang:
+        ax_a.plot(xs, a, color="tab:blue", lw=0.7, alpha=0.35)
+    ax_a.plot(xs, ang.mean(0), color="tab:blue", lw=2.2, marker="o", label="the runs (mean; thin: seeds)")
+    ax_a.plot(xs, walk.mean(0), color="0.35", lw=1.5, ls="--", marker="s", ms=4,
+              label="random walk, matched step norms (mean)")
+    ax_a.axhline(SETTLE_DEG, color="k", lw=0.8, ls=":", label=f"settled below {SETTLE_DEG:.0f}° (claim 3)")
+    ax_a.set(xlabel="training step (end of the expanding window)", ylim=(0, 92),
+             ylabel="largest principal angle to the\nwhole run's top-k subspace (°)",
+             title="When the subspace settles (all attention; k = the run's r90)")
+    ax_a.legend(fontsize=7)
     win = np.array([g[ALL]["windows"] for g in geoms], dtype=float)
-    for w in win:
-        ax_r.plot(xs, w, color="tab:blue", lw=0.7, alpha=0.4)
-    ax_r.plot(xs, win.mean(0), color="tab:blue", lw=2.2, marker="o",
-              label="all attention weights, mean over seeds")
+    ax_r.plot(xs, win.mean(0), color="tab:blue", lw=2.2, marker="o", label="all attention weights")
     for W, c in zip(MATS, plt.cm.tab10(np.arange(4))):
         per = np.array([[g[f"blocks.{l}.attn.{W}"]["windows"] for l in range(n_layers)] for g in geoms])
-        ax_r.plot(xs, per.mean((0, 1)), color=c, lw=1, ls="--", label=f"{W}, mean over layers and seeds")
-    ax_r.set(xlabel="training step (end of the expanding window)",
-             ylabel="r90 of the checkpoints up to that step",
-             title="r90 over expanding windows (first x% of the checkpoints)")
-    ax_r.legend(fontsize=7)
-    fig.suptitle(caption, fontsize=9, y=1.03)
+        ax_r.plot(xs, per.mean((0, 1)), color=c, lw=1, ls="--", label=f"{W} (mean over layers)")
+    ax_r.set(xlabel="training step (end of the expanding window)", ylim=(0, None),
+             ylabel="r90 of the checkpoints up to that step\n(mean over seeds)", title="r90 over expanding windows")
+    ax_r.legend(fontsize=7, loc="lower right")
+    fig.suptitle(caption, fontsize=9)
     return save_figure(fig, path)
 
 

@@ -101,7 +101,8 @@ def summarize_cell(ctx, runs) -> dict:
     geoms, nulls = ctx.per_run(cached_geometry, runs), ctx.per_run(cached_nulls, runs)
     n = ctx.n_layers
     mean = lambda per, key: [mean_r90(g, n, key) for g in per]          # noqa: E731
-    return {"r90": mean(geoms, lambda x: x["r90"]), "pr": mean(geoms, lambda x: x["participation_ratio"]),
+    return {"r90_step": 1 / (4 * n), "r90": mean(geoms, lambda x: x["r90"]),
+            "pr": mean(geoms, lambda x: x["participation_ratio"]),
             "walk": mean(geoms, matched_null), "walk_pr": mean(geoms, lambda x: x["null"]["matched"]["pr_mean"]),
             "exact": mean(nulls, lambda x: x["exact"]["r90"]), "exact_pr": mean(nulls, lambda x: x["exact"]["pr"]),
             "shuffled": mean(nulls, lambda x: x["shuffled"]["mean"]),
@@ -170,9 +171,11 @@ def rows(per_cell: dict, why=None) -> dict:
     measured = "r90: " + "; ".join(f"{label(c)} {mean_sd(r90(c))}" for c in CELLS)
     null = "; ".join(f"{label(c)}: walk {mean_sd(per_cell[c]['walk'])}, exact {np.mean(per_cell[c]['exact']):.2f}, "
                      f"shuffled {mean_sd(per_cell[c]['shuffled'])}" for c in CELLS if c[2] == "task")
-    gaps = {(o, s): diff_interval(r90((o, s, "no task")), r90((o, s, "task"))) for o in OPTIMIZERS for s in SCHEDULES}
-    opt = {(s,): diff_interval(r90(("AdamW", s, "task")), r90(("SGD", s, "task"))) for s in SCHEDULES}
-    sch = {(o,): diff_interval(r90((o, "cosine", "task")), r90((o, "constant", "task"))) for o in OPTIMIZERS}
+    step = per_cell[CELLS[0]].get("r90_step", 0.0)                       # r90 means of 4L integers
+    gaps = {(o, s): diff_interval(r90((o, s, "no task")), r90((o, s, "task")), step)
+            for o in OPTIMIZERS for s in SCHEDULES}
+    opt = {(s,): diff_interval(r90(("AdamW", s, "task")), r90(("SGD", s, "task")), step) for s in SCHEDULES}
+    sch = {(o,): diff_interval(r90((o, "cosine", "task")), r90((o, "constant", "task")), step) for o in OPTIMIZERS}
     out = {}
     for n, ivs, what in ((24, gaps, "no task − task"), (25, opt, "AdamW − SGD"), (26, sch, "cosine − constant")):
         c, s, p = CLAIMS[n]

@@ -16,10 +16,13 @@ import numpy as np
 
 from ..analysis.intervals import holds, t_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
+from matplotlib.patches import Patch
+
 from ..report.plotting import plt, save_figure
 from .collapse import cached_geometry, mean_r90
 from .contract import Experiment
-from .variants import mean_final_accuracy, summary_measurements, variant_specs
+from ..model.optim import lr_words
+from .variants import counted_claim, mean_final_accuracy, summary_measurements, variant_specs
 
 ADAMW_LR = 3e-4        # the authors' code (PyTorch's betas and eps; optim.py)
 ADAMW_WD = 0.01
@@ -84,7 +87,7 @@ RULES = {21: optimizer_rule}
 
 
 def claim_optimizer(per_opt: dict):
-    gaps = {k: t_interval(np.array(v["null"]) - np.array(v["r90"])) for k, v in per_opt.items()}
+    gaps = {k: t_interval(np.array(v["null"]) - np.array(v["r90"]), v.get("r90_step", 0.0)) for k, v in per_opt.items()}
     order = [k for k in OPTIMIZERS if k in per_opt]
     return Row(claim="the collapse is the task's, not the optimizer's (optimizer control)",
                section="§4.1 (control)", paper="low-dimensional under plain SGD (§3.2: SGD, lr 0.001)",
@@ -96,31 +99,41 @@ def claim_optimizer(per_opt: dict):
                verdict=optimizer_rule(gaps), value={k: gaps[k].est for k in order})
 
 
-def fig_optimizer(per_opt: dict, caption, path) -> str:
+def arm_label(name, train) -> str:
+    """An arm's tick label: its name, learning rate and step-size schedule (the arms differ
+    in both: the paper preset's SGD decays, its AdamW arms do not)."""
+    return f"{name}\nlr {train.lr:g}, {lr_words(train.lr_schedule)}".replace(", then ", ",\nthen ")
+
+
+def fig_optimizer(per_opt: dict, caption, path, trains=None) -> str:
     order = [k for k in OPTIMIZERS if k in per_opt]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+    ticks = [arm_label(k, trains[k]) if trains else k for k in order]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
     for ax, key, null_key, what in ((axes[0], "r90", "null", "r90 (eq 2)"),
                                     (axes[1], "pr", "null_pr", "participation ratio")):
         for i, k in enumerate(order):
             r, n = np.array(per_opt[k][key]), np.array(per_opt[k][null_key])
-            ax.bar(i - 0.18, r.mean(), 0.34, yerr=r.std(), capsize=3, color=f"C{i}",
-                   label="attention trajectories (mean ± sd over seeds)" if i == 0 else None)
+            ax.bar(i - 0.18, r.mean(), 0.34, yerr=r.std(), capsize=3, color=f"C{i}")
             ax.bar(i + 0.18, n.mean(), 0.34, yerr=n.std(), capsize=3, color="0.6",
                    label="matched random walks" if i == 0 else None)
             ax.scatter(np.full(len(r), i - 0.18), r, color="k", s=8, zorder=3)
         top = max(max(np.array(per_opt[k][key]).max(), np.array(per_opt[k][null_key]).max()) for k in order)
-        ax.set_xticks(range(len(order)), order, fontsize=8)
+        ax.set_xticks(range(len(order)), ticks, fontsize=7)
         ax.set(ylabel=f"{what}, mean over attention matrices", ylim=(0, 1.45 * top), title=what)
-        ax.legend(fontsize=7, loc="upper left")
+        handles = [Patch(facecolor=f"C{i}", label=k) for i, k in enumerate(order)]
+        handles.append(Patch(facecolor="0.6", label="matched random walks"))
+        ax.legend(handles=handles, fontsize=7, loc="upper left", title="mean ± sd over seeds (dots: seeds)",
+                  title_fontsize=7)
     for i, k in enumerate(order):
         acc = mean_final_accuracy(per_opt[k])
         axes[2].scatter(np.full(len(acc), i), acc, color=f"C{i}", s=16)
     axes[2].axhline(0.95, color="k", ls=":", lw=0.8)
-    axes[2].set_xticks(range(len(order)), order, fontsize=8)
+    axes[2].set_xticks(range(len(order)), ticks, fontsize=7)
     axes[2].set_xlim(-0.5, len(order) - 0.5)                 # the arms' dots off the frame's edges
     axes[2].set(ylabel="final held-out accuracy (mean over m; dots: seeds)", ylim=(0, 1.02),
                 title="Did each learn?")
-    fig.suptitle("Optimizer control: the same model, task and steps\n" + caption, fontsize=9, y=1.04)
+    fig.suptitle("Optimizer control: the same model, task and steps; the arms' optimizers and step-size "
+                 "schedules differ (under each name)\n" + caption, fontsize=9, y=1.04)
     return save_figure(fig, path)
 
 
@@ -130,11 +143,13 @@ def measurements(ctx) -> list:
 
 def report(ctx):
     per_opt = {label_of(ctx.preset.train): summarize(ctx, ctx.runs)}
+    trains = {label_of(ctx.preset.train): ctx.preset.train}
     for name, specs in variants(ctx.preset).items():
         if ctx.variants.get(name):                 # all of a variant's seeds may have diverged
             per_opt[label_of(specs[0].train)] = summarize(ctx, ctx.variants[name])
-    return {21: claim_optimizer(per_opt)}, [fig_optimizer(per_opt, ctx.extra_caption,
-                                                          ctx.path("fig_optimizer.png"))]
+            trains[label_of(specs[0].train)] = specs[0].train
+    return {21: counted_claim(claim_optimizer, per_opt)}, [fig_optimizer(per_opt, ctx.extra_caption,
+                                                          ctx.path("fig_optimizer.png"), trains)]
 
 
 EXPERIMENT = Experiment("optimizer", "control, SGD against AdamW (with and without weight decay): claim 21",

@@ -83,6 +83,15 @@ def parse_lr_schedule(spec: str) -> tuple:
                      f"'/stage' appended restarts it in every curriculum stage), got {spec!r}")
 
 
+def lr_words(spec: str) -> str:
+    """The step-size schedule in words, for captions: "constant", "warmup 1000 steps, then
+    cosine decay to 0" ("..., restarted in each curriculum stage" with '/stage')."""
+    kind, w = parse_lr_schedule(spec)
+    words = {"constant": "constant", "warmup": f"warmup {w} steps, then constant",
+             "cosine": f"warmup {w} steps, then cosine decay to 0"}[kind]
+    return words + (", restarted in each curriculum stage" if str(spec).endswith(PER_STAGE) else "")
+
+
 def lr_at(spec: str, lr: float, step: int, total: int, stage_starts=None) -> float:
     """eta for the update at ``step`` (0-based) of ``total``.
 

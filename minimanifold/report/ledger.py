@@ -76,12 +76,13 @@ def rules_text(rules: dict) -> str:
 
 
 def write(claims, rules: dict, caption, md_path, json_path, written_by=None, partial=False,
-          authors=False) -> None:
+          authors=False, changes="") -> None:
     """claims.md (the table, then the rules) and claims.json of ``claims`` [Row], each written
     atomically; a row without a number ``n`` is numbered by its position. ``authors``: a
     column of the authors' figures' values (a preset with ``compare_authors``). claims.json
     records ``written_by`` (the preset and settings: ``report.owner``, which refuses to let
-    another run overwrite it) and whether the ledger is ``partial``."""
+    another run overwrite it) and whether the ledger is ``partial``. ``changes``: a markdown
+    section printed under the rules (``rule_changes.table``)."""
     lines = [f"# Claims ledger\n\n{caption}\n",
              "| # | claim | section | paper | " + ("authors' figures (their code) | " if authors else "")
              + "measured (mean ± sd over seeds) | null / control | 95% interval over seeds (decides the verdict) | verdict |",
@@ -90,7 +91,7 @@ def write(claims, rules: dict, caption, md_path, json_path, written_by=None, par
         lines.append(f"| {i if c.n is None else c.n} | {cell(c.claim)} | {c.section} | {cell(c.paper)} | "
                      + (f"{cell(c.authors)} | " if authors else "")
                      + f"{cell(c.measured)} | {cell(c.null)} | {cell(c.interval)} | **{c.verdict}** |")
-    text = "\n".join(lines) + "\n\n" + rules_text(rules) + "\n"
+    text = "\n".join(lines) + "\n\n" + rules_text(rules) + "\n" + (f"\n{changes}\n" if changes else "")
     atomic_write(md_path, lambda f: f.write(text), mode="w")
     head = {"caption": caption, **({"written_by": written_by, "partial": partial} if written_by else {})}
     atomic_write(json_path, lambda f: f.write(json.dumps({**head, "claims": [c.to_dict() for c in claims]}, indent=1)), mode="w")

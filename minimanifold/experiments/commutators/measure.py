@@ -28,6 +28,7 @@ from ...trajectories.rundir import attention_trajectories, cached_npz, load_traj
 VERSION = 1              # the stored commutators
 PROJECTION_VERSION = 2   # their projections (2: bases keep only directions with variance)
 KINDS = ("mixed", "same-m", "cross-m")
+K_PER_MATRIX = 3         # execution-basis directions per attention matrix (``project``)
 
 
 def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
@@ -77,7 +78,7 @@ def measure(run_dir, n_points=12, n_mixed=4, batch_size=64) -> str:
     return path
 
 
-def project(run_dir, k=3, n_random=4) -> dict:
+def project(run_dir, k=K_PER_MATRIX, n_random=4) -> dict:
     """rho of every stored delta and g_A onto the causal basis (checkpoints up to the
     measurement step) and the whole-trajectory basis, with the three baselines."""
     cfg, _, tr = run_configs(run_dir)
@@ -107,6 +108,11 @@ def project(run_dir, k=3, n_random=4) -> dict:
             out["rand_g_full"][i, s], out["rand_g_block"][i, s] = bg["full"], bg["block"]
     out.update({k2: data[k2] for k2 in ("steps", "norm", "defect", "cosine", "kind", "m_A", "m_B", "lr")})
     return out
+
+
+def subspace_size(run_dir, k=K_PER_MATRIX) -> int:
+    """K, the execution subspace's dimension ``project`` uses: k directions per attention matrix."""
+    return k * len(attention_param_names(run_configs(run_dir)[0]))
 
 
 def cached_projection(run_dir) -> dict:

@@ -1,0 +1,96 @@
+"""Rules changed after the data were seen (issue 23: rules read beside the paper's text by a
+skeptical reviewer), each with its reason in one line, and per committed preset the verdict
+its ledger gave before the change beside the one it gives now. A ledger prints this table
+under its rules, so no change of rule is silent.
+
+``BEFORE`` is history, frozen: the verdicts of the ledgers committed at 890fe49 (the last
+commit before these changes), claim by claim.
+"""
+from __future__ import annotations
+
+from .ledger import cell
+
+ISSUE = "issue 23"
+
+# claim -> why its rule changed (one line each; the rule itself is printed above the table)
+CHANGES = {
+    1: "tests the paper's headline range 3–4 (abstract, §1), not the widest one (3–5), and shows the "
+       "verdict under each range the paper states; also decided from 40 snapshots",
+    2: "also decided from 40 evenly spaced snapshots: a verdict that flips with the snapshot count is inconclusive",
+    3: "settling measured by the top-k subspace's principal angle to the whole run's (the integer r90 "
+       "is quantised); a fraction indistinguishable from the random walk's no longer reads not supported",
+    4: "an unbiased across-seed sd with an interval whose coverage is checked by simulation (the "
+       "bootstrap of the ddof-0 sd missed the true sd in 72% of simulated data sets); also from 40 snapshots",
+    7: "the manifold's settling is claim 3's new measure (the top-k subspace's principal angle), not the "
+       "integer r90's",
+    8: "the paper says > 95% (92% and 98% are the authors' code's 1 − ρ), and any small subspace clears 95%: "
+       "a share below a random subspace's is not 'confined to orthogonal directions'",
+    9: "δ scales with η²: the cosine schedule alone shrinks raw ‖δ‖ by ≈ 5e-4, and the paper's Fig 3 is at "
+       "one η, so the ratio is of δ/η² (the raw ratio stays in the row)",
+    10: "tests the claimed fall (9.7× to 2.1×, a factor 4.6): a fall wholly below 2× now reads not supported "
+        "instead of inconclusive",
+    11: "spikes by each seed's 95th percentile of D, which does not grow with the number of samples (the "
+        "largest sample does); spikes clearly below 100 now read not supported",
+    13: "the paper counts 3–5 latents for m and marker positions; the old rule counted mostly answer latents "
+        "(the output) and accepted up to ~51",
+    14: "a drop means something only beside the random-latent control, and 'these latents' are claim 13's "
+        "(m, marker positions), not the answer's",
+    15: "the MLP runs' null is lower (3.05 against 3.84): compared as r90 minus each run's own null, on the "
+        "attention matrices only (raw r90 hid that the MLP is less collapsed relative to its null); also from "
+        "40 snapshots",
+    17: "the mixed runs are tested for forgetting (best − final on the smallest m), not for learning: a mixed "
+        "seed that never learned m = 4 forgot nothing",
+    18: "the null rises with multiplication too (3.84 to 4.14): compared as r90 minus each run's own null; "
+        "multiplication's majority-class baseline per m shown beside its accuracy; also from 40 snapshots",
+    19: "also decided from 40 evenly spaced snapshots: a verdict that flips with the snapshot count is inconclusive",
+    21: "also decided from 40 evenly spaced snapshots (the null there: the exact walk's)",
+    22: "adds a norm-matched random control (moved as far as the PCA rebuild), and says that an uncentred "
+        "k* of 1 means the function lies along θ_T − θ_0",
+    27: "new row: the paper's 'ρ rapidly decreases and stabilizes near zero' (§4.3), tested on its own",
+    5: "the interval comes from resampling seeds, not from treating 45 pairs of 10 seeds as independent; "
+       "the row says that random 3-subspaces are as far apart",
+}
+
+# the change that applies to every rule
+EVERY = ("an interval from tied values (zero width because the values cannot show their spread) decides "
+         "nothing unless the measurement's resolution is stated (then its sd is floored at it)")
+
+# a verdict that moved although its claim's own rule did not change
+OTHER = ("its own rule is unchanged: the verdict moved with the rule for tied values, or with a measurement "
+         "it reads that changed (see its row)")
+
+BEFORE = {
+    "quick": {1: "not supported", 2: "inconclusive", 3: "inconclusive", 4: "supported", 5: "supported",
+              6: "inconclusive", 7: "supported", 8: "supported", 9: "not supported", 10: "inconclusive",
+              11: "inconclusive", 12: "not supported", 13: "supported", 14: "inconclusive", 15: "inconclusive",
+              16: "inconclusive", 17: "inconclusive", 18: "inconclusive", 19: "inconclusive",
+              20: "inconclusive", 21: "inconclusive", 22: "supported", 23: "inconclusive",
+              24: "inconclusive", 25: "inconclusive", 26: "inconclusive"},
+    "paper": {1: "not supported", 2: "supported", 3: "inconclusive", 4: "supported", 5: "supported",
+              6: "supported", 7: "inconclusive", 8: "supported", 9: "not supported", 10: "inconclusive",
+              11: "inconclusive", 12: "not supported", 13: "inconclusive", 14: "inconclusive",
+              15: "not supported", 16: "not supported", 17: "not supported", 18: "inconclusive",
+              19: "not supported", 20: "not supported", 21: "supported", 22: "inconclusive", 23: "inconclusive"},
+    "authors": {1: "supported", 2: "supported", 3: "not supported", 4: "supported", 5: "supported",
+                6: "not supported", 7: "not supported", 8: "supported", 9: "not supported", 10: "inconclusive",
+                11: "inconclusive", 12: "not supported", 13: "supported", 14: "supported", 15: "not supported",
+                16: "not supported", 17: "supported", 18: "inconclusive", 19: "inconclusive",
+                20: "inconclusive", 21: "inconclusive", 22: "supported", 23: "inconclusive"},
+}
+
+
+def table(claims, preset_name: str) -> str:
+    """The markdown section: one row per changed rule that this ledger has (claims [Row] with
+    their numbers), and per claim whose verdict moved without its own rule changing: its
+    verdict before and now ("—" before: a preset or claim the frozen ledgers did not have),
+    and why."""
+    before = BEFORE.get(preset_name, {})
+    now = {c.n: c.verdict for c in claims}
+    moved = {n: OTHER for n in now if n in before and before[n] != now[n] and n not in CHANGES}
+    rows = [f"| {n} | {before.get(n, '—')} | {now[n]} | {cell(why)} |"
+            for n, why in sorted({**CHANGES, **moved}.items()) if n in now]
+    if not rows:
+        return ""
+    return "\n".join([f"Rules changed after the data were seen ({ISSUE}); each rule's text above is the new one. "
+                      f"Every rule: {EVERY}.", "",
+                      "| # | verdict before | verdict now | why the rule changed |", "|---|---|---|---|", *rows])

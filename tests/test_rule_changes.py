@@ -1,0 +1,41 @@
+"""The table of rules changed after the data were seen (report/rule_changes.py): every changed
+rule and every verdict that moved is listed with the verdict before beside the one now."""
+from minimanifold.experiments import EXPERIMENTS
+from minimanifold.report import rule_changes as RC
+from minimanifold.report.ledger import Row
+
+
+def rows(verdicts: dict) -> list:
+    return [Row("c", "s", "p", "m", "n", "i", v, None, n=n) for n, v in verdicts.items()]
+
+
+def test_a_changed_rule_shows_its_verdict_before_and_now_and_why():
+    now = {**RC.BEFORE["quick"], 1: "supported", 4: "supported"}
+    text = RC.table(rows(now), "quick")
+    line = next(ln for ln in text.splitlines() if ln.startswith("| 1 |"))
+    assert line == f"| 1 | not supported | supported | {RC.CHANGES[1]} |"
+    assert "| 4 | supported | supported |" in text                      # changed rule, same verdict: listed
+    assert RC.EVERY in text
+
+
+def test_a_verdict_that_moved_under_an_unchanged_rule_is_listed_too():
+    assert 6 not in RC.CHANGES
+    now = {**RC.BEFORE["quick"], 6: "supported"}
+    text = RC.table(rows(now), "quick")
+    assert f"| 6 | inconclusive | supported | {RC.OTHER} |" in text
+    assert "| 12 |" not in text and "| 16 |" not in text                # unchanged rule and verdict: not listed
+
+
+def test_a_preset_or_claim_without_a_frozen_verdict_reads_a_dash():
+    text = RC.table(rows({1: "supported", 27: "not supported"}), "smoke")
+    assert "| 1 | — | supported |" in text and "| 27 | — | not supported |" in text
+    assert "| 27 | not supported |" not in RC.table(rows({27: "not supported"}), "quick")
+    assert RC.table(rows({6: "inconclusive"}), "quick") == ""                # nothing changed, nothing moved
+
+
+def test_every_listed_change_is_a_claim_some_experiment_decides():
+    decided = {n for e in EXPERIMENTS for n in e.rules}
+    assert set(RC.CHANGES) <= decided
+    for preset, verdicts in RC.BEFORE.items():
+        assert set(verdicts) <= decided and set(verdicts.values()) <= {"supported", "not supported", "inconclusive"}
+    assert len(RC.BEFORE["quick"]) == 26 and len(RC.BEFORE["paper"]) == len(RC.BEFORE["authors"]) == 23
