@@ -191,3 +191,27 @@ def test_a_comparison_is_decided_at_both_snapshot_counts():
     assert row.verdict == I
     old = {"r90": [3.0], "null": [5.0]}
     assert counted_claim(claim, old).verdict == S and counted_claim(claim, old).interval == "iv"
+
+
+def test_a_window_takes_ceil_f_n_snapshots_so_it_sees_a_turn_at_its_last_one():
+    """21 snapshots: 0..9 along e_0, then off it from index 10. The 50% window is ceil(10.5) =
+    11 snapshots, so it holds the first point off the line and spans the whole run's plane
+    (0°); 40% is ceil(8.4) = 9 (one direction: 90°). Guards: floor (10 snapshots at 50%:
+    still on the line, 90°, settling at 0.6)."""
+    X = np.zeros((21, 30))
+    X[:10, 0] = np.arange(10)
+    X[10:, 0] = 9
+    X[10:, 1] = np.arange(1, 12)
+    angles = GE.subspace_windows(X, pca.FRACTIONS, 2)
+    assert angles[3] == 90.0 and abs(angles[4]) < 1e-4 and GE.settled_from(angles) == 0.5
+
+
+def test_the_walks_settling_is_the_walks_not_the_runs():
+    """A straight line settles at the first window (0.1); the matched walk of its equal steps
+    turns at random and does not (its windows are the walk's, not the run's). Guards: the
+    null's angles read from the run's own snapshots."""
+    X = np.zeros((21, 500))
+    X[:, 0] = np.arange(21.0)
+    g = GE.geometry({"blocks.0.attn.W_Q": X, ALL: X})[ALL]
+    assert g["angle_settled"] == 0.1 and g["null_angle_settled"] > 0.1
+    assert max(g["null_angle_windows"]) > 30 and max(g["angle_windows"]) < 1e-3

@@ -285,16 +285,18 @@ def _rows(text) -> dict:
 def test_plan_and_run_agree_on_restricted_retraining_without_main(tmp_path):
     """The reported disagreement: on an empty cache --plan --train restricted-retraining
     counted 2 runs to train, the run trained nothing and stopped with "add main"."""
+    from minimanifold.experiments.groups import retrainings
     from minimanifold.pipeline import PipelineError, run
     from minimanifold.planning import plan
     train = frozenset({"restricted-retraining"})
     text = plan(TINY, str(tmp_path), train=train, roofline=100.0)
-    assert _rows(text)["restricted-retraining"][:4] == ["2", "0", "0", "0"]
+    n = str(len(retrainings(TINY)["restricted-retraining"][1]))         # one per basis
+    assert _rows(text)["restricted-retraining"][:4] == [n, "0", "0", "0"]
     assert "the run would train nothing and stop (add main)" in text and "to train: 0 steps" in text
     with pytest.raises(PipelineError, match="add main"):
         run(TINY, str(tmp_path), str(tmp_path / "fig"), log=lambda s: None, train=train)
     with_main = plan(TINY, str(tmp_path), train=train | {"main"}, roofline=100.0)
-    assert _rows(with_main)["restricted-retraining"][:4] == ["2", "0", "0", "2"] and "add main" not in with_main
+    assert _rows(with_main)["restricted-retraining"][:4] == [n, "0", "0", n] and "add main" not in with_main
 
 
 def test_a_ledger_that_trains_nothing_shows_restricted_retraining_when_it_is_cached(tmp_path):
@@ -309,8 +311,8 @@ def test_a_ledger_that_trains_nothing_shows_restricted_retraining_when_it_is_cac
     assert not_measured(ctx, frozenset(), str(tmp_path))[exp] == "its measurement trains"
     (_, jobs), = retrainings(TINY).values()
     assert [(j.start, j.cache) for j in jobs] == [                      # cached in its main run's directory
-        (spec, restricted_training.cache_name(k, kind, 15)) for spec in TINY.specs(seeds=[0])
-        for k in TINY.restrict_k for kind in restricted_training.KINDS]
+        (spec, restricted_training.cache_name(k, kind, 15, 1 if kind == "other" else None))   # seed 1's basis
+        for spec in TINY.specs(seeds=[0]) for k in TINY.restrict_k for kind in restricted_training.KINDS]
     for job in jobs[:-1]:
         os.makedirs(run_dir(tmp_path, job.start), exist_ok=True)
         open(os.path.join(run_dir(tmp_path, job.start), job.cache), "w").write("{}")

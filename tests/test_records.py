@@ -127,3 +127,18 @@ def test_records_stand_in_for_runs_except_in_the_groups_train_names(tmp_path, mo
                                   train=frozenset({"main"}))
     assert swept == SMOKE.specs() and [r["dir"] for r in main] == ["trained"] * len(main)
     assert all(r.get("record") for v in variants.values() for r in v)
+
+
+def test_a_record_keeps_only_its_own_runs_reads(tmp_path):
+    """Two runs both hold other_v1.json; only run B's was read: run A's record must not
+    carry its unread copy (what was read is matched by directory, not by file name)."""
+    runs = []
+    for name in ("seed_0", "seed_1"):
+        d = tmp_path / "runs" / "add-abc" / name
+        os.makedirs(d)
+        (d / "config.json").write_text("{}")
+        cached_json(str(d), "other_v1.json", lambda _: {"x": 1})
+        runs.append({"dir": str(d)})
+    read = {os.path.abspath(tmp_path / "runs" / "add-abc" / "seed_1" / "other_v1.json")}
+    a, b = records.export(runs, str(tmp_path / "rec"), read)
+    assert "other_v1.json" not in os.listdir(a) and "other_v1.json" in os.listdir(b)

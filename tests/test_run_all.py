@@ -7,8 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from minimanifold.experiments.restricted_training import KINDS
 from minimanifold.trajectories.presets import SMOKE
 from minimanifold.trajectories.sweep import run_dir, run_key, sweep
+
+NB = len(KINDS)   # restricted retrainings per seed and K: one per basis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Subprocess limits only guard against a hang: the smoke preset takes about 40 s alone on
@@ -340,34 +343,34 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     assert rows["main"][5:] == ["0", "-", "0.00"]                       # nothing left: not timed, 0 h
     assert rows["mlp"][5] == "30" and float(rows["mlp"][6]) > 0         # timed: it has runs to train
     restricted = next(ln for ln in text.splitlines() if ln.startswith("restricted-retraining"))
-    assert restricted.split()[1:6] == ["2", "0", "0", "2", "15"]        # 2 kinds x K=4 x 1 seed, half the steps
+    assert restricted.split()[1:6] == [str(NB), "0", "0", str(NB), "15"]   # NB bases x K=4 x 1 seed, half the steps
     full = sum(int(r[3]) for name, r in rows.items() if name != "restricted-retraining")   # 30 steps each
-    assert f"to train: {full * 30 + 2 * 15:,} steps" in text
+    assert f"to train: {full * 30 + NB * 15:,} steps" in text
     assert sorted(os.listdir(tmp_path)) == before                         # trained nothing
     from minimanifold.experiments import restricted_training as RT
     open(os.path.join(own_dir := run_dir(tmp_path, own), RT.cache_name(4, "execution", 15)), "w").write("{}")
     restricted = next(ln for ln in plan(preset, str(tmp_path)).splitlines() if ln.startswith("restricted"))
-    assert restricted.split()[1:5] == ["2", "1", "0", "1"]                # one retraining cached
+    assert restricted.split()[1:5] == [str(NB), "1", "0", str(NB - 1)]    # one retraining cached
     os.remove(os.path.join(own_dir, RT.cache_name(4, "execution", 15)))
     mlp = planned_specs(preset)["mlp"][0]                                 # resumed from step 20 of 30
     os.makedirs(os.path.join(run_dir(tmp_path, mlp), "ckpt"))
     open(os.path.join(run_dir(tmp_path, mlp), "ckpt", "step_00000020.npz"), "wb").close()
     text = plan(preset, str(tmp_path))
     assert next(ln for ln in text.splitlines() if ln.startswith("mlp")).split()[5:7] == ["30", "10"]
-    assert f"to train: {full * 30 - 20 + 2 * 15:,} steps" in text
+    assert f"to train: {full * 30 - 20 + NB * 15:,} steps" in text
     # the floor counts the same steps: the resumed MLP run's 10, each other run's 30, the retrainings' 15
     from minimanifold.model.config import step_flops
     from minimanifold.planning import floor_hours
     todo = [s for name, g in planned_specs(preset).items() if name != "main" for s in g]
     flops = sum((10 if s == mlp else 30) * step_flops(s.model, s.train.batch_size, s.task.T) for s in todo)
-    flops += 2 * 15 * step_flops(preset.model, preset.train.batch_size, preset.task.T)
+    flops += NB * 15 * step_flops(preset.model, preset.train.batch_size, preset.task.T)
     tiny = plan(preset, str(tmp_path), roofline=1e-6)        # a tiny roofline: hours large enough to read
     assert tiny.splitlines()[-1].endswith(f"less than {floor_hours(flops, 1e-6):.1f} h")
     only = plan(preset, str(tmp_path), roofline=1e-6, train=frozenset({"mlp", "restricted-retraining"}))
     assert [ln.split()[0] for ln in only.splitlines() if ln.split() and ln.split()[-1][0].isdigit()] == \
         ["mlp", "restricted-retraining"]                                   # --train: only those groups
-    retrain = 2 * 15 * step_flops(preset.model, preset.train.batch_size, preset.task.T)
-    assert f"to train: {10 + 2 * 15:,} steps" in only
+    retrain = NB * 15 * step_flops(preset.model, preset.train.batch_size, preset.task.T)
+    assert f"to train: {10 + NB * 15:,} steps" in only
     assert only.splitlines()[-1].endswith(
         f"less than {floor_hours(10 * step_flops(mlp.model, mlp.train.batch_size, mlp.task.T) + retrain, 1e-6):.1f} h")
     shutil.rmtree(os.path.dirname(run_dir(tmp_path, mlp)))                # its key directory too
@@ -532,14 +535,14 @@ def test_plan_estimates_wall_time_for_the_jobs_it_is_given(tmp_path, monkeypatch
     table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("group")) + 1:
                   next(i for i, ln in enumerate(lines) if ln.startswith("to train"))]
     n = sum(int(ln.split()[4]) for ln in table if not ln.startswith("restricted"))
-    assert f"about {(n * 100_000 + 2 * 50_000) * 0.036 / 2 / 3600:.1f} h of steps with --jobs 2" in text
+    assert f"about {(n * 100_000 + NB * 50_000) * 0.036 / 2 / 3600:.1f} h of steps with --jobs 2" in text
     assert set(seen) == {2}
     # the floor: every step's GEMM FLOPs (config.step_flops) at the roofline given
     from minimanifold.model.config import step_flops
     from minimanifold.experiments.groups import planned_specs
     specs = [s for group in planned_specs(preset).values() for s in group]
     flops = sum(s.train.steps * step_flops(s.model, s.train.batch_size, s.task.T) for s in specs)
-    flops += 2 * 50_000 * step_flops(preset.model, preset.train.batch_size, preset.task.T)   # restricted
+    flops += NB * 50_000 * step_flops(preset.model, preset.train.batch_size, preset.task.T)   # restricted
     text = P.plan(preset, str(tmp_path), jobs=2, roofline=50.0)
     assert text.splitlines()[-1].endswith(f"less than {flops / 50e9 / 3600:.1f} h")
     assert f"{flops / 1e12:,.0f} TFLOP" in text and "(50 GFLOP/s" in text

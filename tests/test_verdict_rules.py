@@ -514,16 +514,23 @@ def test_restricted_rule_and_claim():
 
     def res(final):
         return {"steps": [0, 10], "acc": {"1": [0.2, final], "2": [0.2, final]}}
-    per_k = {1: {"execution": [res(0.9), res(0.95), res(1.0)], "random": [res(0.3), res(0.2), res(0.25)]},
-             4: {"execution": [res(1.0)] * 3, "random": [res(0.95), res(0.97), res(1.0)]},
-             8: {"execution": [res(1.0)] * 3, "random": [res(0.1)] * 3}}
+    # the early basis (found before the end) decides; the execution basis (knows the end) is only shown
+    per_k = {1: {"execution": [res(0.9), res(0.95), res(1.0)], "early": [res(0.9), res(0.95), res(1.0)],
+                 "random": [res(0.3), res(0.2), res(0.25)]},
+             4: {"execution": [res(0.2)] * 3, "early": [res(0.98), res(0.97), res(0.96)],
+                 "random": [res(0.95), res(0.97), res(1.0)]},
+             8: {"execution": [res(1.0)] * 3, "early": [res(1.0)] * 3, "random": [res(0.1)] * 3}}
     row = RT.claim_restricted(per_k, 10)
     assert row.interval.startswith("K=4 ") and row.verdict == N     # the largest K <= 4 decides
-    assert abs(row.value - (1.0 - 0.9733333333)) < 1e-6
-    assert "K=1 execution 0.95" in row.measured and "K=8 0.10" in row.null
-    assert "K=4 execution 1.00 ± 0.00 (10 ± 0)" in row.measured and "K=8 0.10 ± 0.00 (never on some seed)" in row.null
+    assert abs(row.value - (0.97 - 0.9733333333)) < 1e-6             # early − random, not execution − random
+    assert "K=1 execution (knows the end) 0.95" in row.measured and "K=8 0.10" in row.null
+    assert "early (decides) 0.97 ± 0.01 (10 ± 0); K=8" in row.measured
+    assert "K=8 0.10 ± 0.00 (never on some seed)" in row.null
     per_k[4]["random"] = [res(0.3), res(0.2), res(0.25)]
     assert RT.claim_restricted(per_k, 10).verdict == S
+    per_k[4]["early"] = [res(0.25), res(0.2), res(0.2)]                # only the basis that knows the end learns
+    per_k[4]["execution"] = [res(1.0)] * 3
+    assert RT.claim_restricted(per_k, 10).verdict == N
     assert RT.claim_restricted({}, 10).verdict == I
 
 

@@ -20,7 +20,9 @@ from typing import Callable, NamedTuple
 
 class Call(NamedTuple):
     """A per-run measurement ``fn(*args)``: ``fn`` a module-level function (a pool worker
-    runs it), ``args[0]`` the run directory whose cache it fills, every argument hashable.
+    runs it), ``args[0]`` the run directory whose cache it fills, every argument hashable;
+    another planned run's directory among ``args[1:]`` is a run it reads too, and it runs
+    only once that one has finished as well (``measuring.EarlyMeasurements``).
     A call is its own key: two experiments asking for the same call get it computed once."""
     fn: Callable
     args: tuple
@@ -29,10 +31,12 @@ class Call(NamedTuple):
 @dataclass(frozen=True)
 class Retrain:
     """One training job of a measurement that trains: ``steps`` steps from the run ``start``
-    (a RunSpec), its result cached as ``cache`` in that run's directory."""
+    (a RunSpec), its result cached as ``cache`` in that run's directory; ``also``: the other
+    runs (RunSpecs) it reads, which must be finished too (another seed's basis, say)."""
     start: object
     cache: str
     steps: int
+    also: tuple = ()
 
     @property
     def spec(self):

@@ -79,16 +79,17 @@ MIN_MAIN = 2   # finished main runs the pipeline needs to analyse anything (pipe
 
 
 def waits_for_runs(preset, runs_dir, train, group) -> bool:
-    """The retraining ``group`` named in ``train`` but the runs it starts from neither
-    finished nor their group (``after``) named — or fewer than ``MIN_MAIN`` main runs
-    finished at all: the run would stop and ask for them, so ``--plan`` must not count it
-    as training."""
+    """The retraining ``group`` named in ``train`` but the runs it starts from (or also
+    reads: ``Retrain.also``) neither finished nor their group (``after``) named — or fewer
+    than ``MIN_MAIN`` main runs finished at all: the run would stop and ask for them, so
+    ``--plan`` must not count it as training."""
     experiment, jobs = retrainings(preset)[group]
     if train is None or group not in train or experiment.retraining.after in train:
         return False
     _, done, twins = seeds_in_cache(runs_dir, preset.specs(seeds=[0])[0])
     seeds = range(preset.n_seeds)
-    return not all(spec_finished(runs_dir, j.start) for j in jobs) or sum(s in seeds for s in done | twins) < MIN_MAIN
+    return not all(spec_finished(runs_dir, s) for j in jobs for s in (j.start, *j.also)) or \
+        sum(s in seeds for s in done | twins) < MIN_MAIN
 
 
 def seeds_in_cache(runs_dir, spec) -> tuple:

@@ -34,18 +34,28 @@ def planned_context(preset, runs_dir) -> Context:
 class EarlyMeasurements:
     """The sweep's ``then``: each finished run's per-run measurements (every call of
     ``prefetch_calls`` on the planned context whose first argument is that run's
-    directory, heaviest first), so they fill the workers while the last runs train.
-    ``done`` holds those calls for ``prefetch`` to skip; experiments in ``skip`` are left out."""
+    directory, heaviest first), so they fill the workers while the last runs train. A call
+    that also reads another planned run (its directory among the arguments: another seed's
+    basis) is handed out when the last of its runs finishes. ``done`` holds those calls for
+    ``prefetch`` to skip; experiments in ``skip`` are left out."""
 
     def __init__(self, preset, runs_dir, skip=()):
-        self.by_dir, self.done = {}, set()
-        for call in prefetch_calls(planned_context(preset, runs_dir), skip):
-            self.by_dir.setdefault(call.args[0], []).append(call)
+        ctx = planned_context(preset, runs_dir)
+        planned = {r["dir"] for r in ctx.runs} | {r["dir"] for rs in ctx.variants.values() for r in rs}
+        self.by_dir, self.waiting, self.done = {}, {}, set()
+        for call in prefetch_calls(ctx, skip):
+            self.waiting[call] = {call.args[0]} | {a for a in call.args[1:] if isinstance(a, str) and a in planned}
+            for d in self.waiting[call]:
+                self.by_dir.setdefault(d, []).append(call)
 
     def __call__(self, rec) -> list:
-        calls = self.by_dir.pop(rec["dir"], [])
-        self.done.update(calls)
-        return calls
+        ready = []
+        for call in self.by_dir.pop(rec["dir"], []):
+            self.waiting[call].discard(rec["dir"])
+            if not self.waiting[call]:
+                ready.append(call)
+        self.done.update(ready)
+        return ready
 
 
 def prefetch(ctx, jobs, log=print, done=frozenset(), skip=(), executor=None) -> None:

@@ -46,6 +46,10 @@ CHANGES = {
     21: "also decided from 40 evenly spaced snapshots (the null there: the exact walk's)",
     22: "adds a norm-matched random control (moved as far as the PCA rebuild), and says that an uncentred "
         "k* of 1 means the function lies along θ_T − θ_0",
+    23: "decided on a basis found before the end of training (the top-K PCA directions of the first 15% "
+        "of the run) against random, over the main runs' own schedule (the whole-trajectory basis already "
+        "contains where training ends; issue 24 §2); the whole-trajectory, another seed's and random + "
+        "drift bases are shown beside it",
     27: "new row: the paper's 'ρ rapidly decreases and stabilizes near zero' (§4.3), tested on its own",
     5: "the interval comes from resampling seeds, not from treating 45 pairs of 10 seeds as independent; "
        "the row says that random 3-subspaces are as far apart",

@@ -16,6 +16,10 @@ either of which leaves span(V) coordinate by coordinate) is projected onto span(
     W <- W + V V^T (AdamW(W) - W)     (W - W_0 stays in span(V))
 
 For plain SGD that second projection changes nothing, and it is skipped.
+
+The step size follows the schedule of a run of ``schedule_steps`` steps (the main run's own:
+a restricted run shorter than its main run is that run's schedule cut short, not the
+schedule compressed into fewer steps).
 """
 from __future__ import annotations
 
@@ -39,12 +43,13 @@ def project(g, V):
 
 
 def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfig, bases: dict,
-                     eval_every: int = 100) -> dict:
-    """Train with the updates of the matrices in ``bases`` ({name: V [D,K] float64,
-    orthonormal columns}) restricted to span(V). Returns {"steps", "acc" ({m: [...]}),
-    "loss" (mean train loss since the previous evaluation), "seconds", and "params" (the
-    final parameters, float32)}: accuracy on the run's held-out probe set at step 0 and
-    every ``eval_every`` steps."""
+                     eval_every: int = 100, schedule_steps: int | None = None) -> dict:
+    """Train ``train_cfg.steps`` steps with the updates of the matrices in ``bases`` ({name:
+    V [D,K] float64, orthonormal columns}) restricted to span(V), the step size that of a
+    run of ``schedule_steps`` steps (default: ``train_cfg.steps``). Returns {"steps", "acc"
+    ({m: [...]}), "loss" (mean train loss since the previous evaluation), "seconds", and
+    "params" (the final parameters, float32)}: accuracy on the run's held-out probe set at
+    step 0 and every ``eval_every`` steps."""
     shapes = param_shapes(model)
     for name, V in bases.items():
         D = int(np.prod(shapes[name]))
@@ -56,6 +61,7 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
     bases32 = {k: np.asarray(V, dtype=np.float32) for k, V in bases.items()}
     state = optim.init_state(train_cfg.optimizer, params)
     plain = train_cfg.optimizer == "sgd"
+    total = train_cfg.steps if schedule_steps is None else schedule_steps
     out = {"steps": [], "acc": {int(m): [] for m in probe}, "loss": []}
 
     def record(step, losses):
@@ -74,7 +80,7 @@ def train_restricted(model: ModelConfig, task: TaskConfig, train_cfg: TrainConfi
             grads[name] = project(grads[name], V)
         before = None if plain else {name: params[name].copy() for name in bases32}
         optim.step(train_cfg.optimizer, params, grads, state,
-                   optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, train_cfg.steps, schedule.boundaries()),
+                   optim.lr_at(train_cfg.lr_schedule, train_cfg.lr, s, total, schedule.boundaries()),
                    train_cfg.weight_decay)
         if not plain:
             for name, V in bases32.items():
