@@ -57,16 +57,21 @@ def test_centred_and_uncentred_differ_where_they_should():
         assert out["k_star"] == 2 and out["pca"][0] < 0.9, (centred, out)
 
 
+def drift_and_oscillation(D=100, n=201):
+    """theta_0 + 8 t w + f(t) v, f = 2 (sin 2 pi t − 2 sin 4 pi t), for orthonormal v, w
+    (seed 5): a straight drift and an oscillation that ends where it began."""
+    rng = np.random.default_rng(5)
+    v, w = np.linalg.qr(rng.standard_normal((D, 2)))[0].T
+    t = np.linspace(0, 1, n)[:, None]
+    return rng.standard_normal(D) + 8.0 * t * w + 2.0 * (np.sin(2 * np.pi * t) - 2 * np.sin(4 * np.pi * t)) * v
+
+
 def test_centred_and_uncentred_pca_rank_a_drift_differently():
     """A straight drift 8 t w and an oscillation f(t) v that ends where it began,
     f = 2 (sin 2 pi t - 2 sin 4 pi t) (mean 0 and uncorrelated with t, so the principal
     axes are w and v exactly): the centred covariance ranks v first (variance 10 against
     64/12), so k* = 2; the drift's second moment ranks w first (64/3 against 10), k* = 1."""
-    D, n = 100, 201
-    rng = np.random.default_rng(5)
-    v, w = np.linalg.qr(rng.standard_normal((D, 2)))[0].T
-    t = np.linspace(0, 1, n)[:, None]
-    X = rng.standard_normal(D) + 8.0 * t * w + 2.0 * (np.sin(2 * np.pi * t) - 2 * np.sin(4 * np.pi * t)) * v
+    X = drift_and_oscillation()
     acc = make_accuracy({"A": X})
     centred = FD.functional_curve({"A": X}, acc, ks=[1, 2, 3], centred=True)
     uncentred = FD.functional_curve({"A": X}, acc, ks=[1, 2, 3], centred=False)
@@ -212,11 +217,7 @@ def test_drift_share_of_the_top_directions():
     uncentred top direction is w, so it holds all of |theta_T − theta_0|^2 (share 1 at k = 1);
     the centred top direction is v, orthogonal to the drift (share 0 at k = 1, 1 at k = 2).
     Guards: the share of theta_T instead of the drift; centred and uncentred swapped."""
-    D, n = 100, 201
-    rng = np.random.default_rng(5)
-    v, w = np.linalg.qr(rng.standard_normal((D, 2)))[0].T
-    t = np.linspace(0, 1, n)[:, None]
-    X = rng.standard_normal(D) + 8.0 * t * w + 2.0 * (np.sin(2 * np.pi * t) - 2 * np.sin(4 * np.pi * t)) * v
+    X = drift_and_oscillation()
     acc = make_accuracy({"A": X})
     unc = FD.functional_curve({"A": X}, acc, ks=[1, 2], centred=False)["drift_share"]
     cen = FD.functional_curve({"A": X}, acc, ks=[1, 2], centred=True)["drift_share"]
