@@ -199,3 +199,13 @@ def test_claim_14_one_stage_above_the_margin_decides():
     ablated = [[1.0, 0.92, 1.0]] * 3
     row = SP.claim_sae_ablation(saes([[4] * 3] * 3, ablated=ablated))
     assert row.verdict == NOT and row.value == pytest.approx([0.0, 0.08, 0.0])
+
+
+def test_claim_13_says_when_its_seeds_cannot_show_a_count_inside_3_to_5():
+    """Counts are resolved to 1, so with fewer than 7 seeds no interval fits inside [3, 5]
+    (4 ± t975(n−1) / √n: ± 2.48 at 3 seeds, ± 0.92 at 7): the row says so, and says nothing
+    from 7 seeds on, where 7 seeds at 4 read *supported*."""
+    row = SP.claim_sae_correlated(saes([[4, 4, 4]] * 3))
+    assert "only from 7 seeds: 3 probed, so at most inconclusive" in row.interval and row.verdict == INC
+    row = SP.claim_sae_correlated(saes([[4, 4, 4]] * 7))
+    assert "only from 7 seeds" not in row.interval and row.verdict == SUP
