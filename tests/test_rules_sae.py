@@ -209,3 +209,16 @@ def test_claim_13_says_when_its_seeds_cannot_show_a_count_inside_3_to_5():
     assert "only from 7 seeds: 3 probed, so at most inconclusive" in row.interval and row.verdict == INC
     row = SP.claim_sae_correlated(saes([[4, 4, 4]] * 7))
     assert "only from 7 seeds" not in row.interval and row.verdict == SUP
+
+
+def test_the_paper_preset_probes_enough_seeds_for_claim_13_to_be_decided():
+    """The paper preset probes 7 of its 10 main runs with SAEs (its comparisons keep 3 seeds):
+    the fewest whose count interval can fit inside 3–5. The figures' caption says both."""
+    from minimanifold.experiments.context import Context
+    from minimanifold.trajectories.presets import PAPER, QUICK
+    assert PAPER.n_sae == 7 and PAPER.n_extra_seeds == 3 and QUICK.n_sae == QUICK.n_extra_seeds == 3
+    ctx = Context(PAPER, [{"dir": f"d{i}"} for i in range(10)], {}, "", "paper preset, 10 seeds: L=3")
+    assert [args[0] for _, args in SP.measurements(ctx)] == [f"d{i}" for i in range(7)]
+    assert ctx.extra_caption == "paper preset, 10 seeds (3 per comparison, 7 for SAEs): L=3"
+    quick = Context(QUICK, [{"dir": f"d{i}"} for i in range(5)], {}, "", "quick preset, 5 seeds: L=2")
+    assert quick.extra_caption == "quick preset, 5 seeds (3 for SAEs; no comparisons): L=2"

@@ -21,14 +21,19 @@ class Context:
 
     @property
     def n_extra(self) -> int:
-        """Seeds of each comparison and of the SAE probing."""
+        """Seeds of each comparison (the SAE probing's: ``preset.n_sae``)."""
         return self.preset.n_extra_seeds
 
     @property
     def extra_caption(self) -> str:
-        n = len(self.runs)
-        per = "per comparison and for SAEs" if self.preset.comparisons else "for SAEs; no comparisons"
-        return self.caption.replace(f"{n} seeds", f"{n} seeds ({self.n_extra} {per})")
+        n, sae, extra = len(self.runs), self.preset.n_sae, self.n_extra
+        if not self.preset.comparisons:
+            what = f"{sae} for SAEs; no comparisons"
+        elif sae == extra:
+            what = f"{extra} per comparison and for SAEs"
+        else:
+            what = f"{extra} per comparison, {sae} for SAEs"
+        return self.caption.replace(f"{n} seeds", f"{n} seeds ({what})")
 
     def per_run(self, measure, runs=None) -> list:
         """[measure(run directory) for each run] (the main runs by default), computed once

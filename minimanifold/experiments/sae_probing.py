@@ -247,11 +247,11 @@ def fig6_sae_ablation(saes, caption, path) -> str:
 
 
 def measurements(ctx) -> list:
-    return [(sae_experiment, (r["dir"], None, 4 * ctx.preset.model.d_model)) for r in ctx.runs[:ctx.n_extra]]
+    return [(sae_experiment, (r["dir"], None, 4 * ctx.preset.model.d_model)) for r in ctx.runs[:ctx.preset.n_sae]]
 
 
 def report(ctx):
-    saes = ctx.per_run(lambda d: sae_experiment(d, d_sae=4 * ctx.preset.model.d_model), ctx.runs[:ctx.n_extra])
+    saes = ctx.per_run(lambda d: sae_experiment(d, d_sae=4 * ctx.preset.model.d_model), ctx.runs[:ctx.preset.n_sae])
     claims = {13: claim_sae_correlated(saes), 14: claim_sae_ablation(saes)}
     return claims, [fig6_sae_ablation(saes, ctx.extra_caption, ctx.path("fig6_sae_ablation.png"))]
 
