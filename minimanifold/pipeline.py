@@ -216,9 +216,9 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     wall["per-run measurements after training"] = time.perf_counter() - t0 - sum(wall.values())
     claims, rules, written = analyse(ctx, log, skip)
     written += write_ledger(ctx, claims, rules, skip, me)
-    if not skip:                          # a whole ledger: its records, so it rebuilds without the runs
-        kept = records.export([*main, *(r for rs in variants.values() for r in rs)], records_root)
-        log(f"records: {len(kept)} runs' measurements in {records_root}")
+    # the records, so the ledger rebuilds without the runs; a partial sitting adds to them (commit each)
+    kept = records.export([*main, *(r for rs in variants.values() for r in rs)], records_root, whole=not skip)
+    log(f"records: {len(kept)} runs' measurements in {records_root}" + (" (added to: a partial sitting)" * bool(skip)))
     wall["reports (analyses, figures, ledger)"] = time.perf_counter() - t0 - sum(wall.values())
     log("\n".join(f"  {c.verdict:>13}: {c.claim} — {c.measured}" for c in claims))
     for path in written:

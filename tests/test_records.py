@@ -29,7 +29,9 @@ def test_each_committed_ledger_is_what_its_records_and_the_rules_give(name, tmp_
     fig = tmp_path / "fig"
     shutil.copytree(os.path.join(committed, "records"), fig / "records")
     lines = []
-    run(PRESETS[name], str(tmp_path / "no-runs"), str(fig), jobs=1, log=lines.append)
+    partial = json.load(open(os.path.join(committed, "claims.json"))).get("partial", False)
+    run(PRESETS[name], str(tmp_path / "no-runs"), str(fig), jobs=1, log=lines.append,
+        finished_only=partial)                        # a partial ledger: of the runs its sittings finished
     assert not (tmp_path / "no-runs").exists()                             # nothing trained
     assert any("read from the committed records" in str(line) for line in lines)
     assert (fig / "claims.md").read_text() == open(os.path.join(committed, "claims.md")).read()
@@ -83,6 +85,35 @@ def test_export_replaces_a_record_whole_and_drops_runs_no_longer_read(tmp_path):
     assert os.listdir(rec / "add-abc") == ["seed_0"]                      # seed 1 is no longer read
     assert "stale_v1.json" not in os.listdir(rec / "add-abc" / "seed_0")  # replaced whole
     assert json.load(open(rec / "add-abc" / "seed_0" / "config.json")) == {"seed": 0}
+
+
+def test_a_partial_sitting_adds_to_the_records_and_removes_nothing(tmp_path):
+    """``whole=False`` (``--train``/``--finished-only``: each sitting's finished runs are
+    committed): other runs' records stay; a run's record keeps what an earlier sitting read
+    of the same run beside what this one read; a retrained run (another summary) is new."""
+    runs = []
+    for seed in (0, 1):
+        d = tmp_path / "runs" / "add-abc" / f"seed_{seed}"
+        os.makedirs(d)
+        (d / "summary.json").write_text(json.dumps({"seed": seed}))
+        for m in ("a_v1.json", "b_v1.json"):
+            cached_json(str(d), m, lambda _: {"m": m})
+        runs.append({"dir": str(d)})
+    rec = tmp_path / "rec"
+    a_of = lambda r: os.path.abspath(os.path.join(r["dir"], "a_v1.json"))   # noqa: E731
+    records.export(runs, str(rec), {a_of(r) for r in runs})
+    records.export(runs[:1], str(rec), {os.path.abspath(os.path.join(runs[0]["dir"], "b_v1.json"))}, whole=False)
+    assert sorted(os.listdir(rec / "add-abc")) == ["seed_0", "seed_1"]     # seed 1 not read now: kept
+    seed0 = rec / "add-abc" / "seed_0"
+    assert {"a_v1.json", "b_v1.json"} <= set(os.listdir(seed0))             # both sittings' reads
+    files = json.load(open(seed0 / "record.json"))["files"]
+    assert {"a_v1.json", "a_v1.json.sha256", "b_v1.json", "summary.json"} <= set(files)
+    assert cached_json(str(seed0), "a_v1.json", lambda d: 1 / 0) == {"m": "a_v1.json"}
+    (tmp_path / "runs" / "add-abc" / "seed_0" / "summary.json").write_text(json.dumps({"seed": 0, "again": 1}))
+    records.export(runs[:1], str(rec), {os.path.abspath(os.path.join(runs[0]["dir"], "b_v1.json"))}, whole=False)
+    assert "a_v1.json" not in os.listdir(seed0) and "b_v1.json" in os.listdir(seed0)   # retrained: new record
+    records.export(runs[:1], str(rec), set())                               # a whole ledger: exactly its reads
+    assert os.listdir(rec / "add-abc") == ["seed_0"] and "b_v1.json" not in os.listdir(seed0)
 
 
 def test_a_large_intermediate_is_never_recorded(tmp_path):

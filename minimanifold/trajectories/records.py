@@ -81,11 +81,25 @@ def _replace(tmp, dst) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export(runs, records_root, read=None) -> list:
+def _same_run_files(dst, files) -> list:
+    """The files of the record at ``dst`` if it records the same run as ``files`` ({name:
+    sha256}, just copied: the same summary), else none (a retrained run: its record is new)."""
+    if not is_record(dst):
+        return []
+    theirs = read_json(os.path.join(dst, RECORD))["files"]
+    return list(theirs) if theirs.get("summary.json") == files.get("summary.json") else []
+
+
+def export(runs, records_root, read=None, whole=True) -> list:
     """Write the record of every run in ``runs`` (sweep records) under ``records_root``, and
-    the measurements across each configuration's seeds; remove records of runs no longer
-    used. Returns the record directories. A run that is itself a record is copied as it is
-    (its files were read from it)."""
+    the measurements across each configuration's seeds. Returns the record directories. A
+    run that is itself a record is copied as it is (its files were read from it).
+
+    ``whole`` (a whole ledger): the records are exactly what it read; records of runs it no
+    longer uses and measurements it no longer reads are removed. Otherwise (a partial
+    sitting, ``--train`` or ``--finished-only``: what each sitting finishes is committed)
+    nothing is removed: a run's record keeps the files an earlier sitting wrote of the same
+    run (same ``summary.json``) beside what this one read, and other runs' records stay."""
     read = READ if read is None else read
     os.makedirs(records_root, exist_ok=True)
     written, keys = [], {}
@@ -102,9 +116,13 @@ def export(runs, records_root, read=None) -> list:
         os.makedirs(tmp)
         names = [n for n in ALWAYS if os.path.exists(os.path.join(src, n))] + _files_read(src, read)
         try:
+            files = _copy_into(src, names, tmp)
+            if not whole:                        # an earlier sitting's files of this same run stay
+                kept = [n for n in _same_run_files(dst, files) if n not in files]
+                files.update(_copy_into(dst, kept, tmp))
             save_json(os.path.join(tmp, RECORD), {"run": f"{os.path.basename(os.path.dirname(src))}/"
                                                          f"{os.path.basename(src)}",
-                                                  "files": _copy_into(src, names, tmp)})
+                                                  "files": files})
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)     # the record there stays as it was
             raise
@@ -114,10 +132,12 @@ def export(runs, records_root, read=None) -> list:
     for dst_key, src_key in keys.items():            # across seeds: the configuration's folder
         if os.path.abspath(dst_key) != os.path.abspath(src_key):
             names = _files_read(src_key, read)
-            for name in os.listdir(dst_key):
+            for name in os.listdir(dst_key) if whole else []:
                 if os.path.isfile(os.path.join(dst_key, name)) and name not in names:
                     os.remove(os.path.join(dst_key, name))
             _copy_into(src_key, names, dst_key)
+    if not whole:
+        return written
     keep = set(map(os.path.abspath, written))
     for key in os.listdir(records_root):             # runs this ledger no longer reads
         folder = os.path.join(records_root, key)
