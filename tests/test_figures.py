@@ -53,3 +53,19 @@ def test_functional_dimension_legend_lies_outside_its_axes(tmp_path, monkeypatch
     box, frame = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
     FD.plt.close(fig)
     assert len(ax.get_legend().get_texts()) == 6 and not box.overlaps(frame), (box, frame)    # both controls
+
+
+def test_compare_draws_each_m_in_a_clearly_different_colour(tmp_path, monkeypatch):
+    """fig_curriculum drew m = 1 and m = 2 in two near-identical dark blues (viridis):
+    every two m's curves must differ clearly in colour (RGB distance), for up to 6 m's."""
+    drawn = []
+    monkeypatch.setattr(V, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    ms = {m: 1.0 for m in range(1, 7)}
+    runs = {"mixed": [_run(tmp_path, "a", ms)], "curriculum": [_run(tmp_path, "b", ms)]}
+    V.fig_compare({k: {"r90": [2.0], "null": [3.0]} for k in runs}, runs, "t", "c", tmp_path / "f.png")
+    lines = {ln.get_label(): ln.get_color() for ln in drawn[0].axes[0].get_lines()}
+    V.plt.close(drawn[0])
+    rgb = [np.array(V.plt.matplotlib.colors.to_rgb(lines[f"mixed, m = {m}"])) for m in ms]
+    gaps = [np.linalg.norm(a - b) for i, a in enumerate(rgb) for b in rgb[i + 1:]]
+    assert min(gaps) > 0.25, min(gaps)
+    assert all(lines[f"curriculum, m = {m}"] == lines[f"mixed, m = {m}"] for m in ms)   # m's colour, not the run's

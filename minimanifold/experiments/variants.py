@@ -87,7 +87,8 @@ def _acc_curves(ax, runs, ls, label) -> dict:
     """Mean accuracy per m against step; returns {m (int): its colour}."""
     hist = [load_metrics(r["dir"]) for r in runs]
     ms = sorted(hist[0][-1]["acc"], key=int)
-    colors = plt.cm.viridis(np.linspace(0, 0.85, len(ms)))
+    # one categorical colour per m (viridis made m = 1 and m = 2 two near-identical dark blues)
+    colors = [plt.cm.tab10(i % 10) for i in range(len(ms))]
     steps = [r["step"] for r in hist[0]]
     for c, m in zip(colors, ms):
         ax.plot(steps, np.mean([[r["acc"][m] for r in h] for h in hist], axis=0), color=c, ls=ls,
