@@ -101,9 +101,17 @@ def test_a_partial_sitting_adds_to_the_records_and_removes_nothing(tmp_path):
         runs.append({"dir": str(d)})
     rec = tmp_path / "rec"
     a_of = lambda r: os.path.abspath(os.path.join(r["dir"], "a_v1.json"))   # noqa: E731
-    records.export(runs, str(rec), {a_of(r) for r in runs})
+    across = cached_json(str(tmp_path / "runs" / "add-abc"), "across_v1.json", lambda _: {"seeds": 2})
+    b_of = lambda r: os.path.abspath(os.path.join(r["dir"], "b_v1.json"))   # noqa: E731
+    records.export(runs, str(rec), {a_of(r) for r in runs} | {b_of(runs[0])} | {
+        os.path.abspath(tmp_path / "runs" / "add-abc" / "across_v1.json")})
+    assert across == {"seeds": 2} and "across_v1.json" in os.listdir(rec / "add-abc")
+    for name in ("b_v1.json", "b_v1.json.sha256"):                      # recomputed since: this sitting's copy wins
+        os.remove(os.path.join(runs[0]["dir"], name))
+    cached_json(runs[0]["dir"], "b_v1.json", lambda _: {"m": "b, again"})
     records.export(runs[:1], str(rec), {os.path.abspath(os.path.join(runs[0]["dir"], "b_v1.json"))}, whole=False)
-    assert sorted(os.listdir(rec / "add-abc")) == ["seed_0", "seed_1"]     # seed 1 not read now: kept
+    assert sorted(os.listdir(rec / "add-abc")) == ["across_v1.json", "across_v1.json.sha256", "seed_0", "seed_1"]
+    assert json.load(open(rec / "add-abc" / "seed_0" / "b_v1.json")) == {"m": "b, again"}
     seed0 = rec / "add-abc" / "seed_0"
     assert {"a_v1.json", "b_v1.json"} <= set(os.listdir(seed0))             # both sittings' reads
     files = json.load(open(seed0 / "record.json"))["files"]

@@ -640,7 +640,14 @@ def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
     def listing():
         return sorted(os.path.relpath(os.path.join(d, f), runs) for d, _, fs in os.walk(runs) for f in fs)
     before = listing()
+    earlier = fig / "records" / "other-0123456789" / "seed_0"          # an earlier sitting's record
+    os.makedirs(earlier)
+    (earlier / "record.json").write_text(json.dumps({"run": "other-0123456789/seed_0", "files": {}}))
     run(preset, str(runs), str(fig), jobs=2, log=lambda s: None, finished_only=True)   # a pool: prefetch too
+    assert (earlier / "record.json").exists()                          # a partial sitting adds, removes nothing
+    recorded = {os.path.relpath(os.path.dirname(d), fig / "records") for d, _, fs in os.walk(fig / "records")
+                if "record.json" in fs}
+    assert len(recorded) == 3 and {"other-0123456789"} < recorded      # the main runs' key and mul's are added
     assert [f for f in listing() if f not in before and "restricted" in f] == []       # retrained nothing
     assert {os.path.dirname(f) for f in listing()} == {os.path.dirname(f) for f in before}   # trained nothing
     claims = json.loads((fig / "claims.json").read_text())["claims"]
