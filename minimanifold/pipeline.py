@@ -129,8 +129,9 @@ def not_measured(ctx, train=None, runs_dir=None) -> dict:
         return {}
     out = {}
     for e in EXPERIMENTS:
-        missing = [g for g in e.variants(ctx.preset) if not ctx.variants.get(g)]
-        if missing:
+        groups = list(e.variants(ctx.preset))
+        missing = [g for g in groups if not ctx.variants.get(g)]
+        if missing and not (e.some_variants and len(missing) < len(groups)):
             out[e] = "runs not trained yet: " + ", ".join(missing)
         elif e.retraining is not None and e.retraining.group not in train and \
                 not (runs_dir is not None and retrained(e, ctx.preset, runs_dir)):

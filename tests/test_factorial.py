@@ -113,9 +113,47 @@ def test_rows_say_no_task_runs_as_low_is_not_the_tasks():
 
 
 def test_rows_with_a_missing_cell_or_none_measured_decide_nothing():
-    cells = _cells(lambda c: [2.0] * 5)
+    """A no-task cell missing: claims 25 and 26 have every pair they compare (they would be
+    supported) yet read inconclusive, the missing cell named; the nulls are the task cells'."""
+    base = np.array([2.0, 2.1, 1.9, 2.05, 1.95])
+    cells = _cells(lambda c: list(base + 2.0 * (c[2] == "no task") + 0.2 * (c[0] == "AdamW")))
+    for c in fac.CELLS:
+        cells[c]["walk"] = [6.0 + (c[2] == "no task")] * 5
     del cells[("AdamW", "cosine", "no task")]
     rows = fac.rows(cells)
     assert all(r.verdict == "inconclusive" and "AdamW, cosine, no task" in r.measured for r in rows.values())
+    assert len(rows[25].value) == 2 and len(rows[26].value) == 2
+    assert "SGD, cosine, task: walk 6.00" in rows[24].null and "no task" not in rows[24].null
     none = fac.rows({}, "not measured by this preset (its factorial_seeds is 0)")
     assert sorted(none) == [24, 25, 26] and all(r.measured.startswith("not measured") for r in none.values())
+
+
+def test_a_partial_factorial_gives_the_pairs_it_has_and_decides_nothing():
+    """The SGD half finished (a partial sitting): task against no task under both schedules
+    and cosine against constant under SGD, each with its known difference; no AdamW pair;
+    every row inconclusive (even a gap that would refute claim 24), naming the AdamW cells."""
+    base = np.array([2.0, 2.1, 1.9, 2.05, 1.95])
+    cells = _cells(lambda c: list(base + 0.5 * (c[2] == "no task") - 0.3 * (c[1] == "cosine")))
+    cells = {c: v for c, v in cells.items() if c[0] == "SGD"}
+    rows = fac.rows(cells)
+    assert rows[24].value == pytest.approx({"SGD, constant": 0.5, "SGD, cosine": 0.5})
+    assert rows[25].value == {} and rows[25].interval == ""
+    assert rows[26].value == pytest.approx({"SGD": -0.3})
+    assert "SGD, constant: no task − task [" in rows[24].interval and "AdamW" not in rows[24].interval
+    assert all(r.verdict == "inconclusive" and "no finished run yet" in r.measured
+               and "AdamW, cosine, task" in r.measured and "SGD, cosine, task 1." in r.measured for r in rows.values())
+    assert fac.EXPERIMENT.some_variants
+
+
+def test_a_partial_ledger_reports_the_factorial_once_some_cell_has_finished():
+    """pipeline.not_measured: an experiment with ``some_variants`` is left out of a partial
+    ledger only while none of its groups has a finished run; others while any lacks one."""
+    from minimanifold.experiments.context import Context
+    from minimanifold.experiments.optimizer import EXPERIMENT as OPT
+    from minimanifold.pipeline import not_measured
+    groups = list(fac.variants(PAPER))
+    ctx = Context(PAPER, [], {}, "", "")
+    assert "runs not trained yet" in not_measured(ctx, frozenset())[fac.EXPERIMENT]
+    ctx = Context(PAPER, [], {groups[0]: [{"dir": "x"}]}, "", "")
+    assert fac.EXPERIMENT not in not_measured(ctx, frozenset())
+    assert OPT in not_measured(ctx, frozenset())                   # its groups are not there: still left out

@@ -10,6 +10,9 @@
     weight          rough seconds of one measurement (quick preset): the heaviest start first
     retraining      a measurement that trains (``Retraining``): a run group of its own that
                     depends on another group's finished runs
+    some_variants   a partial ledger reports it once any of its groups has finished runs
+                    (its rows name the groups missing and decide nothing without them);
+                    otherwise only once every group has
 """
 from __future__ import annotations
 
@@ -74,3 +77,4 @@ class Experiment:
     measurements: Callable = no_measurements
     weight: float = 1
     retraining: Retraining | None = None
+    some_variants: bool = False
