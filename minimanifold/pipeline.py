@@ -180,7 +180,7 @@ def write_ledger(ctx, claims, rules, skip, written_by) -> list:
                if skip else "")
     paths = [ctx.path("claims.md"), ctx.path("claims.json")]
     ledger.write(claims, rules, ctx.caption + partial, *paths, written_by=written_by, partial=bool(skip),
-                 authors=ctx.preset.compare_authors, changes=rule_changes.table(claims, ctx.preset.name))
+                 authors=ctx.preset.compare_authors, changes=rule_changes.table(claims, ctx.preset.name, partial=bool(skip)))
     return paths
 
 

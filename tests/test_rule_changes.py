@@ -33,6 +33,18 @@ def test_a_preset_or_claim_without_a_frozen_verdict_reads_a_dash():
     assert RC.table(rows({6: "inconclusive"}), "quick") == ""                # nothing changed, nothing moved
 
 
+def test_a_partial_ledger_lists_each_earlier_verdict_it_leaves_out():
+    """A partial ledger (claims 15 and 16 not measured yet) shows their frozen verdicts beside
+    "not measured yet" (15's rule changed: its reason; 16's did not); a whole ledger lacking
+    a claim (none does) would not list it."""
+    now = {n: v for n, v in RC.BEFORE["paper"].items() if n not in (15, 16)}
+    text = RC.table(rows(now), "paper", partial=True)
+    assert f"| 15 | {RC.BEFORE['paper'][15]} | {RC.NOT_YET} | {RC.CHANGES[15]} |" in text
+    assert f"| 16 | {RC.BEFORE['paper'][16]} | {RC.NOT_YET} | rule unchanged |" in text
+    assert "| 12 |" not in text                                           # measured, unchanged: not listed
+    assert "| 16 |" not in RC.table(rows(now), "paper")
+
+
 def test_every_listed_change_is_a_claim_some_experiment_decides():
     decided = {n for e in EXPERIMENTS for n in e.rules}
     assert set(RC.CHANGES) <= decided

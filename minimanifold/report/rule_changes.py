@@ -11,6 +11,7 @@ from __future__ import annotations
 from .ledger import cell
 
 ISSUE = "issue 23"
+NOT_YET = "not measured yet (partial ledger)"
 
 # claim -> why its rule changed (one line each; the rule itself is printed above the table)
 CHANGES = {
@@ -83,16 +84,19 @@ BEFORE = {
 }
 
 
-def table(claims, preset_name: str) -> str:
+def table(claims, preset_name: str, partial: bool = False) -> str:
     """The markdown section: one row per changed rule that this ledger has (claims [Row] with
     their numbers), and per claim whose verdict moved without its own rule changing: its
     verdict before and now ("—" before: a preset or claim the frozen ledgers did not have),
-    and why."""
+    and why. A ``partial`` ledger also lists each claim it leaves out that had a verdict
+    before: that verdict beside "not measured yet" (so no earlier verdict vanishes unsaid)."""
     before = BEFORE.get(preset_name, {})
     now = {c.n: c.verdict for c in claims}
     moved = {n: OTHER for n in now if n in before and before[n] != now[n] and n not in CHANGES}
+    left = {n: CHANGES.get(n, "rule unchanged") for n in before if n not in now} if partial else {}
+    now.update({n: NOT_YET for n in left})
     rows = [f"| {n} | {before.get(n, '—')} | {now[n]} | {cell(why)} |"
-            for n, why in sorted({**CHANGES, **moved}.items()) if n in now]
+            for n, why in sorted({**CHANGES, **moved, **left}.items()) if n in now]
     if not rows:
         return ""
     return "\n".join([f"Rules changed after the data were seen ({ISSUE}); each rule's text above is the new one. "
