@@ -157,3 +157,19 @@ def test_a_partial_ledger_reports_the_factorial_once_some_cell_has_finished():
     ctx = Context(PAPER, [], {groups[0]: [{"dir": "x"}]}, "", "")
     assert fac.EXPERIMENT not in not_measured(ctx, frozenset())
     assert OPT in not_measured(ctx, frozenset())                   # its groups are not there: still left out
+
+
+def test_the_factorial_figure_names_each_kind_of_bar_once(tmp_path, monkeypatch):
+    """Two task cells first (a partial set) drew "task" twice in the legend and no no-task
+    entry; each legend entry appears once, and an absent cell is said in the title."""
+    drawn = []
+    monkeypatch.setattr(fac, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    cells = {c: {**v, "pr": [1.5] * 5, "walk_pr": [2.0] * 5, "exact_pr": [2.0] * 5, "shuffled_pr": [1.9] * 5}
+             for c, v in _cells(lambda c: [2.0] * 5).items()}
+    for chosen in ([c for c in fac.CELLS if c[2] == "task"][:2] + [("AdamW", "cosine", "no task")], fac.CELLS):
+        fac.fig_factorial({c: cells[c] for c in chosen}, "caption", tmp_path / "f.png")
+        fig = drawn.pop()
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert sorted(texts) == sorted(set(texts)) and {"task", "no task (random labels)"} <= set(texts)
+        assert ("cells not finished are absent" in fig._suptitle.get_text()) == (len(chosen) < 8)
+        fac.plt.close(fig)

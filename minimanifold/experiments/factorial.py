@@ -197,10 +197,13 @@ def fig_factorial(per_cell: dict, caption, path) -> str:
     cells = [c for c in CELLS if c in per_cell]
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
     for ax, key, what in ((axes[0], "", "r90 (eq 2)"), (axes[1], "_pr", "participation ratio")):
+        labelled = set()                    # each kind of bar once in the legend (a partial set may lack one)
         for i, c in enumerate(cells):
             v = per_cell[c]["r90" if not key else "pr"]
+            kind = "task" if c[2] == "task" else "no task (random labels)"
             ax.bar(i, np.mean(v), 0.6, color="tab:blue" if c[2] == "task" else "tab:red", alpha=0.8,
-                   label=("task" if c[2] == "task" else "no task (random labels)") if i < 2 else None)
+                   label=None if kind in labelled else kind)
+            labelled.add(kind)
             ax.scatter(np.full(len(v), i), v, color="k", s=8, zorder=3)
             ax.hlines(np.mean(per_cell[c]["walk" + key]), i - 0.3, i + 0.3, color="0.2", lw=2, zorder=4,
                       label="random walk, matched steps (sampled)" if i == 0 else None)
@@ -214,7 +217,8 @@ def fig_factorial(per_cell: dict, caption, path) -> str:
         ax.set(ylabel=f"{what}, mean over attention matrices", ylim=(0, None),
                title=f"{what}: bars mean over seeds (dots: seeds), markers: nulls")
     axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.28), ncol=3)
-    fig.suptitle("Is the collapse the task's? Optimizer × schedule × task, the same model, inputs and steps\n"
+    fig.suptitle("Is the collapse the task's? Optimizer × schedule × task, the same model, inputs and steps "
+                 f"(seeds per cell under each bar{'; cells not finished are absent' * (len(cells) < len(CELLS))})\n"
                  + caption, fontsize=9, y=1.04)
     return save_figure(fig, path)
 
