@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from minimanifold import forward
@@ -75,3 +76,27 @@ def test_entropy_and_topk_figures_draw_every_layer_of_a_deep_model(tmp_path, mon
     assert len(curves) == len(ms) * L
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == [f"m = {m}" for m in ms] + [f"layer {l}" for l in range(L)]
+
+@pytest.mark.parametrize("L", [2, 3, 5])
+def test_figure_2s_bottom_panels_keep_their_labels_apart(tmp_path, monkeypatch, L):
+    """The expanding-window panel's two-line y label ran into the settling panel's axes at
+    L = 3 (the paper preset): no axes' y label overlaps another axes."""
+    import minimanifold.experiments.bubbling as Bub
+    from minimanifold.analysis.pca import FRACTIONS
+    from minimanifold.trajectories.rundir import ALL, MATS
+    n, ks = 6, [2, 1]
+    bubbles = [{"steps": list(range(0, 100 * n, 100)), "T": 16, "ks": ks,
+                "entropy": {"1": np.ones((n, L)).tolist()}}]
+    angles = list(np.linspace(80, 0, len(FRACTIONS)))
+    r90 = list(np.linspace(2.0, 3.8, len(FRACTIONS)))             # tick labels as wide as a real run's (0.0 … 3.5)
+    geoms = [{ALL: {"n": n, "windows": r90, "angle_windows": angles, "null_angle_windows": angles},
+              **{f"blocks.{l}.attn.{W}": {"windows": r90} for l in range(L) for W in MATS}}]
+    figs = []
+    monkeypatch.setattr(Bub, "save_figure", lambda fig, path: (figs.append(fig), path)[1])
+    Bub.fig2_entropy_and_rank(bubbles, geoms, "c", str(tmp_path / "a.png"))
+    fig = figs[0]
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    settle, windows = fig.axes[L], fig.axes[L + 1]
+    assert not windows.yaxis.label.get_window_extent(r).overlaps(settle.get_window_extent(r))
+    Bub.plt.close(fig)

@@ -149,8 +149,8 @@ def fig2_entropy_and_rank(bubbles, geoms, caption, path) -> str:
         ax.sharey(tops[0])
     tops[0].set_ylabel("last position's attention entropy\n(nats, eq 9; mean over seeds)")
     tops[-1].legend(fontsize=7, loc="upper right")
-    half = n_layers
-    ax_a, ax_r = fig.add_subplot(grid[1, :half]), fig.add_subplot(grid[1, half:])
+    bottom = grid[1, :].subgridspec(1, 2, wspace=0.32)       # room for the right panel's two-line y label
+    ax_a, ax_r = fig.add_subplot(bottom[0]), fig.add_subplot(bottom[1])
     n = geoms[0][ALL]["n"]
     xs = [steps[max(2, int(np.ceil(f * n))) - 1] for f in FRACTIONS]
     ang = np.array([g[ALL]["angle_windows"] for g in geoms])
