@@ -69,3 +69,18 @@ def test_compare_draws_each_m_in_a_clearly_different_colour(tmp_path, monkeypatc
     gaps = [np.linalg.norm(a - b) for i, a in enumerate(rgb) for b in rgb[i + 1:]]
     assert min(gaps) > 0.25, min(gaps)
     assert all(lines[f"curriculum, m = {m}"] == lines[f"mixed, m = {m}"] for m in ms)   # m's colour, not the run's
+
+
+def test_the_training_figure_names_the_step_size_schedule(tmp_path, monkeypatch):
+    """"lr=0.15" alone hid the paper preset's warmup and cosine decay to 0 (issue 23 §6)."""
+    from minimanifold.experiments import training_curves as TC
+    from minimanifold.trajectories.presets import PAPER, QUICK
+    drawn = []
+    monkeypatch.setattr(TC, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "metrics.json").write_text(json.dumps([{"step": s, "loss": 1.0, "acc": {"1": 0.5}} for s in (0, 100)]))
+    for preset, words in ((PAPER, "lr=0.15 (warmup 1000 steps, then cosine decay to 0)"), (QUICK, "(constant)")):
+        TC.training_figure([{"dir": str(d)}], preset, tmp_path / "f.png")
+        assert words in drawn[-1]._suptitle.get_text()
+        V.plt.close(drawn[-1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.optim import lr_words
 from ..report.plotting import plt, save_figure, step_ticks
 from ..trajectories.rundir import load_metrics
 from .contract import Experiment
@@ -37,8 +38,8 @@ def training_figure(runs, preset, path) -> str:
         step_ticks(ax)
     ax_acc.legend(loc="lower right", fontsize=8)
     tr = preset.train
-    fig.suptitle(f"{preset.name} preset: {len(hist)} seeds, {tr.optimizer} lr={tr.lr}, "
-                 f"batch {tr.batch_size}, schedule {tr.schedule}", fontsize=10)
+    fig.suptitle(f"{preset.name} preset: {len(hist)} seeds, {tr.optimizer} lr={tr.lr} ({lr_words(tr.lr_schedule)}), "
+                 f"batch {tr.batch_size}, m schedule {tr.schedule}", fontsize=10)
     return save_figure(fig, path)
 
 
