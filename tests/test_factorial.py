@@ -114,7 +114,8 @@ def test_rows_say_no_task_runs_as_low_is_not_the_tasks():
 
 def test_rows_with_a_missing_cell_or_none_measured_decide_nothing():
     """A no-task cell missing: claims 25 and 26 have every pair they compare (they would be
-    supported) yet read inconclusive, the missing cell named; the nulls are the task cells'."""
+    supported) yet read inconclusive, the missing cell named; every present cell's nulls
+    (a no-task run's too: its r90 means something only beside them)."""
     base = np.array([2.0, 2.1, 1.9, 2.05, 1.95])
     cells = _cells(lambda c: list(base + 2.0 * (c[2] == "no task") + 0.2 * (c[0] == "AdamW")))
     for c in fac.CELLS:
@@ -123,7 +124,8 @@ def test_rows_with_a_missing_cell_or_none_measured_decide_nothing():
     rows = fac.rows(cells)
     assert all(r.verdict == "inconclusive" and "AdamW, cosine, no task" in r.measured for r in rows.values())
     assert len(rows[25].value) == 2 and len(rows[26].value) == 2
-    assert "SGD, cosine, task: walk 6.00" in rows[24].null and "no task" not in rows[24].null
+    assert "SGD, cosine, task: walk 6.00" in rows[24].null and "SGD, cosine, no task: walk 7.00" in rows[24].null
+    assert "AdamW, cosine, no task" not in rows[24].null                 # the missing cell has none
     none = fac.rows({}, "not measured by this preset (its factorial_seeds is 0)")
     assert sorted(none) == [24, 25, 26] and all(r.measured.startswith("not measured") for r in none.values())
 

@@ -173,7 +173,7 @@ def rows(per_cell: dict, why=None) -> dict:
     measured = "r90: " + "; ".join(f"{label(c)} {mean_sd(r90(c))}" for c in here) + (
         f"; no finished run yet (decides nothing without them): {', '.join(missing)}" if missing else "")
     null = "; ".join(f"{label(c)}: walk {mean_sd(per_cell[c]['walk'])}, exact {np.mean(per_cell[c]['exact']):.2f}, "
-                     f"shuffled {mean_sd(per_cell[c]['shuffled'])}" for c in here if c[2] == "task")
+                     f"shuffled {mean_sd(per_cell[c]['shuffled'])}" for c in here)   # no-task cells' too: read r90 beside them
     step = per_cell[here[0]].get("r90_step", 0.0)                        # r90 means of 4L integers
 
     def pairs(keys, hi, lo):          # {key: interval of r90(hi(key)) − r90(lo(key))} where both cells are there
