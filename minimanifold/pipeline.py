@@ -23,7 +23,7 @@ from .report.owner import check_owner
 from .report.plotting import use_file_backend
 from .trajectories import records
 from .trajectories.rundir import READ
-from .experiments.measuring import EarlyMeasurements, prefetch
+from .experiments.measuring import EarlyMeasurements, measure_left_out, prefetch
 from .trajectories.sweep import run_dir, sweep
 
 
@@ -120,11 +120,11 @@ def training_time(runs) -> str:
             + ", ".join(f"{k.replace('_', ' ')} {v:.0f}s ({v / all_s:.0%})" for k, v in total.items()))
 
 
-def not_measured(ctx, train=None, runs_dir=None) -> dict:
+def not_measured(ctx, train=None, runs_dir=None, records_root=None) -> dict:
     """{experiment: why} for what a partial ledger (``train`` not None: only those groups
     trained) leaves out: a comparison with a group of runs not finished, or a measurement
     that itself trains (its ``retraining``) unless ``train`` names its group or its results
-    are all in the run cache ``runs_dir`` already."""
+    are all in the run cache ``runs_dir`` (or the records under ``records_root``) already."""
     if train is None:
         return {}
     out = {}
@@ -134,7 +134,7 @@ def not_measured(ctx, train=None, runs_dir=None) -> dict:
         if missing and not (e.some_variants and len(missing) < len(groups)):
             out[e] = "runs not trained yet: " + ", ".join(missing)
         elif e.retraining is not None and e.retraining.group not in train and \
-                not (runs_dir is not None and retrained(e, ctx.preset, runs_dir)):
+                not (runs_dir is not None and retrained(e, ctx.preset, runs_dir, records_root)):
             out[e] = "its measurement trains"
     return out
 
@@ -169,18 +169,33 @@ def analyse(ctx, log=print, skip=()):
             for n in sorted(claims)], rules, paths
 
 
-def write_ledger(ctx, claims, rules, skip, written_by) -> list:
+def unfinished(ctx, train) -> dict:
+    """{group: (runs finished, planned)} for each group a partial sitting (``train`` not None)
+    has fewer runs of than planned; a whole run has none (every run trained or diverged)."""
+    if train is None:
+        return {}
+    have = {"main": len(ctx.runs), **{g: len(rs) for g, rs in ctx.variants.items()}}
+    return {g: (have.get(g, 0), len(specs)) for g, specs in planned_specs(ctx.preset).items()
+            if have.get(g, 0) < len(specs)}
+
+
+def write_ledger(ctx, claims, rules, skip, written_by, short=None) -> list:
     """claims.md and claims.json in the figures folder; their paths. The caption names what a
-    partial ledger leaves out (``skip``: {experiment: why}); the preset decides whether the
-    table has a column of the authors' figures (``compare_authors``)."""
+    partial ledger leaves out (``skip``: {experiment: why}) and the groups with runs still to
+    train that it does read (``short``: ``unfinished``); the preset decides whether the table
+    has a column of the authors' figures (``compare_authors``)."""
+    left_out = {g for e in skip for g in e.variants(ctx.preset)}
+    short = {g: n for g, n in (short or {}).items() if g not in left_out}
+    lines = [f"- claim{'s' * (len(e.rules) > 1)} {', '.join(map(str, sorted(e.rules)))}: {why}"
+             for e, why in skip.items()]
+    if short:
+        lines.append("- runs still to train (the claims that read these groups use the runs finished): "
+                     + ", ".join(f"{g} {h} of {w}" for g, (h, w) in short.items()))
     partial = ("\n\nPartial ledger (only the runs finished so far: `--finished-only` or `--train`); "
-               "not measured yet:\n" + "\n".join(
-                   f"- claim{'s' * (len(e.rules) > 1)} {', '.join(map(str, sorted(e.rules)))}: {why}"
-                   for e, why in skip.items())
-               if skip else "")
+               "not measured yet:\n" + "\n".join(lines)) if lines else ""
     paths = [ctx.path("claims.md"), ctx.path("claims.json")]
-    ledger.write(claims, rules, ctx.caption + partial, *paths, written_by=written_by, partial=bool(skip),
-                 authors=ctx.preset.compare_authors, changes=rule_changes.table(claims, ctx.preset.name, partial=bool(skip)))
+    ledger.write(claims, rules, ctx.caption + partial, *paths, written_by=written_by, partial=bool(lines),
+                 authors=ctx.preset.compare_authors, changes=rule_changes.table(claims, ctx.preset.name, bool(lines)))
     return paths
 
 
@@ -211,15 +226,18 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir,     # the schedule in words too: "lr 0.15" alone hides it
                   f"{caption(preset, len(main))}; step size {lr_words(preset.train.lr_schedule)}")
-    skip = not_measured(ctx, train, runs_dir)
-    check_owner(fig_dir, me, bool(skip), overwrite)              # before any figure is written
+    skip, short = not_measured(ctx, train, runs_dir, records_root), unfinished(ctx, train)
+    partial = bool(skip or short)
+    check_owner(fig_dir, me, partial, overwrite)                 # before any figure is written
     prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip, executor=executor)
     wall["per-run measurements after training"] = time.perf_counter() - t0 - sum(wall.values())
+    if skip and (n := measure_left_out(ctx, skip, jobs, executor)):
+        log(f"per-run measurements for the claims left out (so the records hold them): {n} calls")
     claims, rules, written = analyse(ctx, log, skip)
-    written += write_ledger(ctx, claims, rules, skip, me)
+    written += write_ledger(ctx, claims, rules, skip, me, short)
     # the records, so the ledger rebuilds without the runs; a partial sitting adds to them (commit each)
-    kept = records.export([*main, *(r for rs in variants.values() for r in rs)], records_root, whole=not skip)
-    log(f"records: {len(kept)} runs' measurements in {records_root}" + (" (added to: a partial sitting)" * bool(skip)))
+    kept = records.export([*main, *(r for rs in variants.values() for r in rs)], records_root, whole=not partial)
+    log(f"records: {len(kept)} runs' measurements in {records_root}" + (" (added to: a partial sitting)" * partial))
     wall["reports (analyses, figures, ledger)"] = time.perf_counter() - t0 - sum(wall.values())
     log("\n".join(f"  {c.verdict:>13}: {c.claim} — {c.measured}" for c in claims))
     for path in written:

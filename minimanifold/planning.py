@@ -94,9 +94,7 @@ def group_rows(preset, runs_dir, train, records_root=None) -> dict:
     for name, (_, jobs) in retrainings(preset).items():
         if train is not None and name not in train:
             continue
-        todo = [j for j in jobs if not is_retrained(runs_dir, j) and not (
-            train is None and (d := records.find(records_root, run_dir(runs_dir, j.start)))
-            and os.path.exists(os.path.join(d, j.cache)))]
+        todo = [j for j in jobs if not is_retrained(runs_dir, j, records_root if train is None else None)]
         n_done = len(jobs) - len(todo)
         if waits_for_runs(preset, runs_dir, train, name):
             todo = []                                  # the run would stop and ask for its runs

@@ -96,6 +96,30 @@ def test_a_ledger_found_partial_after_training_is_refused_before_any_figure(tmp_
     assert _tree(fig) == before
 
 
+def test_a_sitting_with_runs_still_to_train_writes_a_partial_ledger_and_adds_records(tmp_path, monkeypatch):
+    """Nothing left out (the factorial reports from some cells) yet a group still training:
+    the ledger is partial, the records are added to (``whole=False``), and a whole ledger in
+    the folder refuses it; ``not_measured`` is handed the records folder (a retraining held
+    only in the records counts)."""
+    import minimanifold.pipeline as P
+    seen = {}
+    monkeypatch.setattr(P, "will_be_partial", lambda *a: False)
+    monkeypatch.setattr(P, "train_all", lambda *a, **kw: ([{"dir": "m", "summary": {"final_acc": {"1": 1.0}}}], {}))
+    monkeypatch.setattr(P, "not_measured", lambda ctx, train, runs, rec: seen.update(rec=rec) or {})
+    monkeypatch.setattr(P, "unfinished", lambda ctx, train: {"mlp": (1, 2)})
+    monkeypatch.setattr(P, "prefetch", lambda *a, **kw: None)
+    monkeypatch.setattr(P, "analyse", lambda ctx, log, skip: ([], {}, []))
+    monkeypatch.setattr(P.records, "export", lambda runs, root, whole=True: seen.update(whole=whole) or [])
+    monkeypatch.setattr(P, "summary_table", lambda main: "")
+    fig = tmp_path / "fig"
+    P.run(TINY, str(tmp_path / "runs"), str(fig), log=lambda s: None, train=frozenset({"mlp"}))
+    assert seen == {"rec": str(fig / "records"), "whole": False}
+    assert json.load(open(fig / "claims.json"))["partial"] is True and "mlp 1 of 2" in (fig / "claims.md").read_text()
+    _ledger(str(fig), written_by=P.written_by(TINY), partial=False)
+    with pytest.raises(OwnedByAnother, match="partial"):
+        P.run(TINY, str(tmp_path / "runs"), str(fig), log=lambda s: None, train=frozenset({"mlp"}))
+
+
 def _cli(monkeypatch):
     spec = importlib.util.spec_from_file_location("run_all_cli", os.path.join(ROOT, "run_all.py"))
     cli = importlib.util.module_from_spec(spec)
@@ -140,6 +164,29 @@ def test_restricted_retraining_reads_only_the_main_seeds_the_preset_trains(tmp_p
     _cache_restricted(tmp_path, p)
     assert G.retrained(RT.EXPERIMENT, p, str(tmp_path))
     assert not G.waits_for_runs(p, str(tmp_path), frozenset({RT.GROUP}), RT.GROUP)
+
+
+def test_a_retraining_held_in_the_records_counts_as_done(tmp_path):
+    """The runs cache gone, each job's result in its main run's committed record: retrained
+    (a partial ledger rebuilt from the records shows claim 23); one job's missing: not."""
+    import shutil
+    from minimanifold.trajectories import records
+    G, RT = _groups()
+    p = dataclasses.replace(TINY, n_seeds=2, restrict_seeds=3)
+    runs, root = tmp_path / "runs", tmp_path / "records"
+    for spec in p.specs():
+        _finish(runs, spec)
+    _cache_restricted(runs, p)
+    jobs = _retrainings(p)
+    for spec in p.specs():
+        d = records.record_dir(str(root), run_dir(str(runs), spec))
+        shutil.copytree(run_dir(str(runs), spec), d)
+        open(os.path.join(d, "record.json"), "w").write('{"run": "x", "files": {}}')
+    shutil.rmtree(runs)
+    assert not G.retrained(RT.EXPERIMENT, p, str(runs))
+    assert G.retrained(RT.EXPERIMENT, p, str(runs), str(root))
+    os.remove(os.path.join(records.record_dir(str(root), run_dir(str(runs), jobs[0].start)), jobs[0].cache))
+    assert not G.retrained(RT.EXPERIMENT, p, str(runs), str(root))
 
 
 def test_restricted_retraining_waits_while_any_of_its_main_runs_is_unfinished(tmp_path):

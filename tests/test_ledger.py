@@ -159,3 +159,30 @@ def test_the_preset_decides_the_authors_column_and_the_caption_names_what_is_lef
     md, js = write_ledger(ctx, rows, {}, {restricted_training.EXPERIMENT: "its measurement trains"}, "me")
     assert "not measured yet:\n- claim 23: its measurement trains\n" in open(md, encoding="utf-8").read()
     assert json.loads(open(js, encoding="utf-8").read())["partial"] is True
+
+
+def test_a_sitting_with_runs_still_to_train_is_partial_though_it_leaves_no_claim_out(tmp_path):
+    """The factorial reports from some of its cells (``some_variants``): with every other
+    group finished nothing is left out, yet cells are still training, so the ledger is
+    partial, says which groups and how many runs, and a whole run has nothing unfinished."""
+    from minimanifold.experiments import factorial as fac
+    from minimanifold.experiments.context import Context
+    from minimanifold.experiments.groups import planned_specs
+    from minimanifold.pipeline import unfinished, write_ledger
+    from minimanifold.trajectories.presets import PAPER
+    planned = planned_specs(PAPER)
+    variants = {g: [{"dir": g}] * len(specs) for g, specs in planned.items() if g != "main"}
+    variants["factorial-adamw-cosine-task"] = variants["factorial-adamw-cosine-task"][:2]
+    variants["factorial-adamw-cosine-notask"] = []
+    ctx = Context(PAPER, [{"dir": "m"}] * PAPER.n_seeds, variants, str(tmp_path), "caption")
+    short = unfinished(ctx, frozenset())
+    assert short == {"factorial-adamw-cosine-task": (2, 5), "factorial-adamw-cosine-notask": (0, 5)}
+    assert unfinished(ctx, None) == {}                                  # a whole run trained every group
+    assert fac.EXPERIMENT.some_variants
+    md, js = write_ledger(ctx, [dataclasses.replace(row("alpha"), n=1)], {}, {}, "me", short)
+    assert "- runs still to train (the claims that read these groups use the runs finished): " \
+           "factorial-adamw-cosine-task 2 of 5, factorial-adamw-cosine-notask 0 of 5" in open(md).read()
+    assert json.loads(open(js, encoding="utf-8").read())["partial"] is True
+    md, js = write_ledger(ctx, [dataclasses.replace(row("alpha"), n=1)], {}, {fac.EXPERIMENT: "runs not trained yet"},
+                          "me", short)                                  # groups already named: not twice
+    assert "runs still to train" not in open(md).read() and json.load(open(js))["partial"] is True

@@ -124,6 +124,36 @@ def test_a_partial_sitting_adds_to_the_records_and_removes_nothing(tmp_path):
     assert os.listdir(rec / "add-abc") == ["seed_0"] and "b_v1.json" not in os.listdir(seed0)
 
 
+def test_a_whole_ledger_read_from_records_keeps_only_what_it_read(tmp_path):
+    """No run cache: the runs are their records (src is dst). A whole ledger rewrites each
+    record with only what it read (an earlier sitting's kept file, a configuration-level
+    file no longer read: removed); a partial one leaves them as they are. A file listed in
+    an earlier record but lost from disk is not carried (nor does it stop the export)."""
+    rec = tmp_path / "rec"
+    d = tmp_path / "runs" / "add-abc" / "seed_0"
+    os.makedirs(d)
+    (d / "summary.json").write_text("{}")
+    for m in ("a_v1.json", "old_v1.json"):
+        cached_json(str(d), m, lambda _: {"m": m})
+    cached_json(str(d.parent), "across_v1.json", lambda _: 1)
+    records.export([{"dir": str(d)}], str(rec), {os.path.abspath(d / m) for m in ("a_v1.json", "old_v1.json")}
+                   | {os.path.abspath(d.parent / "across_v1.json")})
+    seed0 = rec / "add-abc" / "seed_0"
+    os.remove(seed0 / "old_v1.json.sha256")                             # lost from disk since
+    os.remove(d / "a_v1.json.sha256")
+    os.remove(d / "a_v1.json")
+    cached_json(str(d), "a_v1.json", lambda _: {"m": "again"})
+    records.export([{"dir": str(d)}], str(rec), {os.path.abspath(d / "a_v1.json")}, whole=False)
+    assert "old_v1.json" in os.listdir(seed0) and "old_v1.json.sha256" not in json.load(open(seed0 / "record.json"))["files"]
+    records.export([{"dir": str(seed0)}], str(rec), set(), whole=False)   # partial, from the records: as it was
+    assert "old_v1.json" in os.listdir(seed0) and "across_v1.json" in os.listdir(rec / "add-abc")
+    records.export([{"dir": str(seed0)}], str(rec), {os.path.abspath(seed0 / "a_v1.json")})
+    assert sorted(os.listdir(seed0)) == ["a_v1.json", "a_v1.json.sha256", "record.json", "summary.json"]
+    assert json.load(open(seed0 / "a_v1.json")) == {"m": "again"}
+    assert sorted(json.load(open(seed0 / "record.json"))["files"]) == ["a_v1.json", "a_v1.json.sha256", "summary.json"]
+    assert os.listdir(rec / "add-abc") == ["seed_0"]                      # the unread configuration file too
+
+
 def test_a_large_intermediate_is_never_recorded(tmp_path):
     """``cached_npz(..., record=False)`` (the 3 MB of PCA directions a smaller cached
     orientation summarises) is computed and cached but not marked for the record."""

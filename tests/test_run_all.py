@@ -635,7 +635,8 @@ def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
     runs, fig = tmp_path / "runs", tmp_path / "fig"
     with pytest.raises(PipelineError, match="--finished-only trains nothing"):
         run(preset, str(runs), str(fig), log=lambda s: None, finished_only=True)
-    sweep(preset.specs() + planned_specs(preset)["mul"], runs, log=lambda s: None)
+    sweep(preset.specs() + planned_specs(preset)["mul"] + planned_specs(preset)["curriculum"][:1], runs,
+          log=lambda s: None)                                 # one curriculum run: claims 15-17 still left out
 
     def listing():
         return sorted(os.path.relpath(os.path.join(d, f), runs) for d, _, fs in os.walk(runs) for f in fs)
@@ -647,14 +648,16 @@ def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
     assert (earlier / "record.json").exists()                          # a partial sitting adds, removes nothing
     recorded = {os.path.relpath(os.path.dirname(d), fig / "records") for d, _, fs in os.walk(fig / "records")
                 if "record.json" in fs}
-    assert len(recorded) == 3 and {"other-0123456789"} < recorded      # the main runs' key and mul's are added
+    assert len(recorded) == 4 and {"other-0123456789"} < recorded      # main's, mul's and curriculum's added
+    [cur] = [k for k in recorded if k.startswith("curriculum")]        # its experiment is left out, yet its
+    assert any(f.startswith("geometry_") for f in os.listdir(fig / "records" / cur / "seed_0"))   # measurement is kept
     assert [f for f in listing() if f not in before and "restricted" in f] == []       # retrained nothing
     assert {os.path.dirname(f) for f in listing()} == {os.path.dirname(f) for f in before}   # trained nothing
     claims = json.loads((fig / "claims.json").read_text())["claims"]
     assert [c["n"] for c in claims] == [*range(1, 15), 18, 22, 27]
     md = (fig / "claims.md").read_text()
     assert "| 18 | multiplication needs r90" in md and "| 15 |" not in md
-    assert "- claims 15, 16, 17: runs not trained yet: curriculum, mlp\n" in md
+    assert "- claims 15, 16, 17: runs not trained yet: mlp\n" in md
     assert "- claim 23: its measurement trains\n" in md and "- claim 18: runs not trained" not in md
     table = ledger.side_by_side_markdown({"partial": claims, "full": None}).splitlines()
     assert [ln.split(" | ")[0] for ln in table[2:]] == [f"| {n}" for n in [*range(1, 15), 18, 22, 27]]

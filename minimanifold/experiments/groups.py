@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 
+from ..trajectories import records
 from ..trajectories.rundir import is_finished, latest_checkpoint
 from ..trajectories.sweep import run_dir, twin_run
 from . import EXPERIMENTS
@@ -63,16 +64,18 @@ def spec_finished(runs_dir, spec) -> bool:
         twin_run(runs_dir, spec) is not None
 
 
-def is_retrained(runs_dir, job) -> bool:
-    """A ``Retrain`` job's result is cached in its starting run's directory."""
-    return os.path.exists(os.path.join(run_dir(runs_dir, job.start), job.cache))
+def is_retrained(runs_dir, job, records_root=None) -> bool:
+    """A ``Retrain`` job's result is cached in its starting run's directory, or in that
+    run's committed record under ``records_root``."""
+    d = run_dir(runs_dir, job.start)
+    return any(os.path.exists(os.path.join(where, job.cache)) for where in (d, records.find(records_root, d)) if where)
 
 
-def retrained(experiment, preset, runs_dir) -> bool:
-    """Every job of ``experiment``'s retraining is in the cache (so a ledger that trains
-    nothing can still show its claims); True for an experiment that does not train."""
+def retrained(experiment, preset, runs_dir, records_root=None) -> bool:
+    """Every job of ``experiment``'s retraining is in the cache or the records (so a ledger
+    that trains nothing can still show its claims); True for an experiment that does not train."""
     r = experiment.retraining
-    return r is None or all(is_retrained(runs_dir, j) for j in r.jobs(preset))
+    return r is None or all(is_retrained(runs_dir, j, records_root) for j in r.jobs(preset))
 
 
 MIN_MAIN = 2   # finished main runs the pipeline needs to analyse anything (pipeline.train_all)

@@ -70,3 +70,18 @@ def prefetch(ctx, jobs, log=print, done=frozenset(), skip=(), executor=None) -> 
     run_parallel(calls, jobs, executor=executor)
     log(f"per-run measurements: {len(done)} on the training pool as their runs finished, {len(calls)} after, "
         f"{f'on {jobs} processes' if executor is None else 'on the cluster'} in {time.perf_counter() - t0:.0f}s")
+
+
+def measure_left_out(ctx, skip, jobs=1, executor=None) -> int:
+    """A partial sitting: the per-run measurements of the experiments it leaves out (their
+    other groups not finished; not those that train) on the runs it has, computed (on a pool
+    with ``jobs`` > 1) and read in this process, so the records it writes hold what the
+    sitting that completes those experiments will read, even with the run cache gone.
+    A run read from its record is left as it is. Returns the number of calls."""
+    calls = list(dict.fromkeys(Call(*c) for e in skip if e.retraining is None for c in e.measurements(ctx)))
+    calls = [c for c in calls if not is_record(c.args[0])]
+    if jobs > 1 or executor is not None:
+        run_parallel(calls, jobs, executor=executor)
+    for c in calls:
+        c.fn(*c.args)                    # cached by now: reading it marks it for the records
+    return len(calls)

@@ -12,8 +12,10 @@ A record is a run directory without its heavy files (trajectory.npz, checkpoints
 commutator vectors, the PCA directions): a report reads a record exactly as it reads the run.
 ``record.json`` lists every file's sha256. What a record lacks (a measurement added or
 changed after it was made) raises ``rundir.MissingRecord`` naming the file: that needs the
-run itself. ``export`` writes the records of a finished ledger: exactly the files the reports
-read in this process (``rundir.READ``), each record directory replaced whole and atomically.
+run itself. ``export`` writes them: after a whole ledger, exactly the files its reports
+read in this process (``rundir.READ``), each record directory replaced whole and
+atomically; after a partial sitting (``--train``, ``--finished-only``), what that sitting
+read is added and nothing removed, so each sitting commits what it finished.
 """
 from __future__ import annotations
 
@@ -87,7 +89,9 @@ def _same_run_files(dst, files) -> list:
     if not is_record(dst):
         return []
     theirs = read_json(os.path.join(dst, RECORD))["files"]
-    return list(theirs) if theirs.get("summary.json") == files.get("summary.json") else []
+    if theirs.get("summary.json") != files.get("summary.json"):
+        return []
+    return [n for n in theirs if os.path.exists(os.path.join(dst, n))]      # one lost from disk: not kept
 
 
 def export(runs, records_root, read=None, whole=True) -> list:
@@ -106,10 +110,10 @@ def export(runs, records_root, read=None, whole=True) -> list:
     for rec in runs:
         src = rec["dir"]
         dst = record_dir(records_root, src)
-        if os.path.abspath(src) == os.path.abspath(dst):
-            written.append(dst)                 # reading the records themselves: nothing to rewrite
+        if os.path.abspath(src) == os.path.abspath(dst) and not whole:
+            written.append(dst)                 # a partial sitting reading a record: nothing to add
             keys.setdefault(os.path.dirname(dst), os.path.dirname(src))
-            continue
+            continue                            # (a whole ledger rewrites it with only what it read)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         tmp = f"{dst}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -130,11 +134,11 @@ def export(runs, records_root, read=None, whole=True) -> list:
         written.append(dst)
         keys.setdefault(os.path.dirname(dst), os.path.dirname(src))
     for dst_key, src_key in keys.items():            # across seeds: the configuration's folder
+        names = _files_read(src_key, read)
+        for name in os.listdir(dst_key) if whole else []:
+            if os.path.isfile(os.path.join(dst_key, name)) and name not in names:
+                os.remove(os.path.join(dst_key, name))
         if os.path.abspath(dst_key) != os.path.abspath(src_key):
-            names = _files_read(src_key, read)
-            for name in os.listdir(dst_key) if whole else []:
-                if os.path.isfile(os.path.join(dst_key, name)) and name not in names:
-                    os.remove(os.path.join(dst_key, name))
             _copy_into(src_key, names, dst_key)
     if not whole:
         return written
