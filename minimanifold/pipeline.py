@@ -37,7 +37,7 @@ LEDGERS = (("quick: `python run_all.py`", "quick/claims.json"),
 def write_ledgers_page(figures_root) -> str:
     """Regenerate ``figures_root``/ledgers.md from the ledgers under it; returns its path."""
     path = os.path.join(figures_root, "ledgers.md")
-    ledger.write_side_by_side(figures_root, LEDGERS, path)
+    ledger.write_side_by_side(figures_root, LEDGERS, path, rule_changes.RETIRED)
     return path
 
 
@@ -186,8 +186,8 @@ def write_ledger(ctx, claims, rules, skip, written_by, short=None) -> list:
     has a column of the authors' figures (``compare_authors``)."""
     left_out = {g for e in skip for g in e.variants(ctx.preset)}
     short = {g: n for g, n in (short or {}).items() if g not in left_out}
-    lines = [f"- claim{'s' * (len(e.rules) > 1)} {', '.join(map(str, sorted(e.rules)))}: {why}"
-             for e, why in skip.items()]
+    lines = [(f"- claim{'s' * (len(e.rules) > 1)} {', '.join(map(str, sorted(e.rules)))}: " if e.rules
+              else f"- the {e.name} figure (no claim): ") + why for e, why in skip.items()]
     if short:
         lines.append("- runs still to train (the claims that read these groups use the runs finished): "
                      + ", ".join(f"{g} {h} of {w}" for g, (h, w) in short.items()))

@@ -112,7 +112,8 @@ def test_the_ledgers_page_is_generated_from_the_committed_ledgers(tmp_path):
     page = write_ledgers_page(str(tmp_path / "figures"))
     with open(os.path.join(figures, "ledgers.md"), encoding="utf-8") as f:
         assert f.read() == open(page, encoding="utf-8").read()
-    assert ledger.side_by_side_markdown(ledgers) in open(page, encoding="utf-8").read()
+    from minimanifold.report.rule_changes import RETIRED
+    assert ledger.side_by_side_markdown(ledgers, RETIRED) in open(page, encoding="utf-8").read()
 
 
 def test_side_by_side_columns_rows_and_gaps():
@@ -126,6 +127,18 @@ def test_side_by_side_columns_rows_and_gaps():
     assert lines[3].startswith("| 2 | beta |") and lines[3].endswith("| **inconclusive** | — | not yet run |")
     assert len(lines) == 4
     assert ledger.side_by_side_markdown({"C": None}).count("\n") == 1     # nothing committed: header only
+
+
+def test_side_by_side_a_retired_claim_reads_retired_where_a_ledger_lacks_it():
+    """Claim 2 retired: a ledger without it reads "retired", one that still has it (written
+    before the retirement) keeps its verdict, and a missing claim that is not retired stays
+    "—". Guards: retired for every ledger, or for a missing claim that is not retired."""
+    a = [dict(row("alpha").to_dict(), n=1), dict(row("gamma").to_dict(), n=3)]
+    b = [dict(row("alpha").to_dict(), n=1), dict(row("beta", verdict="supported").to_dict(), n=2)]
+    lines = ledger.side_by_side_markdown({"A": a, "B": b}, retired={2}).splitlines()
+    assert lines[3].startswith("| 2 | beta |") and lines[3].endswith(
+        "| retired (its ledger's rule-change table says why) | **supported** [1.00, 2.00] |")
+    assert lines[4].startswith("| 3 | gamma |") and lines[4].endswith("| — |")
 
 
 def test_a_damaged_committed_ledger_is_named(tmp_path):
@@ -159,6 +172,10 @@ def test_the_preset_decides_the_authors_column_and_the_caption_names_what_is_lef
     md, js = write_ledger(ctx, rows, {}, {restricted_training.EXPERIMENT: "its measurement trains"}, "me")
     assert "not measured yet:\n- claim 23: its measurement trains\n" in open(md, encoding="utf-8").read()
     assert json.loads(open(js, encoding="utf-8").read())["partial"] is True
+    from minimanifold.experiments import optimizer                       # no claim (21 retired): its figure
+    md, js = write_ledger(ctx, rows, {}, {optimizer.EXPERIMENT: "runs not trained yet: optimizer-adamw"}, "me")
+    assert "not measured yet:\n- the optimizer figure (no claim): runs not trained yet: optimizer-adamw\n" \
+        in open(md, encoding="utf-8").read()
 
 
 def test_a_sitting_with_runs_still_to_train_is_partial_though_it_leaves_no_claim_out(tmp_path):

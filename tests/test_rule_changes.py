@@ -30,7 +30,9 @@ def test_a_preset_or_claim_without_a_frozen_verdict_reads_a_dash():
     text = RC.table(rows({1: "supported", 27: "not supported"}), "smoke")
     assert "| 1 | — | supported |" in text and "| 27 | — | not supported |" in text
     assert "| 27 | not supported |" not in RC.table(rows({27: "not supported"}), "quick")
-    assert RC.table(rows({6: "inconclusive"}), "quick") == ""                # nothing changed, nothing moved
+    assert RC.table(rows({6: "inconclusive"}), "smoke") == ""                # nothing changed, nothing moved
+    only = [ln for ln in RC.table(rows({6: "inconclusive"}), "quick").splitlines() if ln.startswith("| ") and "#" not in ln]
+    assert [ln.split(" |")[0] for ln in only] == ["| 21"]                   # but claim 21 is retired
 
 
 def test_a_partial_ledger_lists_each_earlier_verdict_it_leaves_out():
@@ -45,9 +47,23 @@ def test_a_partial_ledger_lists_each_earlier_verdict_it_leaves_out():
     assert "| 16 |" not in RC.table(rows(now), "paper")
 
 
+def test_a_retired_claim_shows_its_verdict_before_beside_retired_in_whole_and_partial_ledgers():
+    """Claim 21 has no row any more (issue 24): the paper's frozen *supported* stands beside
+    "retired" and the reason, in a whole ledger and in a partial one (where it must not read
+    "not measured yet", which promises a row). Guards: the retired claim dropped from the
+    table, or listed among those left out."""
+    now = {n: v for n, v in RC.BEFORE["paper"].items() if n != 21}
+    for partial in (False, True):
+        text = RC.table(rows(now), "paper", partial=partial)
+        assert f"| 21 | supported | {RC.RETIRED_NOW} | {RC.RETIRED[21]} |" in text
+        assert text.count("| 21 |") == 1 and RC.NOT_YET not in text
+    assert "| 21 |" not in RC.table(rows({6: "inconclusive"}), "smoke")   # no verdict before: nothing to say
+
+
 def test_every_listed_change_is_a_claim_some_experiment_decides():
     decided = {n for e in EXPERIMENTS for n in e.rules}
-    assert set(RC.CHANGES) <= decided
+    assert set(RC.CHANGES) <= decided and not set(RC.RETIRED) & decided
     for preset, verdicts in RC.BEFORE.items():
-        assert set(verdicts) <= decided and set(verdicts.values()) <= {"supported", "not supported", "inconclusive"}
+        assert set(verdicts) <= decided | set(RC.RETIRED)
+        assert set(verdicts.values()) <= {"supported", "not supported", "inconclusive"}
     assert len(RC.BEFORE["quick"]) == 26 and len(RC.BEFORE["paper"]) == len(RC.BEFORE["authors"]) == 23

@@ -1,8 +1,14 @@
-"""The optimizer control (issue 10 §2), claim 21: is the collapse the task's or the
-optimizer's? The same model, task and step budget trained with plain SGD (the paper's),
-AdamW (the authors' code: lr 3e-4, weight decay 0.01) and AdamW without weight decay;
-per optimizer, r90 and the participation ratio of the attention trajectories beside those
-of matched random walks (same step norms), and the final accuracy.
+"""The optimizer control (issue 10 §2): the same model, task and step budget trained with
+plain SGD (the paper's), AdamW (the authors' code: lr 3e-4, weight decay 0.01) and AdamW
+without weight decay; per optimizer, r90 and the participation ratio of the attention
+trajectories beside those of matched random walks (same step norms), and the final accuracy.
+
+It decides no claim since issue 24. Its claim 21 ("the collapse is the task's, not the
+optimizer's": *supported* when plain SGD's r90 lies at least 1 below the matched walk's) is
+retired: any directed descent beats that walk, whatever the task, and the arms confound the
+optimizer with the schedule (the paper preset's SGD decays, its AdamW arms do not). The
+factorial (``factorial.py``, claims 24–26) decides both questions; ``fig_optimizer`` stays
+as a picture of the arms, the no-weight-decay one included (the factorial has none).
 
 The preset's own optimizer is served by its main runs; the others of its ``optimizer_arms``
 (default: all three; the quick preset: SGD and AdamW) are variants with ``n_extra_seeds``
@@ -14,15 +20,13 @@ import dataclasses
 
 import numpy as np
 
-from ..analysis.intervals import holds, t_interval
-from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from matplotlib.patches import Patch
 
 from ..report.plotting import plt, save_figure
 from .collapse import cached_geometry, mean_r90
 from .contract import Experiment
 from ..model.optim import lr_words
-from .variants import counted_claim, mean_final_accuracy, summary_measurements, variant_specs
+from .variants import mean_final_accuracy, summary_measurements, variant_specs
 
 ADAMW_LR = 3e-4        # the authors' code (PyTorch's betas and eps; optim.py)
 ADAMW_WD = 0.01
@@ -66,39 +70,6 @@ def summarize(ctx, runs) -> dict:
             "final_acc": [{int(m): a for m, a in r["summary"]["final_acc"].items()} for r in runs]}
 
 
-def optimizer_rule(below_null: dict) -> str:
-    """the collapse is the task's, not the optimizer's: per optimizer, the interval over seeds
-    of (matched random-walk null − r90), means over attention matrices; *supported* if plain
-    SGD's lies at or above 1 (trajectories collapse below the null without Adam or weight
-    decay), *not supported* if SGD's lies below 1 while an AdamW variant's lies at or above 1
-    (the optimizer makes the collapse), *inconclusive* otherwise."""
-    sgd = below_null.get("SGD")
-    if sgd is None:
-        return INCONCLUSIVE
-    if holds(sgd, ">=", 1) is True:
-        return SUPPORTED
-    adam = [iv for k, iv in below_null.items() if k != "SGD"]
-    if holds(sgd, "<", 1) is True and any(holds(iv, ">=", 1) is True for iv in adam):
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
-
-
-RULES = {21: optimizer_rule}
-
-
-def claim_optimizer(per_opt: dict):
-    gaps = {k: t_interval(np.array(v["null"]) - np.array(v["r90"]), v.get("r90_step", 0.0)) for k, v in per_opt.items()}
-    order = [k for k in OPTIMIZERS if k in per_opt]
-    return Row(claim="the collapse is the task's, not the optimizer's (optimizer control)",
-               section="§4.1 (control)", paper="low-dimensional under plain SGD (§3.2: SGD, lr 0.001)",
-               measured="; ".join(f"{k}: r90 {mean_sd(per_opt[k]['r90'])}, PR {mean_sd(per_opt[k]['pr'])}, "
-                                  f"final accuracy {np.mean(mean_final_accuracy(per_opt[k])):.2f}" for k in order),
-               null="; ".join(f"{k}: r90 {mean_sd(per_opt[k]['null'])}, PR {mean_sd(per_opt[k]['null_pr'])}"
-                              for k in order),
-               interval="; ".join(f"{k} null − r90 {gaps[k].text()}" for k in order),
-               verdict=optimizer_rule(gaps), value={k: gaps[k].est for k in order})
-
-
 def arm_label(name, train) -> str:
     """An arm's tick label: its name, learning rate and step-size schedule (the arms differ
     in both: the paper preset's SGD decays, its AdamW arms do not)."""
@@ -132,8 +103,9 @@ def fig_optimizer(per_opt: dict, caption, path, trains=None) -> str:
     axes[2].set_xlim(-0.5, len(order) - 0.5)                 # the arms' dots off the frame's edges
     axes[2].set(ylabel="final held-out accuracy (mean over m; dots: seeds)", ylim=(0, 1.02),
                 title="Did each learn?")
-    fig.suptitle("Optimizer control: the same model, task and steps; the arms' optimizers and step-size "
-                 "schedules differ (under each name)\n" + caption, fontsize=9, y=1.04)
+    fig.suptitle("Optimizer control (no verdict: the factorial, fig_factorial, decides claims 24–26): the same "
+                 "model, task and steps; the arms' optimizers and step-size schedules differ (under each name)\n"
+                 + caption, fontsize=9, y=1.04)
     return save_figure(fig, path)
 
 
@@ -148,9 +120,8 @@ def report(ctx):
         if ctx.variants.get(name):                 # all of a variant's seeds may have diverged
             per_opt[label_of(specs[0].train)] = summarize(ctx, ctx.variants[name])
             trains[label_of(specs[0].train)] = specs[0].train
-    return {21: counted_claim(claim_optimizer, per_opt)}, [fig_optimizer(per_opt, ctx.extra_caption,
-                                                          ctx.path("fig_optimizer.png"), trains)]
+    return {}, [fig_optimizer(per_opt, ctx.extra_caption, ctx.path("fig_optimizer.png"), trains)]
 
 
-EXPERIMENT = Experiment("optimizer", "control, SGD against AdamW (with and without weight decay): claim 21",
-                        RULES, report, variants=variants, measurements=measurements)
+EXPERIMENT = Experiment("optimizer", "control, SGD against AdamW (with and without weight decay): a figure, "
+                        "no claim (claim 21 retired: the factorial decides)", {}, report, variants=variants, measurements=measurements)

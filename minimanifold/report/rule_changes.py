@@ -1,7 +1,9 @@
 """Rules changed after the data were seen (issue 23: rules read beside the paper's text by a
 skeptical reviewer), each with its reason in one line, and per committed preset the verdict
 its ledger gave before the change beside the one it gives now. A ledger prints this table
-under its rules, so no change of rule is silent.
+under its rules, so no change of rule is silent. A claim whose rule tested the wrong thing
+and whose question other rows now decide is ``RETIRED`` (issue 24: claim 21): its row is
+gone, and the table keeps its verdict before beside why.
 
 ``BEFORE`` is history, frozen: the verdicts of the ledgers committed at 890fe49 (the last
 commit before these changes), claim by claim.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from .ledger import cell
 
-ISSUE = "issue 23"
+ISSUE = "issues 23, 24"
 NOT_YET = "not measured yet (partial ledger)"
 
 # claim -> why its rule changed (one line each; the rule itself is printed above the table)
@@ -44,7 +46,6 @@ CHANGES = {
     18: "the null rises with multiplication too (3.84 to 4.14): compared as r90 minus each run's own null; "
         "multiplication's majority-class baseline per m shown beside its accuracy; also from 40 snapshots",
     19: "also decided from 40 evenly spaced snapshots: a verdict that flips with the snapshot count is inconclusive",
-    21: "also decided from 40 evenly spaced snapshots (the null there: the exact walk's)",
     22: "adds a norm-matched random control (moved as far as the PCA rebuild), and says that an uncentred "
         "k* of 1 means the function lies along θ_T − θ_0",
     23: "decided on a basis found before the end of training (the top-K PCA directions of the first 15% "
@@ -55,6 +56,14 @@ CHANGES = {
     5: "the interval comes from resampling seeds, not from treating 45 pairs of 10 seeds as independent; "
        "the row says that random 3-subspaces are as far apart",
 }
+
+# claim -> why it no longer has a row: its question is decided by other rows (issue 24)
+RETIRED = {
+    21: "retired for rows 24–26: SGD beating the matched walk shows only directed descent, whatever the task, "
+        "and its arms confounded the optimizer with the schedule; the factorial compares task with no-task runs "
+        "under each optimizer and schedule (the optimizer figure stays, without a verdict)",
+}
+RETIRED_NOW = "retired (see why)"
 
 # the change that applies to every rule
 EVERY = ("an interval from tied values (zero width because the values cannot show their spread) decides "
@@ -88,15 +97,19 @@ def table(claims, preset_name: str, partial: bool = False) -> str:
     """The markdown section: one row per changed rule that this ledger has (claims [Row] with
     their numbers), and per claim whose verdict moved without its own rule changing: its
     verdict before and now ("—" before: a preset or claim the frozen ledgers did not have),
-    and why. A ``partial`` ledger also lists each claim it leaves out that had a verdict
+    and why; per claim that had a verdict before and is ``RETIRED``, that verdict beside
+    "retired" and why. A ``partial`` ledger also lists each claim it leaves out that had a verdict
     before: that verdict beside "not measured yet" (so no earlier verdict vanishes unsaid)."""
     before = BEFORE.get(preset_name, {})
     now = {c.n: c.verdict for c in claims}
     moved = {n: OTHER for n in now if n in before and before[n] != now[n] and n not in CHANGES}
-    left = {n: CHANGES.get(n, "rule unchanged") for n in before if n not in now} if partial else {}
+    retired = {n: RETIRED[n] for n in before if n in RETIRED and n not in now}
+    left = {n: CHANGES.get(n, "rule unchanged") for n in before if n not in now and n not in RETIRED} \
+        if partial else {}
     now.update({n: NOT_YET for n in left})
+    now.update({n: RETIRED_NOW for n in retired})
     rows = [f"| {n} | {before.get(n, '—')} | {now[n]} | {cell(why)} |"
-            for n, why in sorted({**CHANGES, **moved, **left}.items()) if n in now]
+            for n, why in sorted({**CHANGES, **moved, **left, **retired}.items()) if n in now]
     if not rows:
         return ""
     return "\n".join([f"Rules changed after the data were seen ({ISSUE}); each rule's text above is the new one. "
