@@ -30,7 +30,7 @@ def test_the_committed_quick_ledger_has_no_undetermined_row():
     """Known answer on the committed ledger: a row is either decided by an interval over at
     least 3 seeds per group, or not measured by this preset."""
     claims = json.load(open(os.path.join(ROOT, "figures", "quick", "claims.json")))["claims"]
-    assert [c["n"] for c in claims] == list(range(1, 28))
+    assert [c["n"] for c in claims] == [n for n in range(1, 28) if n != 21]          # 21 retired
     for c in claims:
         if c["measured"].startswith("not measured by this preset"):
             assert c["verdict"] == "inconclusive" and c["interval"] == "", c["n"]

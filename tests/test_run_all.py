@@ -38,7 +38,7 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
         assert (tmp_path / "fig" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     import json
     claims = json.loads((tmp_path / "fig" / "claims.json").read_text())["claims"]
-    assert [c["n"] for c in claims] == list(range(1, 28)) and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
+    assert [c["n"] for c in claims] == [n for n in range(1, 28) if n != 21] and all(c["verdict"] in ("supported", "not supported", "inconclusive") for c in claims)
     # claim 1's number, recomputed independently from the runs' trajectories: r90 of each
     # attention matrix from an SVD of its centred snapshots, averaged over matrices, then seeds
     import numpy as np

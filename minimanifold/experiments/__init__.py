@@ -20,7 +20,7 @@ EXPERIMENTS = (
     architecture.EXPERIMENT,    # §4.5   curriculum and MLP figures, claims 15–17
     compositional.EXPERIMENT,   # §4.5   held-out value combinations and a held-out m, claim 20
     multiplication.EXPERIMENT,  # §4.6   multiplication figure, claim 18
-    optimizer.EXPERIMENT,       # control: SGD against AdamW (with and without weight decay), claim 21
+    optimizer.EXPERIMENT,       # control: SGD against AdamW (with and without weight decay), a figure (claim 21 retired)
     factorial.EXPERIMENT,       # control: optimizer x schedule x task (no task: random labels), claims 24–26
     functional_dimension.EXPERIMENT,  # control: does the top-k subspace carry the function? claim 22
     restricted_training.EXPERIMENT,   # control: does training inside it (vs a random one) learn? claim 23

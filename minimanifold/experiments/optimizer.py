@@ -103,8 +103,8 @@ def fig_optimizer(per_opt: dict, caption, path, trains=None) -> str:
     axes[2].set_xlim(-0.5, len(order) - 0.5)                 # the arms' dots off the frame's edges
     axes[2].set(ylabel="final held-out accuracy (mean over m; dots: seeds)", ylim=(0, 1.02),
                 title="Did each learn?")
-    fig.suptitle("Optimizer control (no verdict: the factorial, fig_factorial, decides claims 24–26): the same "
-                 "model, task and steps; the arms' optimizers and step-size schedules differ (under each name)\n"
+    fig.suptitle("Optimizer control (no verdict: claim 21 retired, the factorial's claims 24–26 decide): the "
+                 "same model, task and steps; the arms' optimizers and step-size schedules differ (under each name)\n"
                  + caption, fontsize=9, y=1.04)
     return save_figure(fig, path)
 

@@ -34,8 +34,8 @@ class Preset:
     restrict_k: tuple = ()   # claim 23: K of the restricted retrainings (5 bases each); () = not measured
     restrict_seeds: int = 0  # ... of how many main runs (seeds 0..)
     restrict_steps: float = 1.0   # ... for this share of the main runs' steps (their schedule, cut short)
-    # claim 21: the optimizers of the optimizer control (experiments/optimizer.py), the
-    # main runs' own included; each other one is trained with n_extra_seeds seeds
+    # the optimizers of the optimizer control (experiments/optimizer.py: a figure, its claim 21
+    # retired), the main runs' own included; each other one is trained with n_extra_seeds seeds
     optimizer_arms: tuple = ("SGD", "AdamW", "AdamW, no weight decay")
     compare_authors: bool = False  # the ledger adds a column of the authors' own figure values
 
@@ -90,7 +90,7 @@ SMOKE = Preset(
 # A first look at what can be decided in minutes (issue 27: <= 10 minutes on a 2-core AVX2
 # machine): every row it measures rests on at least 3 seeds. Reduced: m in {1,2}, 2,000
 # steps; no comparison runs (claims 15-18 read "not measured": the paper and authors
-# presets train them), the optimizer control on the main runs' SGD alone (claim 21), the
+# presets train them), the optimizer control's figure on the main runs' SGD alone, the
 # restricted retraining at K = 4 only (the K its rule reads) on 3 seeds for 300 steps, 5 bases
 # each (by 300 steps the bases have separated; 400 steps took the preset to 5 min 0 s here,
 # ≈ 10 min on the report's slower machine, the preset's limit).
