@@ -116,6 +116,20 @@ def test_the_ledgers_page_is_generated_from_the_committed_ledgers(tmp_path):
     assert ledger.side_by_side_markdown(ledgers, RETIRED) in open(page, encoding="utf-8").read()
 
 
+def test_every_committed_ledger_has_the_same_fields_and_its_claim_numbers():
+    """Issue 23 §6: each figures/<preset>/claims.json names its writer, whether it is partial,
+    and each row every Row field, its number ``n`` included (the authors ledger, written
+    before rows carried numbers, had none: side-by-side pages had to number it by position)."""
+    fields = {f.name for f in dataclasses.fields(ledger.Row)}
+    for preset in ("quick", "paper", "authors"):
+        with open(os.path.join(ROOT, "figures", preset, "claims.json"), encoding="utf-8") as f:
+            d = json.load(f)
+        assert set(d) == {"caption", "written_by", "partial", "claims"}, preset
+        assert all(set(c) == fields for c in d["claims"]), preset
+        numbers = [c["n"] for c in d["claims"]]
+        assert numbers == sorted(set(numbers)) and all(isinstance(n, int) for n in numbers), preset
+
+
 def test_side_by_side_columns_rows_and_gaps():
     a = [dict(row("alpha", verdict="supported").to_dict(), interval="[1, 2]"),
          dict(row("beta", verdict="inconclusive").to_dict(), interval="")]
