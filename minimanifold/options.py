@@ -40,8 +40,8 @@ def parser(default_runs_dir, description=None) -> argparse.ArgumentParser:
     partial = ap.add_mutually_exclusive_group()
     partial.add_argument("--finished-only", action="store_true",
                          help="train nothing: analyse the runs already finished in the run cache (or under "
-                              "another name) and write a partial ledger whose caption names the claims not "
-                              "measured yet")
+                              "another name) and write a partial ledger whose caption names the claims (and "
+                              "figures) not measured yet")
     partial.add_argument("--train", default=None, metavar="GROUP[,GROUP...]",
                          help="train only these groups of runs now (the names --plan lists), then analyse "
                               "them with the runs already finished, as --finished-only does")

@@ -173,7 +173,7 @@ def test_claim_3_reads_the_subspace_settling_against_the_walks():
 def test_a_comparison_is_decided_at_both_snapshot_counts():
     """variants.counted_claim: a claim that reads "supported" when the mean r90 exceeds 2 is
     supported from every checkpoint (r90 3) but not from the common count (r90 1): the row
-    reads inconclusive and names both; a dict of summaries (claims 19, 21) is mapped value
+    reads inconclusive and names both; a dict of summaries (claim 19) is mapped value
     by value; a summary without the common count (an older cache) keeps its verdict."""
     from minimanifold.experiments.variants import at_common, counted_claim
     from minimanifold.report.ledger import Row

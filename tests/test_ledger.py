@@ -120,11 +120,19 @@ def test_every_committed_ledger_has_the_same_fields_and_its_claim_numbers():
     """Issue 23 §6: each figures/<preset>/claims.json names its writer, whether it is partial,
     and each row every Row field, its number ``n`` included (the authors ledger, written
     before rows carried numbers, had none: side-by-side pages had to number it by position)."""
+    from minimanifold.pipeline import written_by
+    from minimanifold.report import owner
+    from minimanifold.report.rule_changes import RETIRED
+    from minimanifold.trajectories.presets import PRESETS
     fields = {f.name for f in dataclasses.fields(ledger.Row)}
     for preset in ("quick", "paper", "authors"):
         with open(os.path.join(ROOT, "figures", preset, "claims.json"), encoding="utf-8") as f:
             d = json.load(f)
         assert set(d) == {"caption", "written_by", "partial", "claims"}, preset
+        assert owner.identity(d) == (written_by(PRESETS[preset]), d["partial"]), preset   # reruns accepted
+        if "Rules changed after the data were seen" in open(os.path.join(ROOT, "figures", preset, "claims.md"),
+                                                            encoding="utf-8").read():   # the new rules
+            assert not {c["n"] for c in d["claims"]} & set(RETIRED), preset
         assert all(set(c) == fields for c in d["claims"]), preset
         numbers = [c["n"] for c in d["claims"]]
         assert numbers == sorted(set(numbers)) and all(isinstance(n, int) for n in numbers), preset

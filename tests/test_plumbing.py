@@ -501,6 +501,28 @@ def test_optimizer_summary_reads_the_matched_null():
     assert s["final_acc"] == [{1: 1.0, 2: 0.5}, {1: 1.0, 2: 0.6}, {1: 1.0, 2: 0.7}]
 
 
+def test_the_optimizer_report_draws_every_arm_and_decides_nothing(tmp_path, monkeypatch):
+    """Claim 21 retired: the report returns no row and one figure, fed the main runs under
+    the preset's own optimizer and each trained arm under its label (an arm whose runs all
+    diverged is left out). Guards: a row returned; an arm's runs filed under the main label."""
+    import dataclasses
+    from minimanifold.trajectories.presets import PAPER
+    drawn = {}
+    monkeypatch.setattr(OP, "summarize", lambda ctx, runs: {"runs": runs})
+    monkeypatch.setattr(OP, "fig_optimizer", lambda per_opt, caption, path, trains: drawn.update(per_opt) or path)
+
+    class Ctx:
+        preset, runs, extra_caption = PAPER, ["main"], "caption"
+        variants = {"optimizer-adamw": ["adamw"], "optimizer-adamw-no-weight-decay": []}
+
+        def path(self, name):
+            return str(tmp_path / name)
+    rows, figs = OP.report(Ctx())
+    assert rows == {} and figs == [str(tmp_path / "fig_optimizer.png")]
+    assert drawn == {"SGD": {"runs": ["main"]}, "AdamW": {"runs": ["adamw"]}}
+    assert OP.EXPERIMENT.rules == {} and dataclasses.is_dataclass(OP.EXPERIMENT)
+
+
 # ---- claim 17 (experiments/architecture.py) ----
 
 def curriculum_run(a1, a2=1.0):

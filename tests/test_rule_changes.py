@@ -51,7 +51,7 @@ def test_a_retired_claim_shows_its_verdict_before_beside_retired_in_whole_and_pa
     """Claim 21 has no row any more (issue 24): the paper's frozen *supported* stands beside
     "retired" and the reason, in a whole ledger and in a partial one (where it must not read
     "not measured yet", which promises a row). Guards: the retired claim dropped from the
-    table, or listed among those left out."""
+    table."""
     now = {n: v for n, v in RC.BEFORE["paper"].items() if n != 21}
     for partial in (False, True):
         text = RC.table(rows(now), "paper", partial=partial)

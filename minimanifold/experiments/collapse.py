@@ -80,7 +80,7 @@ def orientation_rule(angle: Interval) -> str:
 def count_rule(own: str, common: str) -> str:
     """A verdict from r90 must not hang on how many snapshots the PCA sees: the rule is applied
     to r90 from the preset's own checkpoints and from 40 evenly spaced ones (claims 1, 2, 4
-    here; 15, 18, 19 and 21 through ``variants.counted_claim``); the two verdicts agree, or
+    here; 15, 18 and 19 through ``variants.counted_claim``); the two verdicts agree, or
     the row is *inconclusive* (the reason in the row)."""
     return own if own == common else INCONCLUSIVE
 

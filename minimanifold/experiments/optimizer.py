@@ -11,7 +11,7 @@ factorial (``factorial.py``, claims 24–26) decides both questions; ``fig_optim
 as a picture of the arms, the no-weight-decay one included (the factorial has none).
 
 The preset's own optimizer is served by its main runs; the others of its ``optimizer_arms``
-(default: all three; the quick preset: SGD and AdamW) are variants with ``n_extra_seeds``
+(default: all three; the quick preset: SGD alone) are variants with ``n_extra_seeds``
 seeds. An SGD variant uses the SGD step size of the quick preset (0.1).
 """
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A ledger (``claims.json``) records what wrote it: ``written_by``, the caption of its preset
 and settings with the planned seed count ("paper preset, 10 seeds: L=3, ... 30000 steps,
-..."), and ``partial`` (a ``--train``/``--finished-only`` ledger that leaves claims out).
+..."), and ``partial`` (a ``--train``/``--finished-only`` ledger that leaves claims or figures out, or
+reads groups with runs still to train).
 A ledger written before these fields existed is read from its caption, whose first
 paragraph is the same text and which says "Partial ledger" when it is one.
 

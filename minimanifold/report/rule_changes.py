@@ -60,8 +60,8 @@ CHANGES = {
 # claim -> why it no longer has a row: its question is decided by other rows (issue 24)
 RETIRED = {
     21: "retired for rows 24–26: SGD beating the matched walk shows only directed descent, whatever the task, "
-        "and its arms confounded the optimizer with the schedule; the factorial compares task with no-task runs "
-        "under each optimizer and schedule (the optimizer figure stays, without a verdict)",
+        "and in the paper preset its arms differed in schedule as well as optimizer; the factorial compares task "
+        "with no-task runs under each optimizer and schedule (the optimizer figure stays, without a verdict)",
 }
 RETIRED_NOW = "retired (see why)"
 
@@ -112,6 +112,6 @@ def table(claims, preset_name: str, partial: bool = False) -> str:
             for n, why in sorted({**CHANGES, **moved, **left, **retired}.items()) if n in now]
     if not rows:
         return ""
-    return "\n".join([f"Rules changed after the data were seen ({ISSUE}); each rule's text above is the new one. "
+    return "\n".join([f"Rules changed after the data were seen ({ISSUE}); each rule's text above is the new one (a retired claim has none). "
                       f"Every rule: {EVERY}.", "",
-                      "| # | verdict before | verdict now | why the rule changed |", "|---|---|---|---|", *rows])
+                      "| # | verdict before | verdict now | why the rule changed (or the claim was retired) |", "|---|---|---|---|", *rows])
