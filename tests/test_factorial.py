@@ -175,3 +175,21 @@ def test_the_factorial_figure_names_each_kind_of_bar_once(tmp_path, monkeypatch)
         assert sorted(texts) == sorted(set(texts)) and {"task", "no task (random labels)"} <= set(texts)
         assert ("cells not finished are absent" in fig._suptitle.get_text()) == (len(chosen) < 8)
         fac.plt.close(fig)
+
+
+def test_the_factorial_figure_caption_describes_every_cell_not_the_main_runs(monkeypatch):
+    """The pipeline's caption ("paper preset, 10 seeds: ... sgd lr=0.15") described the main
+    runs, one cell of eight, above cells of 3 AdamW seeds; the figure's caption names what
+    the cells share and each optimizer's step size, and claims no seed count."""
+    from minimanifold.experiments.context import Context
+    cap = fac.cell_caption(PAPER)
+    assert "seeds" not in cap and "L=3" in cap and "30000 steps" in cap and "batch 64" in cap
+    assert "SGD lr 0.15" in cap and "AdamW lr 0.0003 (weight decay 0.01)" in cap
+    assert cap.endswith("constant, or warmup 1000 steps, then cosine decay to 0")
+    assert "SGD lr 0.1," in fac.cell_caption(QUICK.__class__(**{**QUICK.__dict__, "factorial_seeds": 3}))
+    got = []
+    monkeypatch.setattr(fac, "summarize_cell", lambda ctx, runs: {})
+    monkeypatch.setattr(fac, "rows", lambda per_cell, *a: {})
+    monkeypatch.setattr(fac, "fig_factorial", lambda per_cell, caption, path: got.append(caption) or path)
+    fac.report(Context(PAPER, [{"dir": "x"}], {}, "", "paper preset, 10 seeds: main runs"))
+    assert got == [cap]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..analysis import pca
 from ..analysis.intervals import all_of, diff_interval, holds
+from ..model.optim import lr_words
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure
 from ..trajectories.rundir import attention_trajectories, cached_json, matrix_names, run_configs
@@ -57,6 +58,17 @@ def cell_train(preset, opt, sched):
     cosine = tr.lr_schedule if tr.lr_schedule.startswith("cosine") else f"cosine:{max(1, tr.steps // 30)}"
     return dataclasses.replace(tr, optimizer=kind, lr=lr, weight_decay=wd,
                                lr_schedule="constant" if sched == "constant" else cosine)
+
+
+def cell_caption(preset) -> str:
+    """What every cell shares and how their training differs, for the figure. The pipeline's
+    caption describes the main runs ("10 seeds ... sgd lr=0.15"), which are one cell of eight."""
+    m, t, tr = preset.model, preset.task, preset.train
+    sgd, adamw = cell_train(preset, "SGD", "cosine"), cell_train(preset, "AdamW", "cosine")
+    return (f"{preset.name} preset, every cell: L={m.n_layers}, d_model={m.d_model}, T={t.T}, C={t.C}, "
+            f"{tr.schedule}, batch {tr.batch_size}, {tr.steps} steps, checkpoints every {tr.ckpt_every}; "
+            f"SGD lr {sgd.lr:g}, AdamW lr {adamw.lr:g} (weight decay {adamw.weight_decay:g}); "
+            f"constant, or {lr_words(sgd.lr_schedule)}")
 
 
 def group_name(cell) -> str:
@@ -232,7 +244,7 @@ def report(ctx):
     if not ctx.preset.factorial_seeds:
         return rows({}, "not measured by this preset (its factorial_seeds is 0)"), []
     per_cell = {c: summarize_cell(ctx, runs) for c, runs in cell_runs(ctx).items()}
-    return rows(per_cell), [fig_factorial(per_cell, ctx.caption, ctx.path("fig_factorial.png"))]
+    return rows(per_cell), [fig_factorial(per_cell, cell_caption(ctx.preset), ctx.path("fig_factorial.png"))]
 
 
 EXPERIMENT = Experiment("factorial", "control, optimizer × schedule × task: claims 24–26", RULES, report,
