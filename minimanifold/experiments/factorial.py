@@ -66,7 +66,7 @@ def cell_caption(preset) -> str:
     m, t, tr = preset.model, preset.task, preset.train
     sgd, adamw = cell_train(preset, "SGD", "cosine"), cell_train(preset, "AdamW", "cosine")
     return (f"{preset.name} preset, every cell: L={m.n_layers}, d_model={m.d_model}, T={t.T}, C={t.C}, "
-            f"{tr.schedule}, batch {tr.batch_size}, {tr.steps} steps, checkpoints every {tr.ckpt_every}; "
+            f"{tr.schedule}, batch {tr.batch_size}, {tr.steps} steps, checkpoints every {tr.ckpt_every};\n"
             f"SGD lr {sgd.lr:g}, AdamW lr {adamw.lr:g} (weight decay {adamw.weight_decay:g}); "
             f"constant, or {lr_words(sgd.lr_schedule)}")
 
