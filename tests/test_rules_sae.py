@@ -154,7 +154,8 @@ def test_claim_13_counts_the_paper_factors_not_the_answer():
         return [[c + d] * 3 for d in (-1, 0, 0, 0, 0, 0, 1)]
     row = SP.claim_sae_correlated(saes(seven(4)))
     assert row.verdict == SUP and row.value == [4.0, 4.0, 4.0] and row.null_value == [40.0] * 3
-    assert "with the answer (answer = c) early 40" in row.null
+    assert "with the answer (answer = c) early 40.0 ± 0.0" in row.null
+    assert "m or a marker position (of 512): early 4.0 ± 0.5, mid 4.0 ± 0.5" in row.measured   # sd √(2/7)
     assert bounds(row.interval, "early") == (3.1, 4.9)
     assert SP.claim_sae_correlated(saes(seven(2), answer=4)).verdict == NOT
     assert SP.claim_sae_correlated(saes([[4, 4, 4]] * 3)).verdict == INC

@@ -168,7 +168,7 @@ def per_stage(saes, key) -> np.ndarray:
     return np.array([[get(s["stages"][st]) for st in STAGES] for s in saes], dtype=float)
 
 
-def _stages(a, fmt="{:.0f}") -> str:
+def _stages(a, fmt="{:.1f}") -> str:         # one decimal: "{:.0f}" wrote 1.43 ± 0.49 as "1 ± 0", as if tied
     return ", ".join(f"{st} {mean_sd(a[:, i], fmt)}" for i, st in enumerate(STAGES))
 
 
