@@ -186,7 +186,7 @@ def test_the_factorial_figure_caption_describes_every_cell_not_the_main_runs(mon
     assert "seeds" not in cap and "L=3" in cap and "30000 steps" in cap and "batch 64" in cap
     assert "SGD lr 0.15" in cap and "AdamW lr 0.0003 (weight decay 0.01)" in cap
     assert cap.endswith("constant, or warmup 1000 steps, then cosine decay to 0")
-    assert "SGD lr 0.1," in fac.cell_caption(QUICK.__class__(**{**QUICK.__dict__, "factorial_seeds": 3}))
+    assert "SGD lr 0.1," in fac.cell_caption(dataclasses.replace(QUICK, factorial_seeds=3))
     # an AdamW preset's SGD cells run at the quick preset's step size, without weight decay
     assert "SGD lr 0.1, AdamW lr 0.0003 (weight decay 0.01); constant, or warmup 666 steps" in fac.cell_caption(AUTHORS)
     got = []
