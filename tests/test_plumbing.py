@@ -606,3 +606,27 @@ def test_a_resumed_run_continues_its_step_size_schedule(tmp_path):
     assert sorted(a) == sorted(b)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_optimizer_ticks_name_each_arm_schedule_and_seeds_plotted(tmp_path, monkeypatch):
+    """The paper preset's tick labels ran into each other on one line ("lr 0.15, warmup 1000
+    steps," beside "lr 0.0003, constant"), and a partial set plotted 1 seed of an arm under a
+    caption of 3 per comparison: each tick is short lines ending in the seeds it plots."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+    from minimanifold.experiments import optimizer as OP
+    from minimanifold.trajectories.presets import PAPER
+    assert OP.arm_label("SGD", PAPER.train, 10) == "SGD\nlr 0.15\nwarmup 1000 steps,\nthen cosine decay to 0\n(10 seeds)"
+    assert OP.arm_label("AdamW", dataclasses.replace(PAPER.train, lr=3e-4, lr_schedule="constant"), 1) \
+        == "AdamW\nlr 0.0003\nconstant\n(1 seed)"
+    drawn = []
+    monkeypatch.setattr(OP, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    arm = lambda n: {"r90": [2.0] * n, "null": [3.0] * n, "pr": [1.5] * n, "null_pr": [2.0] * n,   # noqa: E731
+                     "final_acc": [{1: 1.0}] * n}
+    OP.fig_optimizer({"SGD": arm(10), "AdamW": arm(3)}, "caption", tmp_path / "f.png",
+                     {"SGD": PAPER.train, "AdamW": PAPER.train})
+    ticks = [t.get_text() for t in drawn[0].axes[0].get_xticklabels()]
+    assert [t.splitlines()[-1] for t in ticks] == ["(10 seeds)", "(3 seeds)"]
+    assert max(len(line) for t in ticks for line in t.splitlines()) <= 24
+    plt.close(drawn[0])

@@ -70,15 +70,17 @@ def summarize(ctx, runs) -> dict:
             "final_acc": [{int(m): a for m, a in r["summary"]["final_acc"].items()} for r in runs]}
 
 
-def arm_label(name, train) -> str:
-    """An arm's tick label: its name, learning rate and step-size schedule (the arms differ
-    in both: the paper preset's SGD decays, its AdamW arms do not)."""
-    return f"{name}\nlr {train.lr:g}, {lr_words(train.lr_schedule)}".replace(", then ", ",\nthen ")
+def arm_label(name, train, n_seeds) -> str:
+    """An arm's tick label: its name, learning rate, step-size schedule (the arms differ
+    in both: the paper preset's SGD decays, its AdamW arms do not) and seeds plotted, one
+    short line each (on one line the paper preset's neighbouring labels overlapped)."""
+    return (f"{name}\nlr {train.lr:g}\n{lr_words(train.lr_schedule)}".replace(", then ", ",\nthen ")
+            + f"\n({n_seeds} seed{'s' * (n_seeds != 1)})")
 
 
 def fig_optimizer(per_opt: dict, caption, path, trains=None) -> str:
     order = [k for k in OPTIMIZERS if k in per_opt]
-    ticks = [arm_label(k, trains[k]) if trains else k for k in order]
+    ticks = [arm_label(k, trains[k], len(per_opt[k]["r90"])) if trains else k for k in order]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
     for ax, key, null_key, what in ((axes[0], "r90", "null", "r90 (eq 2)"),
                                     (axes[1], "pr", "null_pr", "participation ratio")):
