@@ -53,6 +53,8 @@ def test_a_stated_resolution_floors_the_sd():
     near = t_interval([1.0, 1.0, 1.0001], resolution=0.001)                     # not tied, sd below one step
     assert not near.tied and near.hi - near.est == pytest.approx(4.303 * 0.001 / math.sqrt(3))
     assert near.note == "sd floored at the resolution 0.001"
+    twelfth = t_interval([26 / 12] * 3, resolution=1 / 12)                   # r90 over 12 matrices, tied
+    assert twelfth.note == "all 3 values tied: sd floored at the resolution 0.0833"
     wide = t_interval([1.0, 2.0, 3.0], resolution=0.001)                        # sd 1: the floor does nothing
     assert wide.hi - 2.0 == pytest.approx(4.303 / math.sqrt(3)) and wide.note == ""
 
