@@ -17,7 +17,7 @@ import numpy as np
 from ..analysis.intervals import Interval, holds, t_interval, within
 from ..model.transformer import forward
 from ..report.ledger import Row, mean_sd, verdict
-from ..report.plotting import plt, save_figure, sd_within
+from ..report.plotting import plt, save_figure, sd_within, seeds
 from ..trajectories.schedule import Schedule
 from ..trajectories.task import heldout, make_batch
 from .architecture import curriculum_train
@@ -118,7 +118,8 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
             (curriculum, "acc_heldout", "curriculum, held-out", "tab:orange"))):
         vals = np.array([[g[m][key] for m in ms] for g in runs], dtype=float)
         xs = x + (j - 1.5) * 0.2
-        ax.bar(xs, vals.mean(0), 0.18, yerr=sd_within(vals), capsize=3, color=color, label=label)
+        ax.bar(xs, vals.mean(0), 0.18, yerr=sd_within(vals), capsize=3, color=color,
+               label=f"{label} ({seeds(len(runs))})")     # a partial ledger plots fewer
         for xi, v in zip(xs, vals.mean(0)):
             if v < 1 / C:                                  # worse than guessing: say so, do not hide it
                 ax.text(xi, max(v, 0) + 0.06, "below\nchance", ha="center", va="bottom", fontsize=6.5)
@@ -126,7 +127,7 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
         acc = [g[str(left_out)]["acc"] for g in held_m]
         i = ms.index(str(left_out))
         ax.hlines(np.mean(acc), i - 0.42, i + 0.42, color="tab:green", ls="--", lw=2,
-                  label=f"runs trained without m = {left_out}: accuracy on m = {left_out} (mean)")
+                  label=f"runs trained without m = {left_out}: accuracy on m = {left_out} (mean of {seeds(len(acc))})")
     ax.axhline(1 / C, color="0.5", ls=":", lw=0.8, label=f"chance (1/C = 1/{C})")
     ax.set_xticks(x, [f"m = {m}" for m in ms])
     ax.set(ylabel="final accuracy (mean ± sd over seeds)", ylim=(0, 1.05),

@@ -21,7 +21,7 @@ from ..analysis import pca
 from ..analysis.intervals import all_of, diff_interval, holds
 from ..model.optim import lr_words
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, seeds
 from ..trajectories.rundir import attention_trajectories, cached_json, matrix_names, run_configs
 from .collapse import cached_geometry, matched_null, mean_r90
 from .contract import Experiment
@@ -224,7 +224,7 @@ def fig_factorial(per_cell: dict, caption, path) -> str:
                 ax.scatter(i + 0.42, np.mean(per_cell[c][null + key]), marker=marker, color=color, s=36, zorder=4,
                            label=name if i == 0 else None)
         n = [len(per_cell[c]["r90"]) for c in cells]
-        ax.set_xticks(range(len(cells)), [f"{c[0]}\n{c[1]}\n{c[2]}\n({k} seed{'s' * (k > 1)})" for c, k in zip(cells, n)],
+        ax.set_xticks(range(len(cells)), [f"{c[0]}\n{c[1]}\n{c[2]}\n({seeds(k)})" for c, k in zip(cells, n)],
                       fontsize=7)
         ax.set(ylabel=f"{what}, mean over attention matrices", ylim=(0, None),
                title=f"{what}: bars mean over seeds (dots: seeds), markers: nulls")

@@ -22,7 +22,7 @@ import numpy as np
 
 from matplotlib.patches import Patch
 
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, seeds
 from .collapse import cached_geometry, mean_r90
 from .contract import Experiment
 from ..model.optim import lr_words
@@ -75,7 +75,7 @@ def arm_label(name, train, n_seeds) -> str:
     in both: the paper preset's SGD decays, its AdamW arms do not) and seeds plotted, one
     short line each (on one line the paper preset's neighbouring labels overlapped)."""
     return (f"{name}\nlr {train.lr:g}\n{lr_words(train.lr_schedule)}".replace(", then ", ",\nthen ")
-            + f"\n({n_seeds} seed{'s' * (n_seeds != 1)})")
+            + f"\n({seeds(n_seeds)})")
 
 
 def fig_optimizer(per_opt: dict, caption, path, trains=None) -> str:

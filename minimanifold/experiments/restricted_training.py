@@ -32,7 +32,7 @@ from ..analysis.causal_bases import drift_and_random, early_directions
 from ..analysis.functional import drift_directions, random_directions
 from ..analysis.intervals import Interval, holds, t_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, Row, SUPPORTED, mean_sd
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, seeds
 from ..trajectories.restricted import train_restricted
 from ..trajectories.rundir import cached_json, load_metrics, run_configs
 from ..trajectories.training_loop import TrainConfig
@@ -169,7 +169,7 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
             ax.plot(runs[0]["steps"], np.mean([mean_acc(r) for r in runs], axis=0), color=COLOR[kind],
                     ls=(":" if k != K else "--" if kind == "random" else "-"), lw=2 if k == K else 1.2,   # dashed:
                     # the random control stays visible over a basis that does no better (another seed's)
-                    label=f"K={k}, {LABEL[kind]} subspace (mean of {len(runs)} seed{'s' * (len(runs) > 1)})")
+                    label=f"K={k}, {LABEL[kind]} subspace (mean of {seeds(len(runs))})")
     if main_hist:
         steps = [r["step"] for r in main_hist[0]]
         acc = np.mean([[np.mean(list(r["acc"].values())) for r in h] for h in main_hist], axis=0)

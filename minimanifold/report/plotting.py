@@ -43,6 +43,12 @@ def band(ax, x, vals, color, label, q=90):
     ax.fill_between(x, med, hi, color=color, alpha=0.2, label=f"{label}: median to {q}th percentile")
 
 
+def seeds(n: int) -> str:
+    """'1 seed', '3 seeds': how many seeds a bar, curve or tick shows (a partial ledger
+    plots fewer than the preset's caption names)."""
+    return f"{n} seed{'s' * (n != 1)}"
+
+
 def sd_within(vals, lo=0.0, hi=1.0):
     """Error bars of mean ± sd over axis 0 of vals, cut to the quantity's range [lo, hi]
     (an accuracy's bar must not reach above 1): a (2, ...) yerr for matplotlib, both rows
