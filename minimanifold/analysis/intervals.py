@@ -101,8 +101,7 @@ def _sd(v, is_tied: bool, floor: float) -> float:
 
 
 def _note(what: str, is_tied: bool, floored: bool, resolution: float) -> str:
-    """What the reader must know: the tie, and the resolution the sd was floored at (3
-    significant digits: one matrix's r90 step over 12 matrices is 0.0833, not 0.0833333)."""
+    """What the reader must know: the tie, and the resolution the sd was floored at (1/12: 0.0833)."""
     if floored:
         return (f"{what} tied: " if is_tied else "") + f"sd floored at the resolution {resolution:.3g}"
     return f"{what} tied, so it decides nothing" if is_tied else ""
