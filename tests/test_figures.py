@@ -104,3 +104,16 @@ def test_compositional_legend_names_the_seeds_each_group_plots(tmp_path, monkeyp
 def test_seed_counts_read_in_english():
     from minimanifold.report.plotting import seeds
     assert [seeds(n) for n in (0, 1, 2, 10)] == ["0 seeds", "1 seed", "2 seeds", "10 seeds"]
+
+
+def test_m_scaling_ticks_name_the_seeds_each_M_plots(tmp_path, monkeypatch):
+    """A partial ledger drew 2 runs for most M and 10 for the main runs' M under a caption
+    naming 3 per comparison; each M's tick says how many seeds its dots are."""
+    from minimanifold.experiments import m_scaling as MS
+    drawn = []
+    monkeypatch.setattr(MS, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    v = lambda n: {"r90": [2.0] * n, "null": [3.0] * n, "final_acc": [{1: 1.0, 2: 0.9}] * n}
+    MS.fig_m_scaling({4: v(10), 1: v(2), 2: v(1)}, "caption", tmp_path / "f.png")
+    for ax in drawn[0].axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1\n2 seeds", "2\n1 seed", "4\n10 seeds"]
+    MS.plt.close(drawn[0])

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..analysis.intervals import any_of, diff_interval, holds
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
-from ..report.plotting import plt, save_figure
+from ..report.plotting import plt, save_figure, seeds
 from .contract import Experiment
 from .variants import counted_claim, mean_final_accuracy, summarize, summary_measurements, variant_specs
 
@@ -90,11 +90,12 @@ def fig_m_scaling(per_M: dict, caption, path) -> str:
     a.errorbar(Ms, [np.mean(per_M[M]["r90"]) for M in Ms], yerr=[np.std(per_M[M]["r90"]) for M in Ms],
                color="tab:blue", marker="o", capsize=3, label="r90, mean ± sd over seeds (dots: seeds)")
     a.axhspan(3, 4, color="tab:red", alpha=0.08, label="paper: r90 = 3–4, stable for m ≤ 6")
+    ticks = [f"{M}\n{seeds(len(per_M[M]['r90']))}" for M in Ms]      # the main runs' M has more; a partial ledger fewer
     a.set(xlabel="M (trained on mixed m ∈ {1..M})", ylabel="r90, mean over attention matrices", xticks=Ms,
-          ylim=(0, None), title="Effective rank against task complexity")
+          xticklabels=ticks, ylim=(0, None), title="Effective rank against task complexity")
     a.legend(fontsize=7)
     b.axhline(0.95, color="k", ls=":", lw=0.8)
-    b.set(xlabel="M", ylabel="final held-out accuracy (each seed)", ylim=(0, 1.02), xticks=Ms,
+    b.set(xlabel="M", ylabel="final held-out accuracy (each seed)", ylim=(0, 1.02), xticks=Ms, xticklabels=ticks,
           title="Did each M learn every m?")
     b.legend(fontsize=7, loc="lower left")
     fig.suptitle(caption, fontsize=9, y=1.02)
