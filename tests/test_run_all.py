@@ -622,6 +622,19 @@ def test_a_resumed_run_counts_the_steps_it_has_left(tmp_path):
     assert steps_left(tmp_path, fresh) == 0 == steps_left(tmp_path, twin)
 
 
+def test_runs_of_equal_cost_go_seed_major(tmp_path):
+    """Groups listed one after another (a's seeds 0-2, then b's) go to the workers seed 0 of
+    each first: a sitting stopped after two runs has one in each group, not a's 0 and 1."""
+    import dataclasses
+    from minimanifold.trajectories.sweep import submit_order
+    base = SMOKE.specs(seeds=[0], steps=20, ckpt_every=10)[0]
+    specs = [dataclasses.replace(base, name=g, train=dataclasses.replace(base.train, seed=s))
+             for g in ("a", "b") for s in (0, 1, 2)]
+    order = submit_order([(tmp_path, s, None) for s in specs])
+    assert [(specs[i].name, specs[i].train.seed) for i in order] == [
+        ("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+
+
 def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
     """--finished-only: a partial ledger of the claims the finished runs decide (here the
     main runs and the mul comparison), numbered as in the full ledger; the claims whose runs

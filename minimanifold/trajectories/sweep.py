@@ -233,12 +233,13 @@ def submit_order(args) -> list:
     """Indices of the sweep's ``(runs_root, spec, backend)`` in the order they go to the
     workers: the finished ones first (they only load), then the most costly first by the
     steps each has left (a resumed run counts what remains), so no worker is left with a
-    long run to train alone at the end (longest-processing-time first; ties keep the
-    given order)."""
+    long run to train alone at the end (longest-processing-time first). Ties go seed-major
+    (every group's seed 0, then seed 1, ...; else the given order), so a sitting stopped
+    early has a run in each group and measures each claim sooner."""
     def key(i):
         runs_root, spec = args[i][:2]
         left = steps_left(runs_root, spec)
-        return (1, -left / spec.train.steps * run_cost(spec)) if left > 0 else (0, 0.0)
+        return (1, -left / spec.train.steps * run_cost(spec), spec.train.seed) if left > 0 else (0, 0.0, 0)
     return sorted(range(len(args)), key=key)
 
 
