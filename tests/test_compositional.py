@@ -53,16 +53,16 @@ def test_rule_boundaries(lo, hi, verdict):
     assert CP.compositional_rule(iv(lo, hi)) == verdict
 
 
-def gen(acc_heldout, acc_seen=1.0, n=400):
-    return {"2": {"acc": 0.0, "acc_seen": acc_seen, "acc_heldout": acc_heldout, "n_heldout": n},
-            "1": {"acc": 1.0, "acc_seen": 1.0, "acc_heldout": None, "n_heldout": 0}}
+def gen(acc_heldout, acc_seen=1.0, n=400, rank=3.5):
+    return {"2": {"acc": 0.0, "acc_seen": acc_seen, "acc_heldout": acc_heldout, "n_heldout": n, "rank_heldout": rank},
+            "1": {"acc": 1.0, "acc_seen": 1.0, "acc_heldout": None, "n_heldout": 0, "rank_heldout": None}}
 
 
 def test_claim_reads_the_mixed_runs_heldout_accuracy():
-    assert CP.claim_compositional([gen(0.95)] * 3, [gen(0.1)] * 3).verdict == "supported"
-    assert CP.claim_compositional([gen(0.3)] * 3, [gen(0.99)] * 3).verdict == "not supported"
-    assert CP.claim_compositional([gen(0.95)], [gen(0.1)]).verdict == "inconclusive"         # one seed
-    assert CP.claim_compositional([], []).verdict == "inconclusive"
+    assert CP.claim_compositional([gen(0.95)] * 3, [gen(0.1)] * 3, C=8).verdict == "supported"
+    assert CP.claim_compositional([gen(0.3)] * 3, [gen(0.99)] * 3, C=8).verdict == "not supported"
+    assert CP.claim_compositional([gen(0.95)], [gen(0.1)], C=8).verdict == "inconclusive"         # one seed
+    assert CP.claim_compositional([], [], C=8).verdict == "inconclusive"
     pooled = {"2": {"acc_heldout": 1.0, "n_heldout": 300}, "3": {"acc_heldout": 0.0, "n_heldout": 100}}
     assert CP.heldout_accuracy(pooled) == 0.75
 
@@ -123,10 +123,33 @@ def test_generalisation_splits_add_up(tmp_path, monkeypatch):
     g = CP.generalisation_of_run(tmp_path / "r")
     n = seen_by_model[2][1]
     assert seen_by_model == {1: (CP.N_EVAL, 0, {1}), 2: (CP.N_EVAL, n, {2})}    # N_EVAL examples of each m
-    assert g["1"] == {"acc": 0.0, "acc_seen": 0.0, "acc_heldout": None, "n_heldout": 0}
-    assert g["2"] == {"acc": n / CP.N_EVAL, "acc_seen": 0.0, "acc_heldout": 1.0, "n_heldout": n}
+    assert g["1"] == {"acc": 0.0, "acc_seen": 0.0, "acc_heldout": None, "n_heldout": 0, "rank_heldout": None}
+    assert g["2"] == {"acc": n / CP.N_EVAL, "acc_seen": 0.0, "acc_heldout": 1.0, "n_heldout": n, "rank_heldout": 0.0}
     # a natural sample: Binomial(N_EVAL, 6/25) held-out examples (sd 19), not 0 and not all
     assert abs(n - p * CP.N_EVAL) < 5 * np.sqrt(CP.N_EVAL * p * (1 - p)), n
+
+
+def test_true_rank_known_answers():
+    """Rank 0 is the model's top answer; a tie counts in the true answer's favour; answers
+    past C (an output layer wider than the modulus) are not ranked."""
+    logits = np.array([[5.0, 1.0, 3.0, 9.0],      # true 0: only the 4th, past C=3, is above
+                       [5.0, 1.0, 3.0, 0.0],      # true 1: last of 3
+                       [2.0, 0.0, 2.0, 0.0],      # true 2: tied with 0, ranks first
+                       [1.0, 2.0, 3.0, 0.0]])     # true 1: one above
+    assert CP.true_rank(logits, np.array([0, 1, 2, 1]), 3).tolist() == [0, 2, 0, 1]
+
+
+def test_the_row_gives_the_true_answers_rank_on_the_largest_m_beside_a_guess():
+    """The curriculum runs of the paper preset ranked the true answer about 5 of 0-7 on
+    held-out m = 4: the row says it, at the largest m, beside (C - 1)/2."""
+    def two_m(rank2, rank3):
+        g = gen(0.1, rank=rank2)
+        g["3"] = dict(g["2"], rank_heldout=rank3)
+        return g
+    row = CP.claim_compositional([two_m(1.0, 4.0)] * 3, [two_m(2.0, 5.0)] * 3, C=8)
+    assert ("the true answer's mean rank on held-out m=3 (0 = top; a guess gives 3.5): "
+            "mixed 4.00 ± 0.00, curriculum 5.00 ± 0.00") in row.measured, row.measured
+    assert "a guess gives 2" in CP.claim_compositional([two_m(1.0, 4.0)] * 3, [two_m(2.0, 5.0)] * 3, C=5).measured
 
 
 def test_the_interval_of_an_accuracy_stays_in_0_1():
@@ -134,7 +157,7 @@ def test_the_interval_of_an_accuracy_stays_in_0_1():
     reaches below 0; an accuracy's interval is cut to [0, 1]. An undetermined one stays so."""
     import re
     from minimanifold.analysis.intervals import t_interval, within
-    row = CP.claim_compositional([gen(0.20), gen(0.07), gen(0.02)], [gen(0.1)] * 3)
+    row = CP.claim_compositional([gen(0.20), gen(0.07), gen(0.02)], [gen(0.1)] * 3, C=8)
     lo, hi = map(float, re.search(r"\[(-?[\d.]+), (-?[\d.]+)\]", row.interval).groups())
     assert t_interval([0.20, 0.07, 0.02]).lo < 0 and 0.0 == lo < hi <= 1.0 and row.verdict == "not supported"
     assert within(t_interval([0.99, 1.0, 0.98]), 0.0, 1.0).hi == 1.0

@@ -92,10 +92,21 @@ def test_compositional_legend_names_the_seeds_each_group_plots(tmp_path, monkeyp
     from minimanifold.experiments import compositional as CO
     drawn = []
     monkeypatch.setattr(CO, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
-    g = {m: {"acc": 0.9, "acc_seen": 1.0, "acc_heldout": 0.1, "n_heldout": 50} for m in ("2", "3", "4")}
+    g = {m: {"acc": 0.9, "acc_seen": 1.0, "acc_heldout": 0.1, "n_heldout": 50, "rank_heldout": 5.0}
+         for m in ("2", "3", "4")}
     CO.fig_compositional([g] * 3, [g], [{"3": {"acc": 0.2}}], 3, 8, "caption", tmp_path / "f.png")
     texts = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
+    ranks = [t.get_text() for t in drawn[0].axes[1].get_legend().get_texts()]
+    ymax = drawn[0].axes[1].get_ylim()[1]
+    drawn[0].canvas.draw()
+    r = drawn[0].canvas.get_renderer()
+    left, right = (ax.title.get_window_extent(r) for ax in drawn[0].axes)
+    ylabel = drawn[0].axes[1].yaxis.label.get_window_extent(r)
     CO.plt.close(drawn[0])
+    assert left.x1 + 10 < right.x0, (left, right)             # the two panels' titles stand apart
+    assert not ylabel.overlaps(right), (ylabel, right)        # and the rank axis's label stays below its title
+    assert ranks == ["a guess: (C - 1)/2 = 3.5", "mixed, held-out (3 seeds)", "curriculum, held-out (1 seed)"]
+    assert ymax == 7                                           # ranks run 0..C-1
     assert "mixed, seen combinations (3 seeds)" in texts and "mixed, held-out combinations (3 seeds)" in texts
     assert "curriculum, seen (1 seed)" in texts and "curriculum, held-out (1 seed)" in texts
     assert "runs trained without m = 3: accuracy on m = 3 (mean of 1 seed)" in texts

@@ -25,7 +25,7 @@ from .contract import Experiment
 from ..trajectories.rundir import cached_json, final_params, run_configs
 from .variants import variant_specs
 
-VERSION = 1
+VERSION = 2         # 2: the true answer's rank on held-out combinations
 N_EVAL = 2048      # examples per m (about holdout x N_EVAL of them held out)
 
 
@@ -52,18 +52,30 @@ def variants(preset) -> dict:
     return out
 
 
+def true_rank(logits, targets, C: int) -> np.ndarray:
+    """[b] the true answer's rank among the C answers (0 = the model's top answer; a tie
+    counts in its favour): a model that guesses has mean rank (C - 1)/2, one that steers
+    away from the true answer more."""
+    scores = logits[..., :C]
+    return (scores > scores[np.arange(len(targets)), targets][:, None]).sum(-1)
+
+
 def generalisation_of_run(run_dir, test_ms=None) -> dict:
     """Final-checkpoint accuracy per m on seen and on held-out combinations (natural
-    distribution, held-out ones included), on N_EVAL examples per m."""
+    distribution, held-out ones included), on N_EVAL examples per m, and the true answer's
+    mean rank on the held-out ones."""
     cfg, task, tr = run_configs(run_dir)
     params = final_params(run_dir)
     out = {}
     for m in test_ms or Schedule.parse(tr["schedule"]).all_m():
         b = make_batch(np.random.default_rng([tr["seed"], 11, int(m)]), task, [m], N_EVAL, include_heldout=True)
-        correct = forward(params, b.tokens, cfg)[0].argmax(-1) == b.targets
+        logits = forward(params, b.tokens, cfg)[0]
+        correct = logits.argmax(-1) == b.targets
         h = heldout(b.values, b.m, task)
+        rank = true_rank(logits, b.targets, task.C)
         out[str(m)] = {"acc": float(correct.mean()), "acc_seen": float(correct[~h].mean()),
-                       "acc_heldout": float(correct[h].mean()) if h.any() else None, "n_heldout": int(h.sum())}
+                       "acc_heldout": float(correct[h].mean()) if h.any() else None, "n_heldout": int(h.sum()),
+                       "rank_heldout": float(rank[h].mean()) if h.any() else None}
     return out
 
 
@@ -88,8 +100,9 @@ def compositional_rule(heldout_acc: Interval) -> str:
 RULES = {20: compositional_rule}
 
 
-def claim_compositional(mixed, curriculum, held_m=None, left_out=None):
-    """mixed, curriculum: per seed, generalisation_of_run; held_m: per seed, its test on left_out."""
+def claim_compositional(mixed, curriculum, held_m=None, left_out=None, *, C):
+    """mixed, curriculum: per seed, generalisation_of_run; held_m: per seed, its test on
+    left_out; C: the number of answers (the task's modulus)."""
     base = dict(claim="mixed training supports compositional generalisation", section="§4.5",
                 paper="a unified manifold supporting compositional generalisation")
     if not mixed:
@@ -101,14 +114,18 @@ def claim_compositional(mixed, curriculum, held_m=None, left_out=None):
     iv = within(t_interval(hm, 1 / max(counted, 1)), 0.0, 1.0)   # an accuracy of ``counted`` examples, in [0, 1]
     extra = (f"; trained without m={left_out}, accuracy on it {mean_sd([g[str(left_out)]['acc'] for g in held_m])}"
              if held_m else "")
+    top = max((m for m in mixed[0] if mixed[0][m]["acc_heldout"] is not None), key=int)   # the largest m
+    ranks = (f"; the true answer's mean rank on held-out m={top} (0 = top; a guess gives {(C - 1) / 2:g}): "
+             f"mixed {mean_sd([g[top]['rank_heldout'] for g in mixed])}, "
+             f"curriculum {mean_sd([g[top]['rank_heldout'] for g in curriculum])}")
     return Row(**base, measured=f"mixed: held-out combinations {mean_sd(hm)} vs seen {mean_sd(seen)}; "
-                                f"curriculum: held-out {mean_sd(hc)}" + extra,
+                                f"curriculum: held-out {mean_sd(hc)}" + ranks + extra,
                null="chance 1/C; the same runs' accuracy on the combinations they saw", interval=f"mixed, held-out {iv.text()}",
                verdict=compositional_rule(iv), value=iv.est)
 
 
 def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> str:
-    fig, ax = plt.subplots(figsize=(9, 4.3))
+    fig, (ax, axr) = plt.subplots(1, 2, figsize=(12, 4.3), gridspec_kw=dict(width_ratios=(2.2, 1)))
     ms = sorted((m for m in mixed[0] if mixed[0][m]["acc_heldout"] is not None), key=int)
     x = np.arange(len(ms))
     for j, (runs, key, label, color) in enumerate((
@@ -131,8 +148,17 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
     ax.axhline(1 / C, color="0.5", ls=":", lw=0.8, label=f"chance (1/C = 1/{C})")
     ax.set_xticks(x, [f"m = {m}" for m in ms])
     ax.set(ylabel="final accuracy (mean ± sd over seeds)", ylim=(0, 1.05),
-           title="Accuracy on the value combinations trained on (seen) and held out of training")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
+           title="Accuracy on the combinations trained on (seen) and held out")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    for j, (runs, label, color) in enumerate(((mixed, "mixed", "tab:cyan"), (curriculum, "curriculum", "tab:orange"))):
+        vals = np.array([[g[m]["rank_heldout"] for m in ms] for g in runs], dtype=float)
+        axr.bar(x + (j - 0.5) * 0.38, vals.mean(0), 0.36, yerr=sd_within(vals, 0, C - 1), capsize=3,
+                color=color, label=f"{label}, held-out ({seeds(len(runs))})")
+    axr.axhline((C - 1) / 2, color="0.5", ls=":", lw=0.8, label=f"a guess: (C - 1)/2 = {(C - 1) / 2:g}")
+    axr.set_xticks(x, [f"m = {m}" for m in ms])
+    axr.set(ylabel=f"true answer's mean rank (0 = top, {C - 1} = last)", ylim=(0, C - 1),
+            title="The true answer's rank, held-out combinations")
+    axr.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
     fig.suptitle(caption, fontsize=9, y=1.02)
     return save_figure(fig, path)
 
@@ -150,14 +176,14 @@ def measurements(ctx) -> list:
 
 def report(ctx):
     if ctx.preset.holdout <= 0:
-        return {20: claim_compositional([], [])}, []
+        return {20: claim_compositional([], [], C=ctx.preset.task.C)}, []
     mixed = ctx.per_run(cached_generalisation, ctx.variants["held-out-mixed"])
     cur = ctx.per_run(cached_generalisation, ctx.variants["held-out-curriculum"])
     held_m, left_out = None, None
     if "held-out-m" in ctx.variants:
         left_out = heldout_m_schedule(ctx.preset.train.schedule)[1]
         held_m = ctx.per_run(lambda d: cached_generalisation(d, [left_out]), ctx.variants["held-out-m"])
-    return {20: claim_compositional(mixed, cur, held_m, left_out)}, [
+    return {20: claim_compositional(mixed, cur, held_m, left_out, C=ctx.preset.task.C)}, [
         fig_compositional(mixed, cur, held_m, left_out, ctx.preset.task.C, ctx.extra_caption,
                           ctx.path("fig_compositional.png"))]
 
