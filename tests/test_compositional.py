@@ -123,8 +123,12 @@ def test_generalisation_splits_add_up(tmp_path, monkeypatch):
     g = CP.generalisation_of_run(tmp_path / "r")
     n = seen_by_model[2][1]
     assert seen_by_model == {1: (CP.N_EVAL, 0, {1}), 2: (CP.N_EVAL, n, {2})}    # N_EVAL examples of each m
-    assert g["1"] == {"acc": 0.0, "acc_seen": 0.0, "acc_heldout": None, "n_heldout": 0, "rank_heldout": None}
+    assert g["1"] == {"acc": 0.0, "acc_seen": 0.0, "acc_heldout": None, "n_heldout": 0, "rank_heldout": None,
+                      "rank_by_support": None}
+    by_support = g["2"].pop("rank_by_support")
     assert g["2"] == {"acc": n / CP.N_EVAL, "acc_seen": 0.0, "acc_heldout": 1.0, "n_heldout": n, "rank_heldout": 0.0}
+    # held out, the true answer (support 0) is the stand-in's top answer, every other one ties at rank 1
+    assert len(by_support) == 3 and 0 <= by_support[0] < 1 and all(r in (1.0, None) for r in by_support[1:])
     # a natural sample: Binomial(N_EVAL, 6/25) held-out examples (sd 19), not 0 and not all
     assert abs(n - p * CP.N_EVAL) < 5 * np.sqrt(CP.N_EVAL * p * (1 - p)), n
 
@@ -139,6 +143,32 @@ def test_true_rank_known_answers():
     assert CP.true_rank(logits, np.array([0, 1, 2, 1]), 3).tolist() == [0, 2, 0, 1]
 
 
+def test_support_and_ranks_by_support_known_answers():
+    """C=5, holdout 0.3 holds out {0,0}, {3,3}, {0,3}, {2,4} at m=2. For (0, 3), held out:
+    leaving out the 0, answer a needs 3 + x = a, and x = 0 or 3 (held out) give a = 3, 1;
+    leaving out the 3, x = a, held out for a = 0, 3. Supports: a = 0..4 -> 1, 1, 2, 0, 2; the
+    true answer 3's is 0. Logits 0..4 rank the answers 4, 3, 2, 1, 0: support 0 holds answer 3
+    (rank 1), support 1 answers 0 and 1 (ranks 4, 3), support 2 answers 2 and 4 (2, 0)."""
+    import dataclasses
+    task = dataclasses.replace(SMOKE.task, holdout=0.3)
+    values = np.array([[0, 3]])
+    assert heldout(values, np.array([2]), task).all()
+    assert CP.support(values, 2, task).tolist() == [[1, 1, 2, 0, 2]]
+    logits = np.arange(5.0)[None]
+    assert CP.answer_ranks(logits, 5).tolist() == [[4, 3, 2, 1, 0]]
+    assert CP.rank_by_support(logits, values, 2, task) == [1.0, 3.5, 1.0]
+    seen = np.array([[1, 1]])                                   # {1,1} is trained on
+    assert not heldout(seen, np.array([2]), task).any() and CP.support(seen, 2, task)[0, 2] == 2
+
+
+def test_support_means_average_the_seeds_and_say_what_is_missing():
+    g = lambda r: {"2": {"rank_by_support": r}}
+    means = CP.support_means([g([1.0, 2.0, None]), g([3.0, None, None])], "2")
+    assert means[:2].tolist() == [2.0, 2.0] and np.isnan(means[2])
+    assert CP.support_means([g([1.0, 2.0, 3.0]), g(None)], "2") is None          # op "mul": not measured
+    assert CP._listed(means) == "2.0, 2.0, –"
+
+
 def test_the_row_gives_the_true_answers_rank_on_the_largest_m_beside_a_guess():
     """The curriculum runs of the paper preset ranked the true answer about 5 of 0-7 on
     held-out m = 4: the row says it, at the largest m, beside (C - 1)/2."""
@@ -149,6 +179,12 @@ def test_the_row_gives_the_true_answers_rank_on_the_largest_m_beside_a_guess():
     row = CP.claim_compositional([two_m(1.0, 4.0)] * 3, [two_m(2.0, 5.0)] * 3, C=8)
     assert ("the true answer's mean rank on held-out m=3 (0 = top; a guess gives 3.5): "
             "mixed 4.00 ± 0.00, curriculum 5.00 ± 0.00") in row.measured, row.measured
+    assert "by support" not in row.measured                    # not measured: not said
+    mixed, cur = two_m(1.0, 4.0), two_m(2.0, 5.0)
+    mixed["3"]["rank_by_support"], cur["3"]["rank_by_support"] = [5.0, 4.0, 3.0, 2.0], [6.0, 4.5, None, 1.0]
+    mixed["2"]["rank_by_support"] = cur["2"]["rank_by_support"] = [0.0, 0.0, 0.0]
+    row = CP.claim_compositional([mixed] * 3, [cur] * 3, C=8)
+    assert "by support k = 0..3" in row.measured and "mixed 5.0, 4.0, 3.0, 2.0, curriculum 6.0, 4.5, –, 1.0" in row.measured
     assert "a guess gives 2" in CP.claim_compositional([two_m(1.0, 4.0)] * 3, [two_m(2.0, 5.0)] * 3, C=5).measured
 
 

@@ -92,19 +92,27 @@ def test_compositional_legend_names_the_seeds_each_group_plots(tmp_path, monkeyp
     from minimanifold.experiments import compositional as CO
     drawn = []
     monkeypatch.setattr(CO, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
-    g = {m: {"acc": 0.9, "acc_seen": 1.0, "acc_heldout": 0.1, "n_heldout": 50, "rank_heldout": 5.0}
-         for m in ("2", "3", "4")}
+    g = {m: {"acc": 0.9, "acc_seen": 1.0, "acc_heldout": 0.1, "n_heldout": 50, "rank_heldout": 5.0,
+             "rank_by_support": [float(int(m) + 1 - k) for k in range(int(m) + 1)]} for m in ("2", "3", "4")}
     CO.fig_compositional([g] * 3, [g], [{"3": {"acc": 0.2}}], 3, 8, "caption", tmp_path / "f.png")
     texts = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()]
     ranks = [t.get_text() for t in drawn[0].axes[1].get_legend().get_texts()]
     ymax = drawn[0].axes[1].get_ylim()[1]
     drawn[0].canvas.draw()
     r = drawn[0].canvas.get_renderer()
-    left, right = (ax.title.get_window_extent(r) for ax in drawn[0].axes)
-    ylabel = drawn[0].axes[1].yaxis.label.get_window_extent(r)
+    titles = [ax.title.get_window_extent(r) for ax in drawn[0].axes]
+    ylabels = [ax.yaxis.label.get_window_extent(r) for ax in drawn[0].axes]
+    support = drawn[0].axes[2]
+    lines = {ln.get_label(): (list(map(float, ln.get_xdata())), list(map(float, ln.get_ydata())))
+             for ln in support.get_lines()}
+    support_legend = [t.get_text() for t in support.get_legend().get_texts()]
     CO.plt.close(drawn[0])
-    assert left.x1 + 10 < right.x0, (left, right)             # the two panels' titles stand apart
-    assert not ylabel.overlaps(right), (ylabel, right)        # and the rank axis's label stays below its title
+    for a, b in zip(titles, titles[1:]):
+        assert a.x1 + 10 < b.x0, (a, b)                       # the panels' titles stand apart
+    for t in titles:
+        assert not any(y.overlaps(t) for y in ylabels), t     # and each axis label stays below them
+    assert lines["mixed (3 seeds)"] == ([0, 1, 2, 3, 4], [5, 4, 3, 2, 1]) == lines["curriculum (1 seed)"]   # support k at k
+    assert "a guess: 3.5" in support_legend and support.get_xlim()[1] < 5     # k = 0..4 at m = 4
     assert ranks == ["a guess: (C - 1)/2 = 3.5", "mixed, held-out (3 seeds)", "curriculum, held-out (1 seed)"]
     assert ymax == 7                                           # ranks run 0..C-1
     assert "mixed, seen combinations (3 seeds)" in texts and "mixed, held-out combinations (3 seeds)" in texts

@@ -25,7 +25,7 @@ from .contract import Experiment
 from ..trajectories.rundir import cached_json, final_params, run_configs
 from .variants import variant_specs
 
-VERSION = 2         # 2: the true answer's rank on held-out combinations
+VERSION = 3         # 2: the true answer's rank on held-out combinations; 3: ranks by support
 N_EVAL = 2048      # examples per m (about holdout x N_EVAL of them held out)
 
 
@@ -52,18 +52,48 @@ def variants(preset) -> dict:
     return out
 
 
-def true_rank(logits, targets, C: int) -> np.ndarray:
-    """[b] the true answer's rank among the C answers (0 = the model's top answer; a tie
-    counts in its favour): a model that guesses has mean rank (C - 1)/2, one that steers
-    away from the true answer more."""
+def answer_ranks(logits, C: int) -> np.ndarray:
+    """[b,C] each of the C answers' rank in the model's order (0 = its top answer; ties share
+    the better rank). Answers past C (an output layer wider than the modulus) are not ranked."""
     scores = logits[..., :C]
-    return (scores > scores[np.arange(len(targets)), targets][:, None]).sum(-1)
+    return (scores[:, None, :] > scores[:, :, None]).sum(-1)
+
+
+def true_rank(logits, targets, C: int) -> np.ndarray:
+    """[b] the true answer's rank among the C answers: a model that guesses has mean rank
+    (C - 1)/2, one that steers away from the true answer more."""
+    return answer_ranks(logits, C)[np.arange(len(targets)), targets]
+
+
+def support(values, m: int, task) -> np.ndarray:
+    """[b,C] for examples of m values (op "add") and each answer a: how many of the example's
+    m sub-combinations with one value left out complete to answer a (the left-out value
+    replaced by the one value that gives a) with a combination that is trained on. On a
+    held-out combination the true answer's support is 0: each of its completions is the
+    held-out combination itself. A network that scores answers by the sub-combinations it
+    has seen beside them ranks high-support answers first."""
+    out = np.zeros((len(values), task.C), dtype=np.int64)
+    mm = np.full(len(values), m)
+    for j in range(m):
+        rest = values[:, :m].sum(1) - values[:, j]
+        for a in range(task.C):
+            full = values.copy()
+            full[:, j] = (a - rest) % task.C
+            out[:, a] += ~heldout(full, mm, task)
+    return out
+
+
+def rank_by_support(logits, values, m: int, task) -> list:
+    """Mean rank of the answers of support k = 0..m over the examples given (None where no
+    answer has that support)."""
+    ranks, sup = answer_ranks(logits, task.C), support(values, m, task)
+    return [float(ranks[sup == k].mean()) if (sup == k).any() else None for k in range(m + 1)]
 
 
 def generalisation_of_run(run_dir, test_ms=None) -> dict:
     """Final-checkpoint accuracy per m on seen and on held-out combinations (natural
-    distribution, held-out ones included), on N_EVAL examples per m, and the true answer's
-    mean rank on the held-out ones."""
+    distribution, held-out ones included), on N_EVAL examples per m; on the held-out ones,
+    the true answer's mean rank and (op "add") the answers' mean rank by their support."""
     cfg, task, tr = run_configs(run_dir)
     params = final_params(run_dir)
     out = {}
@@ -75,7 +105,9 @@ def generalisation_of_run(run_dir, test_ms=None) -> dict:
         rank = true_rank(logits, b.targets, task.C)
         out[str(m)] = {"acc": float(correct.mean()), "acc_seen": float(correct[~h].mean()),
                        "acc_heldout": float(correct[h].mean()) if h.any() else None, "n_heldout": int(h.sum()),
-                       "rank_heldout": float(rank[h].mean()) if h.any() else None}
+                       "rank_heldout": float(rank[h].mean()) if h.any() else None,
+                       "rank_by_support": rank_by_support(logits[h], b.values[h], int(m), task)
+                       if h.any() and task.op == "add" else None}
     return out
 
 
@@ -118,14 +150,32 @@ def claim_compositional(mixed, curriculum, held_m=None, left_out=None, *, C):
     ranks = (f"; the true answer's mean rank on held-out m={top} (0 = top; a guess gives {(C - 1) / 2:g}): "
              f"mixed {mean_sd([g[top]['rank_heldout'] for g in mixed])}, "
              f"curriculum {mean_sd([g[top]['rank_heldout'] for g in curriculum])}")
+    if (sm := support_means(mixed, top)) is not None and (sc := support_means(curriculum, top)) is not None:
+        ranks += (f"; all answers' mean rank by support k = 0..{top} (how many of the {top} sub-combinations "
+                  f"with one value left out complete to the answer in training; the true answer's is 0): "
+                  f"mixed {_listed(sm)}, curriculum {_listed(sc)}")
     return Row(**base, measured=f"mixed: held-out combinations {mean_sd(hm)} vs seen {mean_sd(seen)}; "
                                 f"curriculum: held-out {mean_sd(hc)}" + ranks + extra,
                null="chance 1/C; the same runs' accuracy on the combinations they saw", interval=f"mixed, held-out {iv.text()}",
                verdict=compositional_rule(iv), value=iv.est)
 
 
+def support_means(runs, m: str):
+    """[m+1] the seeds' mean of each support's mean rank on held-out m (nan where no seed has
+    one), or None where a run has no such measurement (op "mul")."""
+    by = [g[m].get("rank_by_support") for g in runs]
+    if any(r is None for r in by):
+        return None
+    return np.array([np.mean([r[k] for r in by if r[k] is not None]) if any(r[k] is not None for r in by)
+                     else np.nan for k in range(int(m) + 1)])
+
+
+def _listed(means) -> str:
+    return ", ".join("–" if np.isnan(v) else f"{v:.1f}" for v in means)
+
+
 def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> str:
-    fig, (ax, axr) = plt.subplots(1, 2, figsize=(12, 4.3), gridspec_kw=dict(width_ratios=(2.2, 1)))
+    fig, (ax, axr, axs) = plt.subplots(1, 3, figsize=(15.5, 4.3), gridspec_kw=dict(width_ratios=(2.2, 1, 1), wspace=0.3))
     ms = sorted((m for m in mixed[0] if mixed[0][m]["acc_heldout"] is not None), key=int)
     x = np.arange(len(ms))
     for j, (runs, key, label, color) in enumerate((
@@ -148,7 +198,7 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
     ax.axhline(1 / C, color="0.5", ls=":", lw=0.8, label=f"chance (1/C = 1/{C})")
     ax.set_xticks(x, [f"m = {m}" for m in ms])
     ax.set(ylabel="final accuracy (mean ± sd over seeds)", ylim=(0, 1.05),
-           title="Accuracy on the combinations trained on (seen) and held out")
+           title="Final accuracy on the combinations trained on (seen) and held out")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     for j, (runs, label, color) in enumerate(((mixed, "mixed", "tab:cyan"), (curriculum, "curriculum", "tab:orange"))):
         vals = np.array([[g[m]["rank_heldout"] for m in ms] for g in runs], dtype=float)
@@ -157,8 +207,18 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
     axr.axhline((C - 1) / 2, color="0.5", ls=":", lw=0.8, label=f"a guess: (C - 1)/2 = {(C - 1) / 2:g}")
     axr.set_xticks(x, [f"m = {m}" for m in ms])
     axr.set(ylabel=f"true answer's mean rank (0 = top, {C - 1} = last)", ylim=(0, C - 1),
-            title="The true answer's rank, held-out combinations")
+            title="The true answer's rank,\nheld-out combinations")
     axr.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
+    top = ms[-1]
+    for runs, label, color in ((mixed, "mixed", "tab:cyan"), (curriculum, "curriculum", "tab:orange")):
+        if (means := support_means(runs, top)) is not None:
+            axs.plot(np.arange(int(top) + 1), means, "o-", color=color, label=f"{label} ({seeds(len(runs))})")
+    axs.axhline((C - 1) / 2, color="0.5", ls=":", lw=0.8, label=f"a guess: {(C - 1) / 2:g}")
+    axs.set_xticks(np.arange(int(top) + 1))
+    axs.set(xlabel=f"support: of the {top} sub-combinations of {int(top) - 1} values, how many\n"
+                   "complete to the answer in training (the true answer: 0)",
+            ylabel="answers' mean rank (0 = top)", ylim=(0, C - 1), title=f"Every answer's rank by its support,\nheld-out m = {top}")
+    axs.legend(fontsize=7, loc="upper right")
     fig.suptitle(caption, fontsize=9, y=1.02)
     return save_figure(fig, path)
 
