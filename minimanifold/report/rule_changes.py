@@ -15,20 +15,24 @@ from .ledger import cell
 ISSUE = "issues 23, 24"
 NOT_YET = "not measured yet (partial ledger)"
 
-# claim -> why its rule changed (one line each; the rule itself is printed above the table)
+# as many snapshots as the authors' runs have, or every checkpoint where a preset has fewer
+COMMON = "40 evenly spaced snapshots (every checkpoint where a preset has fewer)"
+
+# claim -> why its rule changed (one line each; the rule itself is printed above the table). The
+# numbers quoted are the paper preset's, where the reviewer found each problem.
 CHANGES = {
     1: "tests the paper's headline range 3–4 (abstract, §1), not the widest one (3–5), and shows the "
-       "verdict under each range the paper states; also decided from 40 snapshots",
-    2: "also decided from 40 evenly spaced snapshots: a verdict that flips with the snapshot count is inconclusive",
+       f"verdict under each range the paper states; also decided from {COMMON}",
+    2: f"also decided from {COMMON}: a verdict that flips with the snapshot count is inconclusive",
     3: "settling measured by the top-k subspace's principal angle to the whole run's (the integer r90 "
        "is quantised); a fraction indistinguishable from the random walk's no longer reads not supported",
     4: "an unbiased across-seed sd with an interval whose coverage is checked by simulation (the "
-       "bootstrap of the ddof-0 sd missed the true sd in 72% of simulated data sets); also from 40 snapshots",
+       f"bootstrap of the ddof-0 sd missed the true sd in 72% of simulated data sets); also from {COMMON}",
     7: "the manifold's settling is claim 3's new measure (the top-k subspace's principal angle), not the "
        "integer r90's",
     8: "the paper says > 95% (92% and 98% are the authors' code's 1 − ρ), and any small subspace clears 95%: "
        "a share below a random subspace's is not 'confined to orthogonal directions'",
-    9: "δ scales with η²: the cosine schedule alone shrinks raw ‖δ‖ by ≈ 5e-4, and the paper's Fig 3 is at "
+    9: "δ scales with η²: the paper preset's cosine schedule alone shrinks raw ‖δ‖ by ≈ 5e-4, and the paper's Fig 3 is at "
        "one η, so the ratio is of δ/η² (the raw ratio stays in the row)",
     10: "tests the claimed fall (9.7× to 2.1×, a factor 4.6): a fall wholly below 2× now reads not supported "
         "instead of inconclusive",
@@ -38,14 +42,14 @@ CHANGES = {
         "(the output) and accepted up to ~51",
     14: "a drop means something only beside the random-latent control, and 'these latents' are claim 13's "
         "(m, marker positions), not the answer's",
-    15: "the MLP runs' null is lower (3.05 against 3.84): compared as r90 minus each run's own null, on the "
-        "attention matrices only (raw r90 hid that the MLP is less collapsed relative to its null); also from "
-        "40 snapshots",
+    15: "the MLP runs' null is lower (paper preset: 3.05 against 3.84): compared as r90 minus each run's own "
+        "null, on the attention matrices only (raw r90 hid that the MLP is less collapsed relative to its null); "
+        f"also from {COMMON}",
     17: "the mixed runs are tested for forgetting (best − final on the smallest m), not for learning: a mixed "
         "seed that never learned m = 4 forgot nothing",
-    18: "the null rises with multiplication too (3.84 to 4.14): compared as r90 minus each run's own null; "
-        "multiplication's majority-class baseline per m shown beside its accuracy; also from 40 snapshots",
-    19: "also decided from 40 evenly spaced snapshots: a verdict that flips with the snapshot count is inconclusive",
+    18: "the null rises with multiplication too (paper preset: 3.84 to 4.14): compared as r90 minus each run's "
+        f"own null; multiplication's majority-class baseline per m shown beside its accuracy; also from {COMMON}",
+    19: f"also decided from {COMMON}: a verdict that flips with the snapshot count is inconclusive",
     22: "adds a norm-matched random control (moved as far as the PCA rebuild), and says that an uncentred "
         "k* of 1 means the function lies along θ_T − θ_0",
     23: "decided on a basis found before the end of training (the top-K PCA directions of the first 15% "
@@ -53,7 +57,8 @@ CHANGES = {
         "contains where training ends; issue 24 §2); the whole-trajectory, another seed's and random + "
         "drift bases are shown beside it",
     27: "new row: the paper's 'ρ rapidly decreases and stabilizes near zero' (§4.3), tested on its own",
-    5: "the interval comes from resampling seeds, not from treating 45 pairs of 10 seeds as independent; "
+    5: "the interval comes from resampling seeds, not from treating the seed pairs (45 of 10 seeds) as "
+       "independent; "
        "the row says that random 3-subspaces are as far apart",
 }
 
