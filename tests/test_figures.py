@@ -106,6 +106,8 @@ def test_compositional_legend_names_the_seeds_each_group_plots(tmp_path, monkeyp
     lines = {ln.get_label(): (list(map(float, ln.get_xdata())), list(map(float, ln.get_ydata())))
              for ln in support.get_lines()}
     support_legend = [t.get_text() for t in support.get_legend().get_texts()]
+    legend_box, frame = support.get_legend().get_window_extent(r), support.get_window_extent(r)
+    xlabel = support.xaxis.label.get_window_extent(r)
     CO.plt.close(drawn[0])
     for a, b in zip(titles, titles[1:]):
         assert a.x1 + 10 < b.x0, (a, b)                       # the panels' titles stand apart
@@ -113,6 +115,7 @@ def test_compositional_legend_names_the_seeds_each_group_plots(tmp_path, monkeyp
         assert not any(y.overlaps(t) for y in ylabels), t     # and each axis label stays below them
     assert lines["mixed (3 seeds)"] == ([0, 1, 2, 3, 4], [5, 4, 3, 2, 1]) == lines["curriculum (1 seed)"]   # support k at k
     assert "a guess: 3.5" in support_legend and support.get_xlim()[1] < 5     # k = 0..4 at m = 4
+    assert not legend_box.overlaps(frame) and not legend_box.overlaps(xlabel), (legend_box, frame, xlabel)
     assert ranks == ["a guess: (C - 1)/2 = 3.5", "mixed, held-out (3 seeds)", "curriculum, held-out (1 seed)"]
     assert ymax == 7                                           # ranks run 0..C-1
     assert "mixed, seen combinations (3 seeds)" in texts and "mixed, held-out combinations (3 seeds)" in texts

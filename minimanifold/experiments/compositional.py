@@ -218,7 +218,7 @@ def fig_compositional(mixed, curriculum, held_m, left_out, C, caption, path) -> 
     axs.set(xlabel=f"support: of the {top} sub-combinations of {int(top) - 1} values, how many\n"
                    "complete to the answer in training (the true answer: 0)",
             ylabel="answers' mean rank (0 = top)", ylim=(0, C - 1), title=f"Every answer's rank by its support,\nheld-out m = {top}")
-    axs.legend(fontsize=7, loc="upper right")
+    axs.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=1)   # below: never over the data
     fig.suptitle(caption, fontsize=9, y=1.02)
     return save_figure(fig, path)
 
