@@ -123,8 +123,9 @@ def training_time(runs) -> str:
 def not_measured(ctx, train=None, runs_dir=None, records_root=None) -> dict:
     """{experiment: why} for what a partial ledger (``train`` not None: only those groups
     trained) leaves out: a comparison with a group of runs not finished, or a measurement
-    that itself trains (its ``retraining``) unless ``train`` names its group or its results
-    are all in the run cache ``runs_dir`` (or the records under ``records_root``) already."""
+    that itself trains (its ``retraining``) unless ``train`` names its group or some of its
+    results are in the run cache or the records already (the context, whose ``retrains``
+    says which groups train, then reads those: ``Context.retrains``)."""
     if train is None:
         return {}
     out = {}
@@ -133,9 +134,8 @@ def not_measured(ctx, train=None, runs_dir=None, records_root=None) -> dict:
         missing = [g for g in groups if not ctx.variants.get(g)]
         if missing and not (e.some_variants and len(missing) < len(groups)):
             out[e] = "runs not trained yet: " + ", ".join(missing)
-        elif e.retraining is not None and e.retraining.group not in train and \
-                not (runs_dir is not None and retrained(e, ctx.preset, runs_dir, records_root)):
-            out[e] = "its measurement trains"
+        elif e.retraining is not None and not ctx.may_retrain(e.retraining.group) and not e.measurements(ctx):
+            out[e] = "its measurement trains"          # none of its retrainings finished yet
     return out
 
 
@@ -214,7 +214,7 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     check_owner(fig_dir, me, will_be_partial(preset, runs_dir, train), overwrite)
     log(preset.describe())
     t0 = time.perf_counter()
-    early = EarlyMeasurements(preset, runs_dir, skip=not_retrained(train)) \
+    early = EarlyMeasurements(preset, runs_dir, skip=not_retrained(train), fig_dir=fig_dir) \
         if (jobs > 1 or executor is not None) and train != frozenset() else None
     READ.clear()                          # what the reports read: the records this ledger writes
     records_root = os.path.join(fig_dir, "records")
@@ -225,7 +225,8 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     os.makedirs(fig_dir, exist_ok=True)
     clean_stale_tmp(fig_dir)
     ctx = Context(preset, main, variants, fig_dir,     # the schedule in words too: "lr 0.15" alone hides it
-                  f"{caption(preset, len(main))}; step size {lr_words(preset.train.lr_schedule)}")
+                  f"{caption(preset, len(main))}; step size {lr_words(preset.train.lr_schedule)}",
+                  retrains=None if train is None else frozenset(train))
     skip, short = not_measured(ctx, train, runs_dir, records_root), unfinished(ctx, train)
     partial = bool(skip or short)
     check_owner(fig_dir, me, partial, overwrite)                 # before any figure is written

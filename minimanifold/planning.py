@@ -78,7 +78,8 @@ def group_rows(preset, runs_dir, train, records_root=None) -> dict:
     """{group: (a spec, number of runs, done, reusable, [steps left of each run to train])}
     for the groups ``train`` names (None: all), the retrainings included (a job's steps
     are those of its starting run's configuration). Reusable: finished under another name,
-    or (every group training: ``train`` None) read from a committed record."""
+    or (every group training: ``train`` None) read from a committed record. A retraining's
+    job done: in the run cache or the records, whatever ``train`` names (never retrained)."""
     out = {}
     for name, (spec, seeds) in group_templates(preset).items():
         if train is not None and name not in train:
@@ -94,7 +95,7 @@ def group_rows(preset, runs_dir, train, records_root=None) -> dict:
     for name, (_, jobs) in retrainings(preset).items():
         if train is not None and name not in train:
             continue
-        todo = [j for j in jobs if not is_retrained(runs_dir, j, records_root if train is None else None)]
+        todo = [j for j in jobs if not is_retrained(runs_dir, j, records_root)]   # a recorded one is never retrained
         n_done = len(jobs) - len(todo)
         if waits_for_runs(preset, runs_dir, train, name):
             todo = []                                  # the run would stop and ask for its runs

@@ -14,7 +14,7 @@ from minimanifold.analysis.functional import random_directions
 from minimanifold.analysis.intervals import Interval
 from minimanifold.analysis.pca import pca_directions
 from minimanifold.experiments import functional_dimension as FU
-from minimanifold.experiments import restricted_training as RT
+from minimanifold.experiments import restricted_jobs, restricted_training as RT
 from minimanifold.trajectories.presets import AUTHORS, PAPER, QUICK, SMOKE
 from minimanifold.trajectories.sweep import run_dir
 
@@ -239,7 +239,7 @@ def test_early_measurements_hand_out_a_two_run_call_when_both_runs_finished():
     second = early({"dir": b})
     assert {(c.fn.__name__, c.args[0]) for c in second if len(c.args) > 1 and c.args[1] in (a, b)} >= {
         ("cached_causal", a), ("cached_causal", b)}
-    assert any(c.fn is RT.cached_restricted and c.args[0] == a and c.args[-1] == b for c in second)
+    assert any(c.fn is RT.cached_restricted and c.args[0] == a and c.args[4] == b for c in second)
     assert early({"dir": a}) == [] and early({"dir": b}) == []
     assert not (set(first) & set(second))
 
@@ -315,7 +315,7 @@ def test_restricted_of_run_passes_the_main_runs_step_count(two_runs, monkeypatch
     def fake(model, task, tr, bases, eval_every, schedule_steps):
         seen.update(steps=tr.steps, schedule_steps=schedule_steps, K=min(V.shape[1] for V in bases.values()))
         return {"params": {}, "acc": {1: [0.5]}, "steps": [0]}
-    monkeypatch.setattr(RT, "train_restricted", fake)
+    monkeypatch.setattr(restricted_jobs, "train_restricted", fake)
     out = RT.restricted_of_run(two_runs[0], 2, "other", 20, two_runs[1])
     assert seen == {"steps": 20, "schedule_steps": 60, "K": 2} and out["other_seed"] == 1
 
@@ -403,3 +403,87 @@ def test_the_figures_show_every_basis(tmp_path):
         RT.save_figure = orig
     assert len(labels) == 10 and labels[1] == "K=1, early subspace (mean of 3 seeds)"
     assert "K=4, another seed's subspace (mean of 3 seeds)" in labels and os.path.getsize(tmp_path / "rt.png") > 10_000
+
+
+# ---- a retraining over several sittings: partial reads, seeds paired, records adopted ----
+
+def seeded(finals, seeds):
+    return [{**res(a), "seed": s} for a, s in zip(finals, seeds)]
+
+
+def test_claim_23_pairs_the_bases_seed_by_seed():
+    """Early on seeds 0-2, random on 1-3 (each sitting loses different jobs): the difference
+    pairs seeds 1 and 2 only. Known answer: early 0.9 / 0.8 against random 0.3 / 0.4 on
+    them, 0.5 on average (position pairing would give (0.9 - 0.1 + 0.8 - 0.3 + 0.7 - 0.4) / 3)."""
+    per_k = {4: {"early": seeded((0.7, 0.9, 0.8), (0, 1, 2)), "random": seeded((0.3, 0.4, 0.1), (1, 2, 3))}}
+    assert RT.claim_restricted(per_k, 400, 1 / 256).value == pytest.approx(0.5)
+    iv = RT.over_random({"early": {0: 0.7, 1: 0.9, 2: 0.8}, "random": {1: 0.3, 2: 0.4, 3: 0.1}}, "early", 1 / 256)
+    assert iv.n == 2 and iv.est == pytest.approx(0.5)
+    assert RT.paired({"early": {5: 1.0}, "random": {4: 0.0}}, "early") == ([], [])
+
+
+@pytest.mark.parametrize("planned, verdict", [(4, S), (5, I), (0, S)])
+def test_claim_23_waits_for_every_planned_seed(planned, verdict):
+    """Early far above random on 4 seeds: supported when 4 are planned (or no count given),
+    inconclusive while 4 of 5 are in, and the interval says so. Guards: the wait dropped;
+    ``<=`` for ``<`` (4 of 4 would wait)."""
+    per_k = {4: {"early": seeded((1.0, 0.95, 1.0, 0.97), range(4)), "random": seeded((0.2, 0.3, 0.25, 0.2), range(4)),
+                 "execution": seeded((1.0,) * 3, range(3))}}
+    row = RT.claim_restricted(per_k, 400, 1 / 256, planned)
+    assert row.verdict == verdict and row.value == pytest.approx((0.8 + 0.65 + 0.75 + 0.77) / 4)
+    assert ("partial: 4 of the 5 seeds retrained with both" in row.interval) == (planned == 5)
+    assert ("3 of 5 seeds" in row.measured) == (planned == 5)
+    assert ("3 of 4 seeds" in row.measured) == (planned == 4)
+
+
+def test_a_recorded_retraining_is_copied_back_never_retrained(tmp_path, monkeypatch):
+    """A job in the run's committed record (an earlier sitting, maybe another machine) is
+    copied, with its digest, into the run directory and read, not retrained; one already in
+    the run directory is not overwritten; a record without the digest is not trusted.
+    Guards: the copy skipped (it would retrain); an existing file overwritten; the digest
+    not required."""
+    from minimanifold.files import record_digest, save_json
+    rec, run = tmp_path / "records" / "k" / "seed_0", tmp_path / "runs" / "k" / "seed_0"
+    os.makedirs(rec)
+    os.makedirs(run)
+    name = RT.cache_name(4, "early", 20)
+    save_json(str(rec / name), {"steps": [0], "acc": {"1": [0.75]}})
+    record_digest(str(rec / name))
+    monkeypatch.setattr(restricted_jobs, "restricted_of_run", lambda *a: pytest.fail("retrained"))
+    assert RT.cached_restricted(str(run), 4, "early", 20, None, str(rec)) == {"steps": [0], "acc": {"1": [0.75]}}
+    assert (run / name).read_bytes() == (rec / name).read_bytes() and (run / (name + ".sha256")).exists()
+    assert not RT.adopt(str(rec), str(run), name)                      # there already: left as it is
+    save_json(str(rec / name), {"steps": [0], "acc": {"1": [0.1]}})     # the record changed since
+    record_digest(str(rec / name))
+    assert RT.cached_restricted(str(run), 4, "early", 20, None, str(rec))["acc"]["1"] == [0.75]
+    other = RT.cache_name(4, "random", 20)
+    save_json(str(rec / other), {})                                     # no digest beside it
+    assert not RT.adopt(str(rec), str(run), other) and not (run / other).exists()
+    assert not RT.adopt(None, str(run), name) and not RT.adopt(str(run), str(run), name)
+    assert not [f for f in os.listdir(run) if f.endswith(".tmp")]
+
+
+def test_a_sitting_reads_the_finished_jobs_and_starts_with_the_decisive_pair(tmp_path):
+    """The jobs in order: early and random on every seed, then the other bases; a context that
+    may not retrain gets those finished, in the run cache or the committed record. Guards:
+    the order of the kinds; the record not looked at; every job handed to a partial sitting."""
+    import dataclasses
+    from minimanifold.experiments.measuring import planned_context
+    p = dataclasses.replace(TINY, n_seeds=3, restrict_seeds=3, restrict_k=(4,))
+    ctx = planned_context(p, str(tmp_path / "runs"), str(tmp_path / "fig"))
+    every = RT.calls(ctx)
+    assert [(kind, RT.seed_of(args[0])) for _, kind, (_, args) in every][:6] == [
+        ("early", 0), ("early", 1), ("early", 2), ("random", 0), ("random", 1), ("random", 2)]
+    assert len(every) == 15 and {kind for _, kind, _ in every[6:]} == {"execution", "other", "drift"}
+    partial = dataclasses.replace(ctx, retrains=frozenset())
+    assert RT.calls(partial) == []
+    (_, _, (_, a)), (_, _, (_, b)) = every[1], every[5]                  # early seed 1 cached, random seed 2 recorded
+    os.makedirs(a[0])
+    open(os.path.join(a[0], RT.cache_name(4, "early", a[3])), "w").write("{}")
+    rec = os.path.join(tmp_path, "fig", "records", *b[0].split(os.sep)[-2:])
+    os.makedirs(rec)
+    open(os.path.join(rec, "record.json"), "w").write("{}")
+    open(os.path.join(rec, RT.cache_name(4, "random", b[3])), "w").write("{}")
+    got = RT.calls(dataclasses.replace(ctx, retrains=frozenset()))
+    assert [(kind, RT.seed_of(args[0])) for _, kind, (_, args) in got] == [("early", 1), ("random", 2)]
+    assert got[1][2][1][5] == rec and got[0][2][1][5] is None

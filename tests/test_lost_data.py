@@ -300,27 +300,33 @@ def test_plan_and_run_agree_on_restricted_retraining_without_main(tmp_path):
     assert _rows(with_main)["restricted-retraining"][:4] == [n, "0", "0", n] and "add main" not in with_main
 
 
-def test_a_ledger_that_trains_nothing_shows_restricted_retraining_when_it_is_cached(tmp_path):
-    """--finished-only (or --train of another group) leaves claim 23 out only when its
-    retrainings are not in the cache, as --plan counts them."""
+def test_a_ledger_that_trains_nothing_shows_restricted_retraining_from_what_is_cached(tmp_path):
+    """--finished-only (or --train of another group) leaves claim 23 out only when none of its
+    retrainings is in the cache; with some, it reads those (a retraining takes several
+    sittings); naming the group reads every one. Guards: every job required again; the
+    context's ``retrains`` ignored."""
+    import dataclasses
     from minimanifold.experiments import restricted_training
-    from minimanifold.experiments.context import Context
     from minimanifold.experiments.groups import retrainings
+    from minimanifold.experiments.measuring import planned_context
     from minimanifold.pipeline import not_measured
-    ctx = Context(TINY, [], {}, "", "")
+    planned = planned_context(TINY, str(tmp_path))
+    ctx = dataclasses.replace(planned, retrains=frozenset())
     exp = restricted_training.EXPERIMENT
     assert not_measured(ctx, frozenset(), str(tmp_path))[exp] == "its measurement trains"
+    assert exp.measurements(ctx) == [] and len(exp.measurements(planned)) == len(TINY.restrict_k) * 5
     (_, jobs), = retrainings(TINY).values()
     assert [(j.start, j.cache) for j in jobs] == [                      # cached in its main run's directory
         (spec, restricted_training.cache_name(k, kind, 15, 1 if kind == "other" else None))   # seed 1's basis
         for spec in TINY.specs(seeds=[0]) for k in TINY.restrict_k for kind in restricted_training.KINDS]
-    for job in jobs[:-1]:
-        os.makedirs(run_dir(tmp_path, job.start), exist_ok=True)
-        open(os.path.join(run_dir(tmp_path, job.start), job.cache), "w").write("{}")
-    assert exp in not_measured(ctx, frozenset(), str(tmp_path))          # one retraining still missing
-    open(os.path.join(run_dir(tmp_path, jobs[-1].start), jobs[-1].cache), "w").write("{}")
-    assert exp not in not_measured(ctx, frozenset(), str(tmp_path))
-    assert exp not in not_measured(ctx, frozenset({"restricted-retraining"}), None)
+    os.makedirs(run_dir(tmp_path, jobs[0].start), exist_ok=True)
+    open(os.path.join(run_dir(tmp_path, jobs[0].start), jobs[0].cache), "w").write("{}")
+    assert exp not in not_measured(ctx, frozenset(), str(tmp_path))      # one finished: read
+    assert [c[1] for c in exp.measurements(ctx)] == [(run_dir(tmp_path, jobs[0].start), TINY.restrict_k[0],
+                                                      "execution", 15, None, None)]
+    named = dataclasses.replace(planned, retrains=frozenset({"restricted-retraining"}))
+    assert exp not in not_measured(named, frozenset({"restricted-retraining"}), None)
+    assert exp.measurements(named) == exp.measurements(planned)          # named: every job, to train
 
 
 def test_plan_cost_does_not_grow_with_seeds_or_jobs(tmp_path):

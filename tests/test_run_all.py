@@ -676,11 +676,11 @@ def test_finished_only_analyses_the_finished_runs_and_trains_nothing(tmp_path):
     assert [ln.split(" | ")[0] for ln in table[2:]] == [f"| {n}" for n in [*range(1, 15), 18, 22, 27]]
 
 
-def test_train_trains_only_the_groups_it_names(tmp_path):
+def test_train_trains_only_the_groups_it_names(tmp_path, monkeypatch):
     """--train: the groups named train now (here main and mul, on a pool), the others give
     only their finished runs (none), restricted retraining only when named; the ledger is
     partial as --finished-only's. Then --train restricted-retraining adds claim 23 and
-    trains no run."""
+    trains no run; the retrainings then outlive the run cache (``_a_retraining_spans_sittings``)."""
     import dataclasses
     import json
     from minimanifold.experiments.restricted_training import GROUP as RESTRICTED
@@ -707,6 +707,38 @@ def test_train_trains_only_the_groups_it_names(tmp_path):
     assert new and all("restricted" in f for f in new)                             # retrained, no new run
     claims = json.loads((fig / "claims.json").read_text())["claims"]
     assert [c["n"] for c in claims] == [*range(1, 15), 18, 22, 23, 27]
+    assert "- claim 23: its measurement trains" not in (fig / "claims.md").read_text()
+    _a_retraining_spans_sittings(preset, runs, fig, monkeypatch)
+
+
+def _a_retraining_spans_sittings(preset, runs, fig, monkeypatch):
+    """The retrainings are in the records; with the run cache's copies gone (another machine)
+    a sitting that names the group copies them back and retrains none, and the ledger is the
+    same; with one job lost from both, a ledger that trains nothing still shows claim 23,
+    inconclusive and saying which seeds it waits for."""
+    import json
+    from minimanifold.experiments import restricted_jobs
+    from minimanifold.experiments.restricted_training import GROUP as RESTRICTED
+    from minimanifold.pipeline import run
+    cached = sorted(os.path.join(d, f) for d, _, fs in os.walk(runs) for f in fs if f.startswith("restricted_"))
+    recorded = {os.path.basename(f) for d, _, fs in os.walk(fig / "records") for f in fs if f.startswith("restricted_")}
+    assert cached and recorded == {os.path.basename(f) for f in cached}
+    ledger = (fig / "claims.json").read_text()
+    for f in cached:
+        os.remove(f)
+    monkeypatch.setattr(restricted_jobs, "restricted_of_run", lambda *a: pytest.fail("retrained"))
+    run(preset, str(runs), str(fig), log=lambda s: None, train=frozenset({RESTRICTED}))
+    assert all(os.path.exists(f) for f in cached) and (fig / "claims.json").read_text() == ledger
+    for f in [f for f in cached if "_random_" in f and f.endswith(".json")]:
+        os.remove(f)
+        os.remove(f + ".sha256")
+        for d, _, fs in os.walk(fig / "records"):
+            for g in fs:
+                if g.startswith(os.path.basename(f)):
+                    os.remove(os.path.join(d, g))
+    run(preset, str(runs), str(fig), log=lambda s: None, finished_only=True)
+    row = {c["n"]: c for c in json.loads((fig / "claims.json").read_text())["claims"]}[23]
+    assert row["verdict"] == "inconclusive" and "partial: 0 of the 1 seeds retrained with both" in row["interval"]
     assert "- claim 23: its measurement trains" not in (fig / "claims.md").read_text()
 
 

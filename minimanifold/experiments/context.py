@@ -13,6 +13,8 @@ class Context:
     variants: dict             # {variant name: sweep records}, from the modules' ``variants()``
     fig_dir: str
     caption: str               # describes the main runs
+    retrains: object = None    # the retraining groups that may train now (None: every one; a
+    #                            partial sitting's reports read only the retrainings finished)
     _memo: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -43,6 +45,9 @@ class Context:
         if key not in self._memo:
             self._memo[key] = [measure(r["dir"]) for r in runs]
         return self._memo[key]
+
+    def may_retrain(self, group) -> bool:
+        return self.retrains is None or group in self.retrains
 
     def path(self, name) -> str:
         return os.path.join(self.fig_dir, name)

@@ -23,12 +23,13 @@ def prefetch_calls(ctx, skip=()) -> list:
     return list(dict.fromkeys(call for *_, call in sorted(calls, key=lambda c: (-c[0], c[1]))))   # the first of repeats
 
 
-def planned_context(preset, runs_dir) -> Context:
+def planned_context(preset, runs_dir, fig_dir="") -> Context:
     """The Context the analyses will get if every planned run trains without diverging:
-    records with the name, seed and directory of each run, no summaries yet."""
+    records with the name, seed and directory of each run, no summaries yet (``fig_dir``:
+    where the figures and the committed records go)."""
     recs = {name: [{"name": s.name, "seed": s.train.seed, "dir": run_dir(runs_dir, s)} for s in group]
             for name, group in planned_specs(preset).items()}
-    return Context(preset, recs.pop("main"), recs, fig_dir="", caption="")
+    return Context(preset, recs.pop("main"), recs, fig_dir=fig_dir, caption="")
 
 
 class EarlyMeasurements:
@@ -39,8 +40,8 @@ class EarlyMeasurements:
     basis) is handed out when the last of its runs finishes. ``done`` holds those calls for
     ``prefetch`` to skip; experiments in ``skip`` are left out."""
 
-    def __init__(self, preset, runs_dir, skip=()):
-        ctx = planned_context(preset, runs_dir)
+    def __init__(self, preset, runs_dir, skip=(), fig_dir=""):
+        ctx = planned_context(preset, runs_dir, fig_dir)
         planned = {r["dir"] for r in ctx.runs} | {r["dir"] for rs in ctx.variants.values() for r in rs}
         self.by_dir, self.waiting, self.done = {}, {}, set()
         for call in prefetch_calls(ctx, skip):

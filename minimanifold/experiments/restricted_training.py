@@ -19,78 +19,30 @@ the run directory. The bases, per matrix (``analysis/causal_bases.py``):
                 basis; does one known drift direction explain the effect?
     random      K random orthonormal directions (the null)
 
-The verdict reads a basis that does not know the end: early against random. The others
-are shown beside it in the row, the execution basis marked as knowing the end.
+The verdict reads a basis that does not know the end: early against random, paired seed by
+seed. The others are shown beside it in the row, the execution basis marked as knowing the end.
+
+The jobs, their cache and the bases are in ``restricted_jobs``. A retraining may take
+several sittings: a ledger that does not train the group reads the jobs finished, and the
+verdict waits, *inconclusive*, until the decisive pair is in on every seed the preset plans.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from ..analysis.causal_bases import drift_and_random, early_directions
-from ..analysis.functional import drift_directions, random_directions
 from ..analysis.intervals import Interval, holds, t_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, Row, SUPPORTED, mean_sd
 from ..report.plotting import plt, save_figure, seeds
-from ..trajectories.restricted import train_restricted
-from ..trajectories.rundir import cached_json, load_metrics, run_configs
-from ..trajectories.training_loop import TrainConfig
-from .contract import Experiment, Retrain, Retraining
-from .functional_dimension import other_snapshots, partner_dirs, seed_of, snapshots
+from ..trajectories.rundir import load_metrics
+from .contract import Experiment, Retraining
+from .functional_dimension import seed_of
+from .restricted_jobs import (DECIDES, GROUP, KINDS, VERSION, adopt, cache_name, cached_restricted,  # noqa: F401
+                              calls, finished, jobs, restricted_of_run, restricted_steps, restriction_bases)
 
-VERSION = 2          # 2: the bases that do not know the end; the main run's own step-size schedule
-KINDS = ("execution", "early", "other", "drift", "random")
 LABEL = {"execution": "execution", "early": "early", "other": "another seed's", "drift": "random + drift",
          "random": "random"}
 NOTE = {"execution": " (knows the end)", "early": " (decides)", "other": "", "drift": "", "random": ""}
-DECIDES = "early"
 MARGIN = 0.1         # accuracy points the early subspace must beat the random one by
-
-
-def restriction_bases(run_dir, K: int, kind: str, partner_dir=None) -> dict:
-    """{attention matrix: V [D, K']} of basis ``kind`` (module docstring); ``partner_dir``:
-    the finished run whose directions "other" borrows."""
-    cfg, _, train = run_configs(run_dir)
-    steps, traj = snapshots(run_dir, cfg)
-    other = other_snapshots(partner_dir, cfg) if kind == "other" else None
-    rng = np.random.default_rng([train["seed"], 11, K])
-    if kind not in KINDS:
-        raise ValueError(f"no basis {kind!r} (one of {', '.join(KINDS)})")
-    out = {}
-    for name, X in traj.items():
-        R = random_directions(X.shape[1], K, rng)        # drawn for every kind: "drift" shares "random"'s
-        if kind == "execution":
-            out[name] = drift_directions(X, K)
-        elif kind == "early":
-            out[name] = early_directions(X, steps, K)
-        elif kind == "other":
-            out[name] = drift_directions(other[name], K)
-        else:
-            out[name] = drift_and_random(X, R) if kind == "drift" else R
-    return out
-
-
-def restricted_of_run(run_dir, K: int, kind: str, steps: int, partner_dir=None) -> dict:
-    cfg, task, train = run_configs(run_dir)
-    tr = dataclasses.replace(TrainConfig(**train), steps=steps)
-    bases = restriction_bases(run_dir, K, kind, partner_dir)
-    out = train_restricted(cfg, task, tr, bases, eval_every=max(1, steps // 20), schedule_steps=train["steps"])
-    out.pop("params")
-    out["acc"] = {str(m): v for m, v in out["acc"].items()}
-    out["K_used"] = min(int(V.shape[1]) for V in bases.values())     # PCA may find fewer than K
-    out["other_seed"] = None if partner_dir is None else seed_of(partner_dir)
-    return out
-
-
-def cache_name(K, kind, steps, other_seed=None) -> str:
-    """Its cache file; another seed's basis names that seed."""
-    return f"restricted_v{VERSION}_K{K}_{kind}{'' if other_seed is None else f'-seed{other_seed}'}_{steps}.json"
-
-
-def cached_restricted(run_dir, K, kind, steps, partner_dir=None) -> dict:
-    name = cache_name(K, kind, steps, None if partner_dir is None else seed_of(partner_dir))
-    return cached_json(run_dir, name, lambda d: restricted_of_run(d, K, kind, steps, partner_dir))
 
 
 def mean_acc(result) -> np.ndarray:
@@ -125,16 +77,34 @@ def restricted_rule(early_over_random: Interval) -> str:
 RULES = {23: restricted_rule}
 
 
+def paired(finals: dict, kind: str) -> tuple:
+    """([basis ``kind``'s final accuracy], [random's]) on the seeds both were measured on.
+    Values are {seed: accuracy}, or lists (seeds unknown: paired by position only when the
+    lengths agree, else nothing)."""
+    a, r = (finals.get(k, []) for k in (kind, "random"))
+    if isinstance(a, dict) and isinstance(r, dict):
+        common = sorted(set(a) & set(r))
+        return [a[s] for s in common], [r[s] for s in common]
+    return (list(a), list(r)) if len(a) == len(r) else ([], [])
+
+
 def over_random(finals: dict, kind: str, acc_step: float) -> Interval:
     """t interval over seeds of (basis ``kind``'s final accuracy − random's), seed by seed;
-    undetermined when the two were not measured on the same seeds."""
-    a, r = (np.array(finals.get(k, []), dtype=float) for k in (kind, "random"))
-    return t_interval(a - r if len(a) == len(r) else [], acc_step)
+    undetermined when the two share no seed."""
+    a, r = (np.array(v, dtype=float) for v in paired(finals, kind))
+    return t_interval(a - r, acc_step)
 
 
-def claim_restricted(per_k: dict, steps: int, acc_step: float = 1 / 256):
+def by_seed(results) -> dict:
+    """{seed: result}: a result's own "seed" (``report`` adds it), else its position."""
+    return {r.get("seed", i): r for i, r in enumerate(results)}
+
+
+def claim_restricted(per_k: dict, steps: int, acc_step: float = 1 / 256, planned: int = 0):
     """per_k: {K: {kind: [result per seed]}} (kinds of KINDS; "random" and "early" decide);
-    ``acc_step``: one probe example's share of an accuracy (the resolution of a tie)."""
+    ``acc_step``: one probe example's share of an accuracy (the resolution of a tie);
+    ``planned``: the seeds the preset retrains (a partial sitting's row is *inconclusive*
+    while the decisive pair is in on fewer)."""
     base = "training restricted to the execution subspace learns; a random one of the same K does not"
     paper = "an execution manifold (causal role implied)"
     if not per_k:
@@ -142,19 +112,30 @@ def claim_restricted(per_k: dict, steps: int, acc_step: float = 1 / 256):
                    measured="not measured by this preset (presets with restrict_k only)",
                    null="", interval="", verdict=INCONCLUSIVE, value=None)
     K = max([k for k in per_k if k <= 4] or [min(per_k)])
-    finals = {k: {kind: [float(mean_acc(r)[-1]) for r in v[kind]] for kind in v} for k, v in per_k.items()}
+    finals = {k: {kind: {s: float(mean_acc(r)[-1]) for s, r in by_seed(v[kind]).items()} for kind in v}
+              for k, v in per_k.items()}
     diffs = {kind: over_random(finals[K], kind, acc_step) for kind in KINDS if kind != "random"}
+    short = diffs[DECIDES].n < planned
+    wait = (f" (partial: {diffs[DECIDES].n} of the {planned} seeds retrained with both; the verdict waits for all)"
+            if short else "")
     return Row(claim=base, section="§4.3 (control)", paper=paper,
                measured=f"final accuracy after {steps} restricted steps (first step at 0.9): " + "; ".join(
                    f"K={k} " + ", ".join(
-                       f"{LABEL[kind]}{NOTE[kind]} {mean_sd(finals[k][kind])} ({_when(per_k[k][kind])})"
+                       f"{LABEL[kind]}{NOTE[kind]} {mean_sd(list(finals[k][kind].values()))} "
+                       f"({_when(per_k[k][kind])}{_seeds(per_k[k][kind], planned)})"
                        for kind in KINDS if kind in per_k[k] and kind != "random")
                    for k in sorted(per_k)),
                null="K random directions per matrix: " + "; ".join(
-                   f"K={k} {mean_sd(finals[k]['random'])} ({_when(per_k[k]['random'])})" for k in sorted(per_k)),
+                   f"K={k} {mean_sd(list(finals[k]['random'].values()))} ({_when(per_k[k]['random'])}"
+                   f"{_seeds(per_k[k]['random'], planned)})" for k in sorted(per_k) if 'random' in per_k[k]),
                interval=f"K={K} " + "; ".join(f"{LABEL[kind]}{NOTE[kind]} − random {iv.text()}"
-                                              for kind, iv in diffs.items()),
-               verdict=restricted_rule(diffs[DECIDES]), value=diffs[DECIDES].est)
+                                              for kind, iv in diffs.items()) + wait,
+               verdict=INCONCLUSIVE if short else restricted_rule(diffs[DECIDES]), value=diffs[DECIDES].est)
+
+
+def _seeds(results, planned) -> str:
+    """", n of N seeds" for a basis retrained on fewer seeds than planned; "" otherwise."""
+    return f", {len(results)} of {planned} seeds" if len(results) < planned else ""
 
 
 COLOR = {"execution": "tab:blue", "early": "tab:green", "other": "tab:purple", "drift": "tab:orange", "random": "0.45"}
@@ -186,33 +167,6 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
     return save_figure(fig, path)
 
 
-def restricted_steps(preset) -> int:
-    return max(1, int(round(preset.train.steps * preset.restrict_steps)))
-
-
-def jobs(preset) -> list:
-    """[Retrain]: the restricted retrainings ``report`` reads, each from one of the first
-    ``restrict_seeds`` main runs and cached in its directory; another seed's basis also
-    reads the main run with the next seed."""
-    n, seeds = restricted_steps(preset), range(min(preset.restrict_seeds, preset.n_seeds))
-    out = []
-    for s in preset.specs(seeds=seeds):
-        p = (s.train.seed + 1) % preset.n_seeds
-        for k in preset.restrict_k:
-            out += [Retrain(s, cache_name(k, kind, n, p), n, tuple(preset.specs(seeds=[p])))
-                    if kind == "other" else Retrain(s, cache_name(k, kind, n), n) for kind in KINDS]
-    return out
-
-
-def calls(ctx) -> list:
-    """[(K, kind, (cached_restricted, args))] of the runs ``report`` reads: the first
-    ``restrict_seeds`` main runs, another seed's basis with its partner's directory."""
-    p = ctx.preset
-    runs, partners = ctx.runs[:p.restrict_seeds], partner_dirs(ctx.runs, p.n_seeds)
-    return [(k, kind, (cached_restricted, (r["dir"], k, kind, restricted_steps(p), *([o] if kind == "other" else []))))
-            for r, o in zip(runs, partners) for k in p.restrict_k for kind in KINDS if kind != "other" or o]
-
-
 def measurements(ctx) -> list:
     """The per-run measurements ``report`` reads, as (function, args) the pipeline may run
     in parallel first (each lands in its run directory's cache): the retrainings."""
@@ -226,15 +180,15 @@ def report(ctx):
         return {23: claim_restricted({}, steps)}, []
     per_k = {k: {} for k in p.restrict_k}
     for k, kind, (fn, args) in calls(ctx):
-        per_k[k].setdefault(kind, []).append(fn(*args))
+        per_k[k].setdefault(kind, []).append({**fn(*args), "seed": seed_of(args[0])})
     hist = [load_metrics(r["dir"]) for r in ctx.runs[:p.restrict_seeds]]
-    return {23: claim_restricted(per_k, steps, 1 / p.train.n_probe)}, [
+    planned = min(p.restrict_seeds, p.n_seeds)
+    return {23: claim_restricted(per_k, steps, 1 / p.train.n_probe, planned)}, [
         fig_restricted(per_k, hist, ctx.caption, ctx.path("fig_restricted_training.png"))]
 
 
-GROUP = "restricted-retraining"     # --train's and --plan's name for its retrainings
 # its measurement is training: a ledger that does not train it (--finished-only, a --train
-# without GROUP) shows claim 23 only when every retraining is cached
+# without GROUP) shows claim 23 from the retrainings finished (in the run cache or the records)
 EXPERIMENT = Experiment("restricted_training", "control, does training inside it (vs a random one) learn? claim 23",
                         RULES, report, measurements=measurements, retraining=Retraining(GROUP, jobs, after="main"),
                         weight=20)   # rough seconds per call in the quick preset: the pipeline starts the longest first
