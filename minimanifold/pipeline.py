@@ -14,7 +14,7 @@ import time
 from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
 from .experiments.groups import (MIN_MAIN, check_groups, group_names, planned_specs, spec_finished,  # noqa: F401
-                                 retrained, will_be_partial)
+                                 retrained, retraining_needs, will_be_partial)
 from .trajectories.metrics import learned, learned_final_stage, summary_table
 from .files import clean_stale_tmp
 from .model.optim import lr_words
@@ -73,27 +73,32 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, trai
     other groups give only the runs already finished (a group may come back empty).
     ``frozenset()`` trains nothing (--finished-only). A run not finished in the cache whose
     committed record is under ``records_root`` is read from its record instead of trained,
-    unless ``train`` names its group."""
+    unless ``train`` names its group, or a retraining to train now starts from it or reads it
+    (``groups.retraining_needs``: those runs train, whatever ``train`` names)."""
     specs = planned_specs(preset)
+    need = retraining_needs(preset, runs_dir, records_root, train)
     from_records = {}
     for g, group in specs.items():
         for s in group:
-            d = None if spec_finished(runs_dir, s) or (train and g in train) else \
-                records.find(records_root, run_dir(runs_dir, s))
+            d = None if spec_finished(runs_dir, s) or (train and g in train) or s.train.seed in need.get(g, ()) \
+                else records.find(records_root, run_dir(runs_dir, s))
             if d:
                 from_records[s] = records.as_sweep_record(s, d)
     if from_records:
         log(f"{len(from_records)} runs read from the committed records in {records_root} (not trained)")
+    if need:
+        log("trained for the retrainings that start from them (a record holds no trajectory): "
+            + ", ".join(f"{g} seeds {', '.join(map(str, sorted(seeds)))}" for g, seeds in need.items()))
     if train is not None:
-        specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s) or s in from_records]
-                 for g, group in specs.items()}
+        specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s) or s in from_records
+                     or s.train.seed in need.get(g, ())] for g, group in specs.items()}
     flat = [s for group in specs.values() for s in group if s not in from_records]   # one sweep: every worker busy
     swept = iter(sweep(flat, runs_dir, executor=executor, jobs=jobs, backend=backend, log=log, then=then)
                  if flat else [])
     runs = [from_records[s] if s in from_records else next(swept) for group in specs.values() for s in group]
     n_main = len(specs.pop("main"))
     main = usable(runs[:n_main], log)
-    if len(main) < MIN_MAIN:                 # groups.waits_for_runs tells --plan the same
+    if len(main) < MIN_MAIN:
         raise PipelineError(f"fewer than {MIN_MAIN} main runs " + (
             "trained without diverging" if train is None or "main" in train else
             "finished in the run cache (--finished-only trains nothing; --train trains only the groups it "

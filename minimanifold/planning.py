@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from .experiments.groups import group_templates, is_retrained, retrainings, seeds_in_cache, waits_for_runs
+from .experiments.groups import group_templates, is_retrained, retraining_needs, retrainings, seeds_in_cache
 from .model import optim
 from .model.backend import gemm_gflops
 from .model.config import step_flops
@@ -79,14 +79,19 @@ def group_rows(preset, runs_dir, train, records_root=None) -> dict:
     for the groups ``train`` names (None: all), the retrainings included (a job's steps
     are those of its starting run's configuration). Reusable: finished under another name,
     or (every group training: ``train`` None) read from a committed record. A retraining's
-    job done: in the run cache or the records, whatever ``train`` names (never retrained)."""
-    out = {}
+    job done: in the run cache or the records, whatever ``train`` names (never retrained).
+    The runs its other jobs start from train (``retraining_needs``), in their group's row,
+    even when ``train`` does not name that group."""
+    out, need = {}, retraining_needs(preset, runs_dir, records_root, train)
     for name, (spec, seeds) in group_templates(preset).items():
         if train is not None and name not in train:
-            continue
+            if name not in need:
+                continue
+            seeds = sorted(need[name])          # only the runs a retraining to train starts from or reads
         partial, done, twins = seeds_in_cache(runs_dir, spec)
         if train is None:
-            twins = twins | {s for s in recorded_seeds(records_root, runs_dir, spec) if s in seeds and s not in done}
+            twins = twins | {s for s in recorded_seeds(records_root, runs_dir, spec)
+                             if s in seeds and s not in done and s not in need.get(name, ())}
         n_done = sum(s in seeds for s in done)
         n_reuse = sum(s in seeds for s in twins - done)
         resumed = [spec.train.steps - at for s, at in partial.items() if s in seeds and s not in twins]
@@ -97,8 +102,6 @@ def group_rows(preset, runs_dir, train, records_root=None) -> dict:
             continue
         todo = [j for j in jobs if not is_retrained(runs_dir, j, records_root)]   # a recorded one is never retrained
         n_done = len(jobs) - len(todo)
-        if waits_for_runs(preset, runs_dir, train, name):
-            todo = []                                  # the run would stop and ask for its runs
         out[name] = (jobs[0].spec, len(jobs), n_done, 0, [j.steps for j in todo])
     return out
 
@@ -138,11 +141,14 @@ def plan(preset, runs_dir, jobs=1, roofline=None, train=None, executor=None, rec
         total_steps, total_s = total_steps + steps, total_s + steps * per_step
         lines.append(_row(name, n, n_done, n_reuse, len(each), tr.steps, steps,
                           f"{1000 * per_step:.1f}" if each else "-", f"{hours:.2f}"))
-    for name, (e, _) in retrainings(preset).items():
-        if waits_for_runs(preset, runs_dir, train, name):
-            after = e.retraining.after
-            lines.append(f"{name}: its {after} runs are not finished and --train does not name {after}: "
-                         f"the run would train nothing and stop (add {after})")
+    for group, seeds in retraining_needs(preset, runs_dir, records_root, train).items():
+        if train is None:                      # said only of the seeds a record would otherwise give
+            seeds = seeds & recorded_seeds(records_root, runs_dir, group_templates(preset)[group][0])
+        elif group in train:
+            seeds = set()
+        if seeds:
+            lines.append(f"{group}: seeds {', '.join(map(str, sorted(seeds)))} train for the retrainings that start "
+                         f"from them or read them (a committed record holds no trajectory)")
     if records_root is not None and train is None and os.path.isdir(records_root):
         lines.append(f"reuse counts the runs read from the committed records in {records_root} (not trained; "
                      f"--train GROUP retrains a group)")

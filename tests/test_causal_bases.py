@@ -213,17 +213,19 @@ def _finish(runs_dir, spec):
     open(os.path.join(run_dir(runs_dir, spec), "summary.json"), "w").write("{}")
 
 
-def test_the_retraining_waits_for_the_partner_run_too(tmp_path):
+def test_the_retraining_trains_the_partner_run_too(tmp_path):
     """Seeds 0 and 2 finished (2 main runs, the starting run among them), seed 1 (seed 0's
-    partner) not: --train restricted-retraining would stop, and --plan says so."""
+    partner) not: --train restricted-retraining trains seed 1, no other, and --plan says so;
+    not when the group is not named, nor once seed 1 is finished."""
     from minimanifold.experiments import groups as G
     p = dataclasses.replace(TINY, n_seeds=3, restrict_seeds=1)
     train = frozenset({RT.GROUP})
     _finish(tmp_path, p.specs()[0])
     _finish(tmp_path, p.specs()[2])
-    assert G.waits_for_runs(p, str(tmp_path), train, RT.GROUP)
+    assert G.retraining_needs(p, str(tmp_path), None, train) == {"main": {1}}
+    assert G.retraining_needs(p, str(tmp_path), None, frozenset({"main"})) == {}
     _finish(tmp_path, p.specs()[1])
-    assert not G.waits_for_runs(p, str(tmp_path), train, RT.GROUP)
+    assert G.retraining_needs(p, str(tmp_path), None, train) == {}
 
 
 def test_early_measurements_hand_out_a_two_run_call_when_both_runs_finished():

@@ -163,7 +163,7 @@ def test_restricted_retraining_reads_only_the_main_seeds_the_preset_trains(tmp_p
         _finish(tmp_path, spec)
     _cache_restricted(tmp_path, p)
     assert G.retrained(RT.EXPERIMENT, p, str(tmp_path))
-    assert not G.waits_for_runs(p, str(tmp_path), frozenset({RT.GROUP}), RT.GROUP)
+    assert G.retraining_needs(p, str(tmp_path), None, frozenset({RT.GROUP})) == {}
 
 
 def test_a_retraining_held_in_the_records_counts_as_done(tmp_path):
@@ -189,19 +189,24 @@ def test_a_retraining_held_in_the_records_counts_as_done(tmp_path):
     assert not G.retrained(RT.EXPERIMENT, p, str(runs), str(root))
 
 
-def test_restricted_retraining_waits_while_any_of_its_main_runs_is_unfinished(tmp_path):
+def test_restricted_retraining_trains_each_of_its_unfinished_main_runs(tmp_path):
+    """Every main run a job starts from or reads and that is not finished trains; a job held
+    in the records needs none."""
+    from minimanifold.trajectories import records
     G, RT = _groups()
-
-    def restricted_waits_for_main(preset, runs_dir, train):
-        return G.waits_for_runs(preset, runs_dir, train, RT.GROUP)
     p = dataclasses.replace(TINY, n_seeds=2, restrict_seeds=2)
     train = frozenset({RT.GROUP})
-    assert restricted_waits_for_main(p, str(tmp_path), train)
+    assert G.retraining_needs(p, str(tmp_path), None, train) == {"main": {0, 1}}
     _finish(tmp_path, p.specs()[0])                                   # seed 0 finished, seed 1 not
-    assert restricted_waits_for_main(p, str(tmp_path), train)
-    assert not restricted_waits_for_main(p, str(tmp_path), train | {"main"})   # main trains first
-    _finish(tmp_path, p.specs()[1])
-    assert not restricted_waits_for_main(p, str(tmp_path), train)
+    assert G.retraining_needs(p, str(tmp_path), None, train) == {"main": {1}}
+    assert G.retraining_needs(p, str(tmp_path), None, None) == {"main": {1}}   # a whole run too
+    root = tmp_path / "records"
+    for job in _retrainings(p):                                       # every job recorded: nothing to train
+        d = records.record_dir(str(root), run_dir(str(tmp_path), job.start))
+        os.makedirs(d, exist_ok=True)
+        open(os.path.join(d, "record.json"), "w").write("{}")
+        open(os.path.join(d, job.cache), "w").write("{}")
+    assert G.retraining_needs(p, str(tmp_path), str(root), train) == {}
 
 
 def test_will_be_partial_looks_only_at_what_train_leaves_out(tmp_path):

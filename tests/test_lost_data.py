@@ -285,19 +285,26 @@ def _rows(text) -> dict:
 
 def test_plan_and_run_agree_on_restricted_retraining_without_main(tmp_path):
     """The reported disagreement: on an empty cache --plan --train restricted-retraining
-    counted 2 runs to train, the run trained nothing and stopped with "add main"."""
+    counted 2 runs to train, the run trained nothing and stopped with "add main". Now both
+    train the main runs the retrainings start from or read (seeds 0 and 1 of 3), no other.
+    Guards: every main seed trained; the plan not counting them."""
+    import dataclasses
     from minimanifold.experiments.groups import retrainings
-    from minimanifold.pipeline import PipelineError, run
+    from minimanifold.pipeline import train_all
     from minimanifold.planning import plan
+    p = dataclasses.replace(TINY, n_seeds=3)
     train = frozenset({"restricted-retraining"})
-    text = plan(TINY, str(tmp_path), train=train, roofline=100.0)
-    n = str(len(retrainings(TINY)["restricted-retraining"][1]))         # one per basis
-    assert _rows(text)["restricted-retraining"][:4] == [n, "0", "0", "0"]
-    assert "the run would train nothing and stop (add main)" in text and "to train: 0 steps" in text
-    with pytest.raises(PipelineError, match="add main"):
-        run(TINY, str(tmp_path), str(tmp_path / "fig"), log=lambda s: None, train=train)
-    with_main = plan(TINY, str(tmp_path), train=train | {"main"}, roofline=100.0)
-    assert _rows(with_main)["restricted-retraining"][:4] == [n, "0", "0", n] and "add main" not in with_main
+    text = plan(p, str(tmp_path), train=train, roofline=100.0)
+    n = str(len(retrainings(p)["restricted-retraining"][1]))            # one per basis
+    assert _rows(text)["restricted-retraining"][:4] == [n, "0", "0", n]
+    assert _rows(text)["main"][:4] == ["2", "0", "0", "2"] and "add main" not in text
+    assert "main: seeds 0, 1 train for the retrainings that start from them or read them" in text
+    main, _ = train_all(p, str(tmp_path), log=lambda s: None, train=train)
+    assert [r["seed"] for r in main] == [0, 1]
+    key = os.path.dirname(run_dir(tmp_path, p.specs()[0]))
+    assert sorted(f for f in os.listdir(key) if not f.endswith(".lock")) == ["seed_0", "seed_1"]
+    after = plan(p, str(tmp_path), train=train, roofline=100.0)
+    assert "main" not in _rows(after) and "main: seeds" not in after
 
 
 def test_a_ledger_that_trains_nothing_shows_restricted_retraining_from_what_is_cached(tmp_path):
@@ -364,14 +371,13 @@ def test_a_step_count_the_analyses_cannot_use_is_refused_up_front(tmp_path, step
 def test_plan_and_run_agree_when_fewer_than_two_main_runs_are_finished(tmp_path):
     """Found by the planted-bug pass: with main seed 0 finished (the seed restricted
     retraining starts from) but not 2 main runs, --plan counted the retrainings to train
-    and the run stopped with "fewer than 2 main runs ... add main"."""
-    from minimanifold.pipeline import PipelineError, run
+    and the run stopped with "fewer than 2 main runs ... add main". Now both train seed 1
+    (seed 0's partner), which the retrainings then start from."""
+    from minimanifold.pipeline import train_all
     from minimanifold.planning import plan
     sweep(TINY.specs(seeds=[0]), tmp_path, log=lambda s: None)
     train = frozenset({"restricted-retraining"})
     text = plan(TINY, str(tmp_path), train=train, roofline=100.0)
-    assert "the run would train nothing and stop (add main)" in text and "to train: 0 steps" in text
-    with pytest.raises(PipelineError, match="fewer than 2 main runs"):
-        run(TINY, str(tmp_path), str(tmp_path / "fig"), log=lambda s: None, train=train)
-    sweep(TINY.specs(seeds=[1]), tmp_path, log=lambda s: None)                     # now 2: it trains
-    assert "add main" not in plan(TINY, str(tmp_path), train=train, roofline=100.0)
+    assert _rows(text)["main"][:4] == ["1", "0", "0", "1"] and "main: seeds 1 train" in text
+    main, _ = train_all(TINY, str(tmp_path), log=lambda s: None, train=train)
+    assert [(r["seed"], r["cached"]) for r in main] == [(0, True), (1, False)]

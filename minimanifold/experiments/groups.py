@@ -81,18 +81,20 @@ def retrained(experiment, preset, runs_dir, records_root=None) -> bool:
 MIN_MAIN = 2   # finished main runs the pipeline needs to analyse anything (pipeline.train_all)
 
 
-def waits_for_runs(preset, runs_dir, train, group) -> bool:
-    """The retraining ``group`` named in ``train`` but the runs it starts from (or also
-    reads: ``Retrain.also``) neither finished nor their group (``after``) named — or fewer
-    than ``MIN_MAIN`` main runs finished at all: the run would stop and ask for them, so
-    ``--plan`` must not count it as training."""
-    experiment, jobs = retrainings(preset)[group]
-    if train is None or group not in train or experiment.retraining.after in train:
-        return False
-    _, done, twins = seeds_in_cache(runs_dir, preset.specs(seeds=[0])[0])
-    seeds = range(preset.n_seeds)
-    return not all(spec_finished(runs_dir, s) for j in jobs for s in (j.start, *j.also)) or \
-        sum(s in seeds for s in done | twins) < MIN_MAIN
+def retraining_needs(preset, runs_dir, records_root, train) -> dict:
+    """{group: {seed}}: the runs that the unfinished jobs of the retrainings ``train`` names
+    (None: every one) start from or also read, and that are not finished in the run cache.
+    They train, only those seeds, even when ``train`` does not name their group: a committed
+    record holds no trajectory, so a job cannot start from one."""
+    out = {}
+    for name, (e, jobs) in retrainings(preset).items():
+        if train is not None and name not in train:
+            continue
+        for j in jobs:
+            if not is_retrained(runs_dir, j, records_root):
+                out.setdefault(e.retraining.after, set()).update(
+                    s.train.seed for s in (j.start, *j.also) if not spec_finished(runs_dir, s))
+    return {g: seeds for g, seeds in out.items() if seeds}
 
 
 def seeds_in_cache(runs_dir, spec) -> tuple:
