@@ -466,20 +466,20 @@ def test_a_recorded_retraining_is_copied_back_never_retrained(tmp_path, monkeypa
 
 
 def test_a_sitting_reads_the_finished_jobs_and_starts_with_the_decisive_pair(tmp_path):
-    """The jobs in order: early and random on every seed, then the other bases; a context that
-    may not retrain gets those finished, in the run cache or the committed record. Guards:
-    the order of the kinds; the record not looked at; every job handed to a partial sitting."""
+    """The jobs in order: seed by seed, early and random before the other bases; a context
+    that may not retrain gets those finished, in the run cache or the committed record.
+    Guards: the order of the kinds; the record not looked at; every job handed to a partial
+    sitting."""
     import dataclasses
     from minimanifold.experiments.measuring import planned_context
     p = dataclasses.replace(TINY, n_seeds=3, restrict_seeds=3, restrict_k=(4,))
     ctx = planned_context(p, str(tmp_path / "runs"), str(tmp_path / "fig"))
     every = RT.calls(ctx)
-    assert [(kind, RT.seed_of(args[0])) for _, kind, (_, args) in every][:6] == [
-        ("early", 0), ("early", 1), ("early", 2), ("random", 0), ("random", 1), ("random", 2)]
-    assert len(every) == 15 and {kind for _, kind, _ in every[6:]} == {"execution", "other", "drift"}
+    assert [(kind, RT.seed_of(args[0])) for _, kind, (_, args) in every] == [
+        (kind, s) for s in range(3) for kind in ("early", "random", "execution", "other", "drift")]
     partial = dataclasses.replace(ctx, retrains=frozenset())
     assert RT.calls(partial) == []
-    (_, _, (_, a)), (_, _, (_, b)) = every[1], every[5]                  # early seed 1 cached, random seed 2 recorded
+    (_, _, (_, a)), (_, _, (_, b)) = every[5], every[11]                 # early seed 1 cached, random seed 2 recorded
     os.makedirs(a[0])
     open(os.path.join(a[0], RT.cache_name(4, "early", a[3])), "w").write("{}")
     rec = os.path.join(tmp_path, "fig", "records", *b[0].split(os.sep)[-2:])
@@ -489,3 +489,22 @@ def test_a_sitting_reads_the_finished_jobs_and_starts_with_the_decisive_pair(tmp
     got = RT.calls(dataclasses.replace(ctx, retrains=frozenset()))
     assert [(kind, RT.seed_of(args[0])) for _, kind, (_, args) in got] == [("early", 1), ("random", 2)]
     assert got[1][2][1][5] == rec and got[0][2][1][5] is None
+
+
+def test_the_figure_draws_the_main_runs_of_the_seeds_retrained_only(monkeypatch, tmp_path):
+    """A partial sitting retrained seeds 0 and 2 of 3: the unrestricted curve averages those
+    two main runs, not every planned one, and the row waits for the third. Guards: every
+    main run drawn; the planned count from the runs in hand."""
+    import dataclasses
+    from minimanifold.experiments.context import Context
+    p = dataclasses.replace(TINY, n_seeds=3, restrict_seeds=3, restrict_k=(4,))
+    runs = [{"seed": s, "dir": str(tmp_path / "k" / f"seed_{s}")} for s in range(3)]
+    done = [(4, kind, (lambda *a: res(1.0 if a[2] == "early" else 0.2), (runs[s]["dir"], 4, kind, 5, None, None)))
+            for kind in ("early", "random") for s in (0, 2)]
+    monkeypatch.setattr(RT, "calls", lambda ctx: done)
+    monkeypatch.setattr(RT, "load_metrics", lambda d: [{"step": 0, "acc": {"1": float(RT.seed_of(d))}}])
+    seen = {}
+    monkeypatch.setattr(RT, "fig_restricted", lambda per_k, hist, *a: seen.update(hist=hist) or "f.png")
+    rows, _ = RT.report(Context(p, runs, {}, str(tmp_path), "c"))
+    assert [h[0]["acc"]["1"] for h in seen["hist"]] == [0.0, 2.0]
+    assert rows[23].verdict == I and "partial: 2 of the 3 seeds" in rows[23].interval
