@@ -381,3 +381,23 @@ def test_plan_and_run_agree_when_fewer_than_two_main_runs_are_finished(tmp_path)
     assert _rows(text)["main"][:4] == ["1", "0", "0", "1"] and "main: seeds 1 train" in text
     main, _ = train_all(TINY, str(tmp_path), log=lambda s: None, train=train)
     assert [(r["seed"], r["cached"]) for r in main] == [(0, True), (1, False)]
+
+
+def test_a_run_a_retraining_starts_from_trains_even_when_its_record_is_committed(tmp_path):
+    """Every main run has a committed record (the paper preset's case on a new machine), no
+    retraining has: seeds 0 and 1, which the jobs start from or read, train (a record holds
+    no trajectory); seed 2 is read from its record. Guards: the needed runs read from their
+    records (the jobs would then stop on a missing trajectory)."""
+    import dataclasses
+    import shutil
+    from minimanifold.pipeline import train_all
+    from minimanifold.trajectories import records
+    p = dataclasses.replace(TINY, n_seeds=3)
+    scratch, runs, root = tmp_path / "scratch", tmp_path / "runs", tmp_path / "records"
+    for rec in sweep(p.specs(), scratch, log=lambda s: None):
+        d = records.record_dir(str(root), rec["dir"])
+        shutil.copytree(rec["dir"], d, ignore=shutil.ignore_patterns("ckpt", "trajectory.npz"))
+        open(os.path.join(d, "record.json"), "w").write('{"run": "x", "files": {}}')
+    main, _ = train_all(p, str(runs), log=lambda s: None, train=frozenset({"restricted-retraining"}),
+                        records_root=str(root))
+    assert [(r["seed"], bool(r.get("record"))) for r in main] == [(0, False), (1, False), (2, True)]
