@@ -299,6 +299,7 @@ def test_plan_and_run_agree_on_restricted_retraining_without_main(tmp_path):
     assert _rows(text)["restricted-retraining"][:4] == [n, "0", "0", n]
     assert _rows(text)["main"][:4] == ["2", "0", "0", "2"] and "add main" not in text
     assert "main: seeds 0, 1 train for the retrainings that start from them or read them" in text
+    assert "main: seeds" not in plan(p, str(tmp_path), train=train | {"main"}, roofline=100.0)   # named: its row says it
     main, _ = train_all(p, str(tmp_path), log=lambda s: None, train=train)
     assert [r["seed"] for r in main] == [0, 1]
     key = os.path.dirname(run_dir(tmp_path, p.specs()[0]))
