@@ -103,6 +103,28 @@ def test_seed_orientation_is_kept_in_the_configurations_folder(tmp_path):
         GE.cached_orientation([runs[0], str(tmp_path / "other" / "seed_1")])
 
 
+def test_seed_orientation_over_the_run_cache_and_the_records_is_read_where_it_is(tmp_path):
+    """Seed 0 in the run cache, seeds 1-2 in the records' folder of the same configuration
+    (a sitting that retrained seed 0): the orientation cached in the records' folder is read,
+    not recomputed (the records hold no directions); where neither folder holds it, it is
+    computed in the first. Guards: the folders required to be one (the reported crash)."""
+    from minimanifold.files import record_digest, save_json
+    cache, rec = tmp_path / "runs" / "add-x", tmp_path / "records" / "add-x"
+    dirs = [str(cache / "seed_0"), str(rec / "seed_1"), str(rec / "seed_2")]
+    for d in dirs:
+        os.makedirs(d)
+    name = f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1-2.json"
+    save_json(str(rec / name), {"blocks.0.attn.W_Q": {"seed_pairs_deg": [[1.0]], "random_deg": [2.0], "D": 5}})
+    record_digest(str(rec / name))
+    assert GE.cached_orientation(dirs)["blocks.0.attn.W_Q"]["D"] == 5
+    assert not (cache / name).exists()
+    rng = np.random.default_rng(1)
+    for d in dirs[:2]:
+        GE.cached_dirs(d, lambda _: {"blocks.0.attn.W_Q": np.linalg.qr(rng.standard_normal((6, 3)))[0]})
+    o = GE.cached_orientation(dirs[:2])                                   # seeds 0-1: in neither folder
+    assert (cache / f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1.json").is_file() and o["blocks.0.attn.W_Q"]["D"] == 6
+
+
 def iv(lo, hi, n=5):
     return Interval((lo + hi) / 2, lo, hi, n, "t")
 

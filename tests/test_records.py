@@ -182,6 +182,10 @@ def test_records_stand_in_for_runs_except_in_the_groups_train_names(tmp_path, mo
                                                                       "train": {"schedule": "mixed:1,2"}}},
                       open(os.path.join(d, "summary.json"), "w"))
             json.dump({"run": "x", "files": {}}, open(os.path.join(d, "record.json"), "w"))
+    from minimanifold.experiments.groups import retrainings
+    jobs = [j for _, js in retrainings(SMOKE).values() for j in js]
+    for j in jobs:                                          # the retrainings' results are recorded too
+        open(os.path.join(records.record_dir(str(root), run_dir(str(tmp_path / "runs"), j.start)), j.cache), "w").write("{}")
     swept = []
 
     def fake_sweep(specs, runs_dir, **kw):
@@ -196,6 +200,10 @@ def test_records_stand_in_for_runs_except_in_the_groups_train_names(tmp_path, mo
                                   train=frozenset({"main"}))
     assert swept == SMOKE.specs() and [r["dir"] for r in main] == ["trained"] * len(main)
     assert all(r.get("record") for v in variants.values() for r in v)
+    os.remove(os.path.join(records.record_dir(str(root), run_dir(str(tmp_path / "runs"), jobs[0].start)), jobs[0].cache))
+    swept.clear()                                           # a retraining to do: the runs it starts from train
+    main, _ = PL.train_all(SMOKE, str(tmp_path / "runs"), log=lambda s: None, records_root=str(root))
+    assert swept == [jobs[0].start] and [r["dir"] == "trained" for r in main] == [True, False]
 
 
 def test_a_record_keeps_only_its_own_runs_reads(tmp_path):
@@ -211,3 +219,31 @@ def test_a_record_keeps_only_its_own_runs_reads(tmp_path):
     read = {os.path.abspath(tmp_path / "runs" / "add-abc" / "seed_1" / "other_v1.json")}
     a, b = records.export(runs, str(tmp_path / "rec"), read)
     assert "other_v1.json" not in os.listdir(a) and "other_v1.json" in os.listdir(b)
+
+
+def test_a_whole_ledger_over_runs_from_the_cache_and_the_records_keeps_what_it_read_of_both(tmp_path):
+    """Seed 0 retrained into the run cache, seed 1 read from its record (a retraining trained
+    the runs it starts from): the measurement across seeds read from the records' folder is
+    kept by a whole ledger, one read from the cache's folder is copied in, one read from
+    neither is removed. Guards: only the first run's folder looked at (the records' file
+    removed: lost data)."""
+    rec = tmp_path / "rec"
+    cache0 = tmp_path / "runs" / "add-abc" / "seed_0"
+    os.makedirs(cache0)
+    (cache0 / "summary.json").write_text("{}")
+    seed1 = rec / "add-abc" / "seed_1"
+    os.makedirs(seed1)
+    (seed1 / "summary.json").write_text("{}")
+    (seed1 / "record.json").write_text(json.dumps({"run": "add-abc/seed_1", "files": {}}))
+    from minimanifold.files import record_digest, save_json
+    for name, value in (("across_v1.json", {"seeds": [0, 1]}), ("stale_v1.json", 3)):   # an earlier sitting's
+        save_json(str(rec / "add-abc" / name), value)
+        record_digest(str(rec / "add-abc" / name))
+    across = cached_json(str(rec / "add-abc"), "across_v1.json", lambda _: 1 / 0)
+    fresh = cached_json(str(cache0.parent), "fresh_v1.json", lambda _: 2)
+    records.export([{"dir": str(cache0)}, {"dir": str(seed1)}], str(rec),
+                   {os.path.abspath(rec / "add-abc" / "across_v1.json"), os.path.abspath(cache0.parent / "fresh_v1.json")})
+    kept = sorted(os.listdir(rec / "add-abc"))
+    assert kept == ["across_v1.json", "across_v1.json.sha256", "fresh_v1.json", "fresh_v1.json.sha256",
+                    "seed_0", "seed_1"]
+    assert cached_json(str(rec / "add-abc"), "across_v1.json", lambda _: 1 / 0) == across and fresh == 2

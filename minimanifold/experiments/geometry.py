@@ -147,16 +147,21 @@ def seed_orientation(geoms: list, k_dirs=K_DIRS, n_random=5) -> dict:
 def cached_orientation(run_dirs) -> dict:
     """``seed_orientation`` of the runs in ``run_dirs`` (one configuration, several seeds),
     cached as JSON in the folder of their configuration, named by the seeds: it is what a
-    committed record keeps in place of the runs' 3 MB of directions."""
-    group = os.path.dirname(run_dirs[0])
-    if any(os.path.dirname(d) != group for d in run_dirs):
+    committed record keeps in place of the runs' 3 MB of directions. Runs of one
+    configuration may lie in two folders, the run cache's and the records' (a sitting that
+    retrained some of them): the file is read from whichever holds it, else computed in the
+    first (which needs every run's trajectory)."""
+    folders = list(dict.fromkeys(os.path.dirname(d) for d in run_dirs))
+    if len({os.path.basename(f) for f in folders}) > 1:
         raise ValueError(f"seed orientation compares runs of one configuration: {run_dirs}")
     seeds = "-".join(os.path.basename(d)[len("seed_"):] for d in run_dirs)
+    name = f"orientation_v{ANALYSIS_VERSION}_seeds_{seeds}.json"
+    group = next((f for f in folders if os.path.exists(os.path.join(f, name))), folders[0])
 
     def compute(_):
         geoms = [{name: {"dirs": v, "D": int(v.shape[0])} for name, v in cached_dirs(d).items()} for d in run_dirs]
         return seed_orientation(geoms)
-    return cached_json(group, f"orientation_v{ANALYSIS_VERSION}_seeds_{seeds}.json", compute)
+    return cached_json(group, name, compute)
 
 
 def mean_r90(geom, n_layers, key=lambda x: x["r90"]) -> float:

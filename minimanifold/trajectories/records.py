@@ -112,7 +112,7 @@ def export(runs, records_root, read=None, whole=True) -> list:
         dst = record_dir(records_root, src)
         if os.path.abspath(src) == os.path.abspath(dst) and not whole:
             written.append(dst)                 # a partial sitting reading a record: nothing to add
-            keys.setdefault(os.path.dirname(dst), os.path.dirname(src))
+            keys.setdefault(os.path.dirname(dst), {})[os.path.dirname(src)] = None
             continue                            # (a whole ledger rewrites it with only what it read)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         tmp = f"{dst}.tmp-{os.getpid()}"
@@ -132,14 +132,17 @@ def export(runs, records_root, read=None, whole=True) -> list:
             raise
         _replace(tmp, dst)
         written.append(dst)
-        keys.setdefault(os.path.dirname(dst), os.path.dirname(src))
-    for dst_key, src_key in keys.items():            # across seeds: the configuration's folder
-        names = _files_read(src_key, read)
+        keys.setdefault(os.path.dirname(dst), {})[os.path.dirname(src)] = None
+    for dst_key, src_keys in keys.items():           # across seeds: the configuration's folder(s): the
+        names = {}                                   # run cache's, and the records' for runs read there
+        for src_key in src_keys:
+            names.update({n: src_key for n in _files_read(src_key, read) if n not in names})
         for name in os.listdir(dst_key) if whole else []:
             if os.path.isfile(os.path.join(dst_key, name)) and name not in names:
                 os.remove(os.path.join(dst_key, name))
-        if os.path.abspath(dst_key) != os.path.abspath(src_key):
-            _copy_into(src_key, names, dst_key)
+        for src_key in src_keys:
+            if os.path.abspath(dst_key) != os.path.abspath(src_key):
+                _copy_into(src_key, [n for n, k in names.items() if k == src_key], dst_key)
     if not whole:
         return written
     keep = set(map(os.path.abspath, written))
