@@ -422,6 +422,9 @@ def test_claim_23_pairs_the_bases_seed_by_seed():
     iv = RT.over_random({"early": {0: 0.7, 1: 0.9, 2: 0.8}, "random": {1: 0.3, 2: 0.4, 3: 0.1}}, "early", 1 / 256)
     assert iv.n == 2 and iv.est == pytest.approx(0.5)
     assert RT.paired({"early": {5: 1.0}, "random": {4: 0.0}}, "early") == ([], [])
+    row = RT.claim_restricted({4: {"early": seeded((0.9,), (0,))}}, 400, 1 / 256, 6)   # random not retrained yet
+    assert row.verdict == I and "early (decides) − random undetermined" in row.interval
+    assert row.null == "K random directions per matrix: not retrained yet"
 
 
 @pytest.mark.parametrize("planned, verdict", [(4, S), (5, I), (0, S)])

@@ -125,9 +125,10 @@ def claim_restricted(per_k: dict, steps: int, acc_step: float = 1 / 256, planned
                        f"({_when(per_k[k][kind])}{_seeds(per_k[k][kind], planned)})"
                        for kind in KINDS if kind in per_k[k] and kind != "random")
                    for k in sorted(per_k)),
-               null="K random directions per matrix: " + "; ".join(
+               null="K random directions per matrix: " + ("; ".join(
                    f"K={k} {mean_sd(list(finals[k]['random'].values()))} ({_when(per_k[k]['random'])}"
-                   f"{_seeds(per_k[k]['random'], planned)})" for k in sorted(per_k) if 'random' in per_k[k]),
+                   f"{_seeds(per_k[k]['random'], planned)})" for k in sorted(per_k) if 'random' in per_k[k])
+                   or "not retrained yet"),
                interval=f"K={K} " + "; ".join(f"{LABEL[kind]}{NOTE[kind]} − random {iv.text()}"
                                               for kind, iv in diffs.items()) + wait,
                verdict=INCONCLUSIVE if short else restricted_rule(diffs[DECIDES]), value=diffs[DECIDES].est)
