@@ -74,7 +74,8 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, trai
     ``frozenset()`` trains nothing (--finished-only). A run not finished in the cache whose
     committed record is under ``records_root`` is read from its record instead of trained,
     unless ``train`` names its group, or a retraining to train now starts from it or reads it
-    (``groups.retraining_needs``: those runs train, whatever ``train`` names)."""
+    (``groups.retraining_needs``: those runs train, whatever ``train`` names). A run trained
+    or loaded here takes what its record holds of the same run (``records.adopt``)."""
     specs = planned_specs(preset)
     need = retraining_needs(preset, runs_dir, records_root, train)
     from_records = {}
@@ -93,7 +94,11 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, trai
         specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s) or s in from_records
                      or s.train.seed in need.get(g, ())] for g, group in specs.items()}
     flat = [s for group in specs.values() for s in group if s not in from_records]   # one sweep: every worker busy
-    swept = iter(sweep(flat, runs_dir, executor=executor, jobs=jobs, backend=backend, log=log, then=then)
+
+    def adopt_then(rec) -> list:          # what the record holds of this same run: read, not measured again
+        records.adopt(records.find(records_root, rec["dir"]), rec["dir"])
+        return then(rec) if then is not None else []
+    swept = iter(sweep(flat, runs_dir, executor=executor, jobs=jobs, backend=backend, log=log, then=adopt_then)
                  if flat else [])
     runs = [from_records[s] if s in from_records else next(swept) for group in specs.values() for s in group]
     n_main = len(specs.pop("main"))

@@ -442,30 +442,42 @@ def test_claim_23_waits_for_every_planned_seed(planned, verdict):
 
 
 def test_a_recorded_retraining_is_copied_back_never_retrained(tmp_path, monkeypatch):
-    """A job in the run's committed record (an earlier sitting, maybe another machine) is
-    copied, with its digest, into the run directory and read, not retrained; one already in
-    the run directory is not overwritten; a record without the digest is not trusted.
-    Guards: the copy skipped (it would retrain); an existing file overwritten; the digest
-    not required."""
+    """A job in the committed record of the same run (an earlier sitting, maybe another
+    machine) is copied, with its digest, into the run directory and read, not retrained; one
+    already there is not overwritten; a record without the digest, or of a run that ended
+    otherwise (retrained on another kernel), is not taken. Guards: the copy skipped (it
+    would retrain); an existing file overwritten; the digest not required; the end not
+    compared."""
+    import json
     from minimanifold.files import record_digest, save_json
+    from minimanifold.trajectories import records
     rec, run = tmp_path / "records" / "k" / "seed_0", tmp_path / "runs" / "k" / "seed_0"
     os.makedirs(rec)
     os.makedirs(run)
+    end = {"final_step": 20, "final_loss": 0.125, "final_acc": {"1": 1.0}}
+    (rec / "summary.json").write_text(json.dumps({**end, "seconds": {"steps": 1.0}}))
+    (run / "summary.json").write_text(json.dumps({**end, "seconds": {"steps": 2.0}}))   # timings differ
+    (rec / "record.json").write_text("{}")
     name = RT.cache_name(4, "early", 20)
     save_json(str(rec / name), {"steps": [0], "acc": {"1": [0.75]}})
     record_digest(str(rec / name))
     monkeypatch.setattr(restricted_jobs, "restricted_of_run", lambda *a: pytest.fail("retrained"))
     assert RT.cached_restricted(str(run), 4, "early", 20, None, str(rec)) == {"steps": [0], "acc": {"1": [0.75]}}
     assert (run / name).read_bytes() == (rec / name).read_bytes() and (run / (name + ".sha256")).exists()
-    assert not RT.adopt(str(rec), str(run), name)                      # there already: left as it is
+    assert records.adopt(str(rec), str(run), [name]) == []              # there already: left as it is
     save_json(str(rec / name), {"steps": [0], "acc": {"1": [0.1]}})     # the record changed since
     record_digest(str(rec / name))
     assert RT.cached_restricted(str(run), 4, "early", 20, None, str(rec))["acc"]["1"] == [0.75]
     other = RT.cache_name(4, "random", 20)
     save_json(str(rec / other), {})                                     # no digest beside it
-    assert not RT.adopt(str(rec), str(run), other) and not (run / other).exists()
-    assert not RT.adopt(None, str(run), name) and not RT.adopt(str(run), str(run), name)
-    assert not [f for f in os.listdir(run) if f.endswith(".tmp")]
+    assert records.adopt(str(rec), str(run), [other]) == [] and not (run / other).exists()
+    record_digest(str(rec / other))
+    (run / "summary.json").write_text(json.dumps({**end, "final_loss": 0.126}))   # another end: another run
+    assert records.adopt(str(rec), str(run), [other]) == []
+    (run / "summary.json").write_text(json.dumps(end))
+    assert records.adopt(None, str(run), [other]) == [] and records.adopt(str(run), str(run), [other]) == []
+    assert records.adopt(str(rec), str(run), [other]) == [other]
+    assert not [f for f in os.listdir(run) if "tmp" in f]
 
 
 def test_a_sitting_reads_the_finished_jobs_and_starts_with_the_decisive_pair(tmp_path):

@@ -247,3 +247,28 @@ def test_a_whole_ledger_over_runs_from_the_cache_and_the_records_keeps_what_it_r
     assert kept == ["across_v1.json", "across_v1.json.sha256", "fresh_v1.json", "fresh_v1.json.sha256",
                     "seed_0", "seed_1"]
     assert cached_json(str(rec / "add-abc"), "across_v1.json", lambda _: 1 / 0) == across and fresh == 2
+
+
+def test_a_run_retrained_takes_what_its_record_holds_of_it(tmp_path):
+    """A main run retrained into the run cache (for a retraining that starts from it) ending
+    as its record did: every measurement the record lists comes back with its digest, so
+    one that reads a run only a record holds (another seed's basis) is not computed again;
+    the pipeline does this for each run it sweeps. Guards: not called by the pipeline."""
+    import dataclasses
+    import shutil
+    from minimanifold.pipeline import train_all
+    from minimanifold.trajectories.presets import SMOKE
+    from minimanifold.trajectories.sweep import run_dir, sweep
+    p = dataclasses.replace(SMOKE, n_seeds=2, train=dataclasses.replace(SMOKE.train, steps=30, ckpt_every=10,
+                                                                        batch_size=16))
+    runs, root = tmp_path / "runs", tmp_path / "records"
+    spec = p.specs()[0]
+    d = sweep([spec], runs, log=lambda s: None)[0]["dir"]
+    cached_json(d, "geometry_v9.json", lambda _: {"r90": 2})
+    records.export([{"dir": d}], str(root), {os.path.abspath(os.path.join(d, "geometry_v9.json"))})
+    shutil.rmtree(runs)                                                  # a new machine
+    rec = records.record_dir(str(root), run_dir(str(runs), spec))
+    assert records.adopt(rec, str(tmp_path / "nowhere")) == []
+    main, _ = train_all(p, str(runs), log=lambda s: None, train=frozenset({"main"}), records_root=str(root))
+    assert not main[0].get("record") and os.path.exists(os.path.join(main[0]["dir"], "geometry_v9.json.sha256"))
+    assert cached_json(main[0]["dir"], "geometry_v9.json", lambda _: 1 / 0) == {"r90": 2}

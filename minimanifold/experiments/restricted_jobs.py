@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 
 import numpy as np
 
@@ -75,25 +74,10 @@ def cache_name(K, kind, steps, other_seed=None) -> str:
 
 def cached_restricted(run_dir, K, kind, steps, partner_dir=None, record_dir=None) -> dict:
     """The retraining, cached in ``run_dir``; one in the run's committed record
-    ``record_dir`` (an earlier sitting's) is copied in, with its digest, not retrained."""
+    ``record_dir`` (an earlier sitting's, of the same run) is copied in, not retrained."""
     name = cache_name(K, kind, steps, None if partner_dir is None else seed_of(partner_dir))
-    adopt(record_dir, run_dir, name)
+    records.adopt(record_dir, run_dir, [name])
     return cached_json(run_dir, name, lambda d: restricted_of_run(d, K, kind, steps, partner_dir))
-
-
-def adopt(record_dir, run_dir, name) -> bool:
-    """Copy ``name`` and its digest from ``record_dir`` into ``run_dir`` if the record holds
-    it and the run directory does not (nothing there is overwritten; each file lands whole,
-    the digest last, so a copy cut short is recomputed, never trusted). True if copied."""
-    src, dst = (os.path.join(d, name) if d else None for d in (record_dir, run_dir))
-    if not src or os.path.abspath(src) == os.path.abspath(dst) or os.path.exists(dst) \
-            or not os.path.exists(src) or not os.path.exists(src + ".sha256"):
-        return False
-    for f in (name, name + ".sha256"):
-        tmp = os.path.join(run_dir, f".{f}.{os.getpid()}.tmp")
-        shutil.copyfile(os.path.join(record_dir, f), tmp)
-        os.replace(tmp, os.path.join(run_dir, f))
-    return True
 
 
 def restricted_steps(preset) -> int:

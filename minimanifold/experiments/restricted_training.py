@@ -36,7 +36,7 @@ from ..report.plotting import plt, save_figure, seeds
 from ..trajectories.rundir import load_metrics
 from .contract import Experiment, Retraining
 from .functional_dimension import seed_of
-from .restricted_jobs import (DECIDES, GROUP, KINDS, VERSION, adopt, cache_name, cached_restricted,  # noqa: F401
+from .restricted_jobs import (DECIDES, GROUP, KINDS, VERSION, cache_name, cached_restricted,  # noqa: F401
                               calls, finished, jobs, restricted_of_run, restricted_steps, restriction_bases)
 
 LABEL = {"execution": "execution", "early": "early", "other": "another seed's", "drift": "random + drift",

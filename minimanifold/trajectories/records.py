@@ -83,6 +83,40 @@ def _replace(tmp, dst) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+SAME_RUN = ("final_step", "final_loss", "final_acc")   # a retraining of a run that reproduces it ends the same
+
+
+def same_run(record_dir, run_dir) -> bool:
+    """The record is of the run in ``run_dir``: the same configuration and seed (its path)
+    and the same end (``SAME_RUN`` of both summaries; training is deterministic on one
+    machine, so a run retrained where the record was made ends bit for bit the same)."""
+    try:
+        mine, theirs = (read_json(os.path.join(d, "summary.json")) for d in (run_dir, record_dir))
+    except (OSError, ValueError):
+        return False
+    return (os.path.basename(run_dir) == os.path.basename(record_dir)
+            and os.path.basename(os.path.dirname(run_dir)) == os.path.basename(os.path.dirname(record_dir))
+            and all(mine.get(k) == theirs.get(k) for k in SAME_RUN))
+
+
+def adopt(record_dir, run_dir, names=None) -> list:
+    """Copy into ``run_dir`` the measurements (``names``; None: every one) that the record
+    ``record_dir`` holds of the same run (``same_run``) and the run directory lacks, each
+    with its digest, so they are read, not recomputed (a retraining that needs the run's
+    trajectory also needs what was measured of it, some of it from runs that only a record
+    holds now). Nothing there is overwritten; the digest lands last, so a copy cut short
+    is recomputed, never trusted. Returns the names copied."""
+    if not record_dir or os.path.abspath(record_dir) == os.path.abspath(run_dir) or not same_run(record_dir, run_dir):
+        return []
+    listed = read_json(os.path.join(record_dir, RECORD)).get("files", {}) if names is None else names
+    names = [n for n in listed if n not in ALWAYS and not n.endswith(".sha256") and n != RECORD
+             and os.path.isfile(os.path.join(record_dir, n)) and os.path.isfile(os.path.join(record_dir, n + ".sha256"))
+             and not os.path.exists(os.path.join(run_dir, n))]
+    for n in names:
+        _copy_into(record_dir, [n, n + ".sha256"], run_dir)
+    return names
+
+
 def _same_run_files(dst, files) -> list:
     """The files of the record at ``dst`` if it records the same run as ``files`` ({name:
     sha256}, just copied: the same summary), else none (a retrained run: its record is new)."""
