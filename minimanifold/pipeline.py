@@ -13,8 +13,7 @@ import time
 
 from .experiments import AUTHORS_FIGURES, EXPERIMENTS
 from .experiments.context import Context
-from .experiments.groups import (MIN_MAIN, check_groups, group_names, planned_specs, spec_finished,  # noqa: F401
-                                 retrained, retraining_needs, will_be_partial)
+from .experiments.groups import MIN_MAIN, planned_specs, retraining_needs, spec_finished, will_be_partial
 from .trajectories.metrics import learned, learned_final_stage, summary_table
 from .files import clean_stale_tmp
 from .model.optim import lr_words
@@ -130,12 +129,11 @@ def training_time(runs) -> str:
             + ", ".join(f"{k.replace('_', ' ')} {v:.0f}s ({v / all_s:.0%})" for k, v in total.items()))
 
 
-def not_measured(ctx, train=None, runs_dir=None, records_root=None) -> dict:
+def not_measured(ctx, train=None) -> dict:
     """{experiment: why} for what a partial ledger (``train`` not None: only those groups
     trained) leaves out: a comparison with a group of runs not finished, or a measurement
-    that itself trains (its ``retraining``) unless ``train`` names its group or some of its
-    results are in the run cache or the records already (the context, whose ``retrains``
-    says which groups train, then reads those: ``Context.retrains``)."""
+    that itself trains (its ``retraining``) while none of its results is in the run cache or
+    the records and ``train`` does not name its group (``Context.retrains``)."""
     if train is None:
         return {}
     out = {}
@@ -237,7 +235,7 @@ def run(preset, runs_dir, fig_dir, jobs=1, backend=None, log=print, finished_onl
     ctx = Context(preset, main, variants, fig_dir,     # the schedule in words too: "lr 0.15" alone hides it
                   f"{caption(preset, len(main))}; step size {lr_words(preset.train.lr_schedule)}",
                   retrains=None if train is None else frozenset(train))
-    skip, short = not_measured(ctx, train, runs_dir, records_root), unfinished(ctx, train)
+    skip, short = not_measured(ctx, train), unfinished(ctx, train)
     partial = bool(skip or short)
     check_owner(fig_dir, me, partial, overwrite)                 # before any figure is written
     prefetch(ctx, jobs, log, done=early.done if early else frozenset(), skip=skip, executor=executor)

@@ -321,7 +321,7 @@ def test_a_ledger_that_trains_nothing_shows_restricted_retraining_from_what_is_c
     planned = planned_context(TINY, str(tmp_path))
     ctx = dataclasses.replace(planned, retrains=frozenset())
     exp = restricted_training.EXPERIMENT
-    assert not_measured(ctx, frozenset(), str(tmp_path))[exp] == "its measurement trains"
+    assert not_measured(ctx, frozenset())[exp] == "its measurement trains"
     assert exp.measurements(ctx) == [] and len(exp.measurements(planned)) == len(TINY.restrict_k) * 5
     (_, jobs), = retrainings(TINY).values()
     assert [(j.start, j.cache) for j in jobs] == [                      # cached in its main run's directory
@@ -329,11 +329,11 @@ def test_a_ledger_that_trains_nothing_shows_restricted_retraining_from_what_is_c
         for spec in TINY.specs(seeds=[0]) for k in TINY.restrict_k for kind in restricted_training.KINDS]
     os.makedirs(run_dir(tmp_path, jobs[0].start), exist_ok=True)
     open(os.path.join(run_dir(tmp_path, jobs[0].start), jobs[0].cache), "w").write("{}")
-    assert exp not in not_measured(ctx, frozenset(), str(tmp_path))      # one finished: read
+    assert exp not in not_measured(ctx, frozenset())      # one finished: read
     assert [c[1] for c in exp.measurements(ctx)] == [(run_dir(tmp_path, jobs[0].start), TINY.restrict_k[0],
                                                       "execution", 15, None, None)]
     named = dataclasses.replace(planned, retrains=frozenset({"restricted-retraining"}))
-    assert exp not in not_measured(named, frozenset({"restricted-retraining"}), None)
+    assert exp not in not_measured(named, frozenset({"restricted-retraining"}))
     assert exp.measurements(named) == exp.measurements(planned)          # named: every job, to train
 
 
