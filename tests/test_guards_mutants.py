@@ -99,13 +99,13 @@ def test_a_ledger_found_partial_after_training_is_refused_before_any_figure(tmp_
 def test_a_sitting_with_runs_still_to_train_writes_a_partial_ledger_and_adds_records(tmp_path, monkeypatch):
     """Nothing left out (the factorial reports from some cells) yet a group still training:
     the ledger is partial, the records are added to (``whole=False``), and a whole ledger in
-    the folder refuses it; ``not_measured`` is handed the records folder (a retraining held
-    only in the records counts)."""
+    the folder refuses it; ``not_measured`` is handed a context that knows which retrainings
+    may train and where the records are (a retraining held only in the records counts)."""
     import minimanifold.pipeline as P
     seen = {}
     monkeypatch.setattr(P, "will_be_partial", lambda *a: False)
     monkeypatch.setattr(P, "train_all", lambda *a, **kw: ([{"dir": "m", "summary": {"final_acc": {"1": 1.0}}}], {}))
-    monkeypatch.setattr(P, "not_measured", lambda ctx, train, runs, rec: seen.update(rec=rec) or {})
+    monkeypatch.setattr(P, "not_measured", lambda ctx, train: seen.update(retrains=ctx.retrains, fig=ctx.fig_dir) or {})
     monkeypatch.setattr(P, "unfinished", lambda ctx, train: {"mlp": (1, 2)})
     monkeypatch.setattr(P, "prefetch", lambda *a, **kw: None)
     monkeypatch.setattr(P, "analyse", lambda ctx, log, skip: ([], {}, []))
@@ -113,7 +113,7 @@ def test_a_sitting_with_runs_still_to_train_writes_a_partial_ledger_and_adds_rec
     monkeypatch.setattr(P, "summary_table", lambda main: "")
     fig = tmp_path / "fig"
     P.run(TINY, str(tmp_path / "runs"), str(fig), log=lambda s: None, train=frozenset({"mlp"}))
-    assert seen == {"rec": str(fig / "records"), "whole": False}
+    assert seen == {"retrains": frozenset({"mlp"}), "fig": str(fig), "whole": False}
     assert json.load(open(fig / "claims.json"))["partial"] is True and "mlp 1 of 2" in (fig / "claims.md").read_text()
     _ledger(str(fig), written_by=P.written_by(TINY), partial=False)
     with pytest.raises(OwnedByAnother, match="partial"):
