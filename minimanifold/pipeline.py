@@ -77,18 +77,14 @@ def train_all(preset, runs_dir, jobs=1, backend=None, log=print, then=None, trai
     or loaded here takes what its record holds of the same run (``records.adopt``)."""
     specs = planned_specs(preset)
     need = retraining_needs(preset, runs_dir, records_root, train)
-    from_records = {}
-    for g, group in specs.items():
-        for s in group:
-            d = None if spec_finished(runs_dir, s) or (train and g in train) or s.train.seed in need.get(g, ()) \
-                else records.find(records_root, run_dir(runs_dir, s))
-            if d:
-                from_records[s] = records.as_sweep_record(s, d)
+    kept = {s: d for g, group in specs.items() for s in group        # a record, not a run to train
+            if not (spec_finished(runs_dir, s) or (train and g in train) or s.train.seed in need.get(g, ()))
+            and (d := records.find(records_root, run_dir(runs_dir, s)))}
+    from_records = {s: records.as_sweep_record(s, d) for s, d in kept.items()}
     if from_records:
         log(f"{len(from_records)} runs read from the committed records in {records_root} (not trained)")
-    if need:
-        log("trained for the retrainings that start from them (a record holds no trajectory): "
-            + ", ".join(f"{g} seeds {', '.join(map(str, sorted(seeds)))}" for g, seeds in need.items()))
+    for g, seeds in need.items():
+        log(f"{g} seeds {', '.join(map(str, sorted(seeds)))}: trained for the retrainings that start from them")
     if train is not None:
         specs = {g: [s for s in group if g in train or spec_finished(runs_dir, s) or s in from_records
                      or s.train.seed in need.get(g, ())] for g, group in specs.items()}
@@ -130,10 +126,9 @@ def training_time(runs) -> str:
 
 
 def not_measured(ctx, train=None) -> dict:
-    """{experiment: why} for what a partial ledger (``train`` not None: only those groups
-    trained) leaves out: a comparison with a group of runs not finished, or a measurement
-    that itself trains (its ``retraining``) while none of its results is in the run cache or
-    the records and ``train`` does not name its group (``Context.retrains``)."""
+    """{experiment: why} a partial ledger (``train`` not None) leaves out: a comparison with a
+    group of runs not finished, or a measurement that itself trains (its ``retraining``)
+    while none of its results is cached or recorded and ``train`` does not name its group."""
     if train is None:
         return {}
     out = {}
@@ -179,12 +174,17 @@ def analyse(ctx, log=print, skip=()):
 
 def unfinished(ctx, train) -> dict:
     """{group: (runs finished, planned)} for each group a partial sitting (``train`` not None)
-    has fewer runs of than planned; a whole run has none (every run trained or diverged)."""
+    has fewer runs of than planned, and each retraining it reads only some jobs of (the
+    rest still to train: the ledger is partial); a whole run has none."""
     if train is None:
         return {}
     have = {"main": len(ctx.runs), **{g: len(rs) for g, rs in ctx.variants.items()}}
-    return {g: (have.get(g, 0), len(specs)) for g, specs in planned_specs(ctx.preset).items()
-            if have.get(g, 0) < len(specs)}
+    out = {g: (have.get(g, 0), len(specs)) for g, specs in planned_specs(ctx.preset).items()
+           if have.get(g, 0) < len(specs)}
+    for e in (e for e in EXPERIMENTS if e.retraining is not None and not ctx.may_retrain(e.retraining.group)):
+        if 0 < (n := len(e.measurements(ctx))) < (planned := len(e.retraining.jobs(ctx.preset))):
+            out[e.retraining.group] = (n, planned)
+    return out
 
 
 def write_ledger(ctx, claims, rules, skip, written_by, short=None) -> list:

@@ -34,7 +34,7 @@ def test_write_table_rules_and_json(tmp_path):
 
 def test_mean_sd_is_population_sd():
     assert ledger.mean_sd([1.0, 3.0]) == "2.00 ± 1.00"
-    assert ledger.mean_sd([2.0], "{:.1f}") == "2.0 ± 0.0"
+    assert ledger.mean_sd([2.0], "{:.1f}") == "2.0"                 # one seed: no spread to show
 
 
 def test_the_committed_quick_ledger_has_every_claim():

@@ -739,6 +739,8 @@ def _a_retraining_spans_sittings(preset, runs, fig, monkeypatch):
     run(preset, str(runs), str(fig), log=lambda s: None, finished_only=True)
     row = {c["n"]: c for c in json.loads((fig / "claims.json").read_text())["claims"]}[23]
     assert row["verdict"] == "inconclusive" and "partial: 0 of the 1 seeds retrained with both" in row["interval"]
+    assert json.loads((fig / "claims.json").read_text())["partial"] is True          # a job still to train
+    assert "restricted-retraining 4 of 5" in (fig / "claims.md").read_text()
     assert "- claim 23: its measurement trains" not in (fig / "claims.md").read_text()
 
 

@@ -53,9 +53,10 @@ def verdict(cond) -> str:
 
 
 def mean_sd(x, fmt="{:.2f}") -> str:
-    """'mean ± sd' of x (population sd, over seeds)."""
+    """'mean ± sd' of x (population sd, over seeds); one value alone, without a spread that
+    one seed cannot have ("0.95 ± 0.00" read as seeds that agree)."""
     x = np.asarray(x, dtype=float)
-    return (fmt + " ± " + fmt).format(x.mean(), x.std())
+    return fmt.format(x[0]) if len(x) == 1 else (fmt + " ± " + fmt).format(x.mean(), x.std())
 
 
 def cell(text) -> str:
