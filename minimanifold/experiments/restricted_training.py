@@ -68,7 +68,7 @@ def restricted_rule(early_over_random: Interval) -> str:
     checkpoints (at least K + 1 of them) per attention matrix, minus that of K random directions in
     the same matrices, at the largest K ≤ 4 (accuracies resolved to one probe example);
     *supported* if its interval lies above 0.1, *not supported* if it lies at or below 0.1 (a random
-    subspace does as well), *inconclusive* otherwise or when not measured. The run's own
+    subspace does as well), *inconclusive* otherwise, when not measured, or while fewer than the preset's seeds are retrained on both bases. The run's own
     whole-trajectory directions (which know the end), another seed's, and K − 1 random directions
     plus θT − θ0 are shown beside it, not decided on."""
     return {True: SUPPORTED, False: NOT_SUPPORTED, None: INCONCLUSIVE}[holds(early_over_random, ">", MARGIN)]
