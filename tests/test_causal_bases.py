@@ -314,12 +314,12 @@ def test_a_restricted_run_follows_the_main_runs_schedule_cut_short(tmp_path):
 def test_restricted_of_run_passes_the_main_runs_step_count(two_runs, monkeypatch):
     seen = {}
 
-    def fake(model, task, tr, bases, eval_every, schedule_steps):
-        seen.update(steps=tr.steps, schedule_steps=schedule_steps, K=min(V.shape[1] for V in bases.values()))
+    def fake(model, task, tr, bases, eval_every, schedule_steps, resume):
+        seen.update(steps=tr.steps, schedule_steps=schedule_steps, K=min(V.shape[1] for V in bases.values()), resume=resume)
         return {"params": {}, "acc": {1: [0.5]}, "steps": [0]}
     monkeypatch.setattr(restricted_jobs, "train_restricted", fake)
-    out = RT.restricted_of_run(two_runs[0], 2, "other", 20, two_runs[1])
-    assert seen == {"steps": 20, "schedule_steps": 60, "K": 2} and out["other_seed"] == 1
+    out = RT.restricted_of_run(two_runs[0], 2, "other", 20, two_runs[1], "x.resume.npz")
+    assert seen == {"steps": 20, "schedule_steps": 60, "K": 2, "resume": "x.resume.npz"} and out["other_seed"] == 1
 
 
 def test_causal_curves_of_a_run(two_runs, tmp_path):

@@ -11,13 +11,14 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from minimanifold.report import ledger
 from minimanifold.report.owner import OwnedByAnother, check_owner, identity
 from minimanifold.trajectories.presets import SMOKE
 from minimanifold.trajectories.rundir import DamagedRun, run_lock, verify_run
-from minimanifold.files import changed, record_digest
+from minimanifold.files import changed, record_digest, save_npz
 from minimanifold.trajectories.sweep import run_dir, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -306,6 +307,11 @@ def test_plan_and_run_agree_on_restricted_retraining_without_main(tmp_path):
     assert sorted(f for f in os.listdir(key) if not f.endswith(".lock")) == ["seed_0", "seed_1"]
     after = plan(p, str(tmp_path), train=train, roofline=100.0)
     assert "main" not in _rows(after) and "main: seeds" not in after
+    (_, jobs), = retrainings(p).values()                  # a job a sitting began: only its steps left
+    assert int(_rows(after)["restricted-retraining"][5]) == sum(j.steps for j in jobs)
+    save_npz(os.path.join(run_dir(tmp_path, jobs[1].start), jobs[1].resume), {"step": np.array(5)})
+    assert int(_rows(plan(p, str(tmp_path), train=train, roofline=100.0))["restricted-retraining"][5]) == \
+        sum(j.steps for j in jobs) - 5
 
 
 def test_a_ledger_that_trains_nothing_shows_restricted_retraining_from_what_is_cached(tmp_path):

@@ -119,3 +119,92 @@ def test_an_adamw_preset_measures_claim_23(tmp_path):
         for kind in RT.KINDS:
             other = 1 - seed if kind == "other" else None                  # each borrows the other seed's
             assert os.path.exists(tmp_path / f"seed_{seed}" / RT.cache_name(2, kind, 30, other))
+
+
+class Cut(Exception):
+    pass
+
+
+def counting(limit=None):
+    """loss_and_grads that counts its calls and raises ``Cut`` on call ``limit`` + 1 (a
+    process killed mid-job)."""
+    from minimanifold.model.transformer import loss_and_grads as real
+    calls = []
+
+    def fn(*a, **k):
+        if limit is not None and len(calls) == limit:
+            raise Cut
+        calls.append(1)
+        return real(*a, **k)
+    return fn, calls
+
+
+@pytest.mark.parametrize("opt", [{}, ADAMW], ids=["sgd", "adamw"])
+def test_a_job_cut_short_resumes_to_the_same_result(tmp_path, monkeypatch, opt):
+    """Killed at step 25 of 40, the job saved its state at step 20 (its last evaluation); run
+    again it trains only the 20 steps left and ends bit for bit where the uncut job ends,
+    with the same accuracies and losses (AdamW's moments and step count saved too)."""
+    from minimanifold.trajectories import restricted as R
+    tr = dataclasses.replace(SMOKE.train, steps=40, **opt)
+    bases, path = bases_for(SMOKE.model, 3), str(tmp_path / "job.resume.npz")
+    whole = train_restricted(SMOKE.model, SMOKE.task, tr, bases, eval_every=10)
+    fn, calls = counting(limit=25)
+    monkeypatch.setattr(R, "loss_and_grads", fn)
+    with pytest.raises(Cut):
+        train_restricted(SMOKE.model, SMOKE.task, tr, bases, eval_every=10, resume=path)
+    assert int(np.load(path)["step"]) == 20
+    fn, calls = counting()
+    monkeypatch.setattr(R, "loss_and_grads", fn)
+    resumed = train_restricted(SMOKE.model, SMOKE.task, tr, bases, eval_every=10, resume=path)
+    assert len(calls) == 20
+    for name, value in whole["params"].items():
+        np.testing.assert_array_equal(resumed["params"][name], value, err_msg=name)
+    assert resumed["steps"] == whole["steps"] == [0, 10, 20, 30, 40]
+    assert resumed["acc"] == whole["acc"] and resumed["loss"] == whole["loss"]
+    assert resumed["seconds"] > 0
+
+
+def test_a_resume_file_of_another_job_is_refused(tmp_path, monkeypatch):
+    """Other bases (or configs) than the saved state's: a clear error, nothing overwritten."""
+    from minimanifold.trajectories import restricted as R
+    tr = dataclasses.replace(SMOKE.train, steps=40)
+    path = tmp_path / "job.resume.npz"
+    monkeypatch.setattr(R, "loss_and_grads", counting(limit=15)[0])
+    with pytest.raises(Cut):
+        train_restricted(SMOKE.model, SMOKE.task, tr, bases_for(SMOKE.model, 3), eval_every=10, resume=str(path))
+    before = path.read_bytes()
+    for bases, cfg in ((bases_for(SMOKE.model, 3, seed=1), tr), (bases_for(SMOKE.model, 3), dataclasses.replace(tr, lr=0.5))):
+        with pytest.raises(ValueError, match="job.resume.npz: the saved state of another retraining"):
+            train_restricted(SMOKE.model, SMOKE.task, cfg, bases, eval_every=10, resume=str(path))
+    assert path.read_bytes() == before
+
+
+def test_the_cached_job_resumes_and_then_drops_its_state(tmp_path, monkeypatch):
+    """``cached_restricted``: a sitting killed mid-job leaves the job's state beside its
+    cache; ``--plan`` counts only the steps left; the next sitting goes on from it, caches
+    the result (the uncut job's) and removes the state."""
+    from minimanifold.experiments import restricted_jobs as RJ
+    from minimanifold.experiments.contract import Retrain
+    from minimanifold.experiments.groups import steps_left
+    from minimanifold.trajectories import restricted as R
+    from minimanifold.trajectories.sweep import run_dir
+    runs = tmp_path / "runs"
+    spec = SMOKE.specs(seeds=[0])[0]
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, steps=60, ckpt_every=10))
+    d = run_dir(str(runs), spec)
+    train(d, spec.model, spec.task, spec.train, log=lambda s: None)
+    name = RJ.cache_name(2, "random", 40)
+    job = Retrain(spec, name, 40)
+    assert job.resume == "restricted_v2_K2_random_40.resume.npz" and steps_left(str(runs), job) == 40
+    monkeypatch.setattr(R, "loss_and_grads", counting(limit=29)[0])
+    with pytest.raises(Cut):
+        RJ.cached_restricted(d, 2, "random", 40)
+    assert os.path.exists(os.path.join(d, job.resume)) and not os.path.exists(os.path.join(d, name))
+    assert steps_left(str(runs), job) == 40 - 28          # killed in step 29: saved at 28 (every 2)
+    fn, calls = counting()
+    monkeypatch.setattr(R, "loss_and_grads", fn)
+    out = RJ.cached_restricted(d, 2, "random", 40)
+    assert len(calls) == 12 and os.path.exists(os.path.join(d, name)) and not os.path.exists(os.path.join(d, job.resume))
+    monkeypatch.undo()
+    uncut = RJ.restricted_of_run(d, 2, "random", 40)
+    assert out == {**uncut, "seconds": out["seconds"]}

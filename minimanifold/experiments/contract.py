@@ -31,6 +31,12 @@ class Call(NamedTuple):
     args: tuple
 
 
+def resume_name(cache: str) -> str:
+    """The state a retraining cut short saves beside its cache ``cache`` (a .json), which
+    a later sitting resumes from (``trajectories.restricted``); removed once it is cached."""
+    return cache[:-len(".json")] + ".resume.npz"
+
+
 @dataclass(frozen=True)
 class Retrain:
     """One training job of a measurement that trains: ``steps`` steps from the run ``start``
@@ -40,6 +46,11 @@ class Retrain:
     cache: str
     steps: int
     also: tuple = ()
+
+    @property
+    def resume(self) -> str:
+        """The file beside ``cache`` that holds the job's state while it is unfinished."""
+        return resume_name(self.cache)
 
     @property
     def spec(self):

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 
+from ..files import read_npz
 from ..trajectories import records
 from ..trajectories.rundir import is_finished, latest_checkpoint
 from ..trajectories.sweep import run_dir, twin_run
@@ -69,6 +70,15 @@ def is_retrained(runs_dir, job, records_root=None) -> bool:
     run's committed record under ``records_root``."""
     d = run_dir(runs_dir, job.start)
     return any(os.path.exists(os.path.join(where, job.cache)) for where in (d, records.find(records_root, d)) if where)
+
+
+def steps_left(runs_dir, job) -> int:
+    """A ``Retrain`` job's steps still to train: all of them, less those that a sitting cut
+    short saved in its ``resume`` file (a later one goes on from there)."""
+    try:
+        return job.steps - int(read_npz(os.path.join(run_dir(runs_dir, job.start), job.resume))["step"])
+    except (ValueError, KeyError):              # none there, or unreadable: it starts over
+        return job.steps
 
 
 def retrained(experiment, preset, runs_dir, records_root=None) -> bool:

@@ -23,7 +23,7 @@ from ..trajectories import records
 from ..trajectories.restricted import train_restricted
 from ..trajectories.rundir import cached_json, run_configs
 from ..trajectories.training_loop import TrainConfig
-from .contract import Retrain
+from .contract import Retrain, resume_name
 from .functional_dimension import other_snapshots, partner_dirs, seed_of, snapshots
 
 VERSION = 2          # 2: the bases that do not know the end; the main run's own step-size schedule
@@ -55,11 +55,12 @@ def restriction_bases(run_dir, K: int, kind: str, partner_dir=None) -> dict:
     return out
 
 
-def restricted_of_run(run_dir, K: int, kind: str, steps: int, partner_dir=None) -> dict:
+def restricted_of_run(run_dir, K: int, kind: str, steps: int, partner_dir=None, resume=None) -> dict:
     cfg, task, train = run_configs(run_dir)
     tr = dataclasses.replace(TrainConfig(**train), steps=steps)
     bases = restriction_bases(run_dir, K, kind, partner_dir)
-    out = train_restricted(cfg, task, tr, bases, eval_every=max(1, steps // 20), schedule_steps=train["steps"])
+    out = train_restricted(cfg, task, tr, bases, eval_every=max(1, steps // 20), schedule_steps=train["steps"],
+                           resume=resume)
     out.pop("params")
     out["acc"] = {str(m): v for m, v in out["acc"].items()}
     out["K_used"] = min(int(V.shape[1]) for V in bases.values())     # PCA may find fewer than K
@@ -74,10 +75,15 @@ def cache_name(K, kind, steps, other_seed=None) -> str:
 
 def cached_restricted(run_dir, K, kind, steps, partner_dir=None, record_dir=None) -> dict:
     """The retraining, cached in ``run_dir``; one in the run's committed record
-    ``record_dir`` (an earlier sitting's, of the same run) is copied in, not retrained."""
+    ``record_dir`` (an earlier sitting's, of the same run) is copied in, not retrained;
+    one an earlier sitting began goes on from where it stopped."""
     name = cache_name(K, kind, steps, None if partner_dir is None else seed_of(partner_dir))
     records.adopt(record_dir, run_dir, [name])
-    return cached_json(run_dir, name, lambda d: restricted_of_run(d, K, kind, steps, partner_dir))
+    resume = os.path.join(run_dir, resume_name(name))
+    out = cached_json(run_dir, name, lambda d: restricted_of_run(d, K, kind, steps, partner_dir, resume))
+    if os.path.exists(resume):
+        os.remove(resume)
+    return out
 
 
 def restricted_steps(preset) -> int:
