@@ -109,7 +109,14 @@ def test_an_adamw_preset_measures_claim_23(tmp_path):
         d = tmp_path / f"seed_{seed}"
         train(d, SMOKE.model, SMOKE.task, dataclasses.replace(tr, seed=seed), log=lambda s: None)
         runs.append({"dir": str(d), "seed": seed})
-    rows, figs = RT.report(Context(preset, runs, {}, str(tmp_path), "c"))
+    seen = []
+    real_fig = RT.fig_restricted
+    RT.fig_restricted = lambda per_k, hist, caption, path: seen.append(caption) or real_fig(per_k, hist, caption, path)
+    try:
+        rows, figs = RT.report(Context(preset, runs, {}, str(tmp_path), "smoke preset, 2 seeds: L=2"))
+    finally:
+        RT.fig_restricted = real_fig
+    assert seen == ["smoke preset, seeds 0, 1 retrained (of 2 planned; the main runs: 2 seeds): L=2"]
     row = rows[23]
     assert "not measured" not in row.measured and row.value is not None
     assert "K=2 execution (knows the end)" in row.measured and row.interval.startswith("K=2 execution (knows")
@@ -209,3 +216,13 @@ def test_the_cached_job_resumes_and_then_drops_its_state(tmp_path, monkeypatch):
     monkeypatch.undo()
     uncut = RJ.restricted_of_run(d, 2, "random", 40)
     assert out == {**uncut, "seconds": out["seconds"]}
+
+
+def test_the_figure_caption_names_the_seeds_retrained_not_the_main_runs():
+    """The paper figure read "paper preset, 10 seeds" over curves of 1 and 2 seeds."""
+    from minimanifold.experiments.restricted_training import retrained_caption
+    cap = "paper preset, 10 seeds: L=3, 30000 steps"
+    assert retrained_caption(cap, 10, {1, 0}, 6) == \
+        "paper preset, seeds 0, 1 retrained (of 6 planned; the main runs: 10 seeds): L=3, 30000 steps"
+    assert retrained_caption(cap, 10, {3}, 6).startswith("paper preset, seed 3 retrained (of 6 planned")
+    assert retrained_caption(cap, 10, set(), 6).startswith("paper preset, no seed retrained yet (of 6 planned")

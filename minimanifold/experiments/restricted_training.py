@@ -186,7 +186,16 @@ def report(ctx):
     hist = [load_metrics(r["dir"]) for r in ctx.runs[:p.restrict_seeds] if r["seed"] in retrained]
     planned = min(p.restrict_seeds, p.n_seeds)
     return {23: claim_restricted(per_k, steps, 1 / p.train.n_probe, planned)}, [
-        fig_restricted(per_k, hist, ctx.caption, ctx.path("fig_restricted_training.png"))]
+        fig_restricted(per_k, hist, retrained_caption(ctx.caption, len(ctx.runs), retrained, planned),
+                       ctx.path("fig_restricted_training.png"))]
+
+
+def retrained_caption(caption: str, n_runs: int, retrained, planned: int) -> str:
+    """The figure's caption: the seeds it plots, not the main runs' count ("10 seeds" over
+    curves of 2 read as 10), and how many the preset plans."""
+    got = sorted(retrained)
+    which = f"seed{'s' if len(got) != 1 else ''} {', '.join(map(str, got))} retrained" if got else "no seed retrained yet"
+    return caption.replace(f"{n_runs} seeds", f"{which} (of {planned} planned; the main runs: {n_runs} seeds)", 1)
 
 
 # its measurement is training: a ledger that does not train it (--finished-only, a --train
