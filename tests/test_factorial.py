@@ -107,6 +107,30 @@ def test_rows_pair_the_cells_that_differ_in_one_factor():
     assert "SGD, cosine: no task − task [" in rows[24].interval and "AdamW − SGD" in rows[25].interval
 
 
+def test_rows_are_decided_again_at_the_common_snapshot_count():
+    """Claims 24–26 from r90 at every checkpoint and at 40 evenly spaced snapshots. No-task
+    runs 2 dimensions higher at both counts: supported, and the row says the count agrees.
+    At 40 snapshots only 0.5 higher: claim 24 would be not supported there, so it reads
+    inconclusive with both verdicts; 25 and 26 (unchanged at both counts) stay supported.
+    The common interval is of the common r90 (a per-cell key mix-up gives other verdicts)."""
+    base = np.array([2.0, 2.1, 1.9, 2.05, 1.95])
+
+    def cells(common_gap):
+        out = _cells(lambda c: list(base + 2.0 * (c[2] == "no task") + 0.2 * (c[0] == "AdamW")))
+        for c, v in out.items():
+            v["r90_common"] = list(base + 1 + common_gap * (c[2] == "no task") + 0.2 * (c[0] == "AdamW"))
+            v["n_common"] = 40
+        return out
+    same = fac.rows(cells(2.0))
+    assert [same[n].verdict for n in (24, 25, 26)] == ["supported"] * 3
+    assert all(same[n].interval.endswith("; from 40 evenly spaced snapshots: the same verdict") for n in (24, 25, 26))
+    flips = fac.rows(cells(0.5))
+    assert [flips[n].verdict for n in (24, 25, 26)] == ["inconclusive", "supported", "supported"]
+    assert flips[24].interval.endswith("; from 40 evenly spaced snapshots: not supported (against supported from "
+                                       "every checkpoint): the verdict depends on the snapshot count")
+    assert flips[24].value == pytest.approx({f"{o}, {s}": 2.0 for o in fac.OPTIMIZERS for s in fac.SCHEDULES})
+
+
 def test_rows_say_no_task_runs_as_low_is_not_the_tasks():
     rows = fac.rows(_cells(lambda c: [2.0, 2.1, 1.9, 2.05, 1.95]))
     assert rows[24].verdict == "not supported"
@@ -195,3 +219,24 @@ def test_the_factorial_figure_caption_describes_every_cell_not_the_main_runs(mon
     monkeypatch.setattr(fac, "fig_factorial", lambda per_cell, caption, path: got.append(caption) or path)
     fac.report(Context(PAPER, [{"dir": "x"}], {}, "", "paper preset, 10 seeds: main runs"))
     assert got == [cap]
+
+
+def test_a_cell_summary_reads_each_runs_common_count_r90():
+    """``summarize_cell``: per seed the mean over attention matrices of r90 from every
+    checkpoint and from the common count (known per-matrix values), and the common count."""
+    from minimanifold.trajectories.rundir import ALL, matrix_names
+
+    def geom(seed):
+        g = {k: {"r90": 3 + seed, "participation_ratio": 2.0, "null": {"matched": {"mean": 6.0, "pr_mean": 2.5}},
+                 "common": {"r90": 1 + seed + (i % 2), "n": 40}} for i, k in enumerate(matrix_names(2))}
+        g[ALL] = {"common": {"n": 40}}
+        return g
+    nulls = {k: {"exact": {"r90": 6, "pr": 2.5}, "shuffled": {"mean": 4.0, "pr_mean": 2.0}} for k in matrix_names(2)}
+
+    class Ctx:
+        n_layers = 2
+
+        def per_run(self, measure, runs):
+            return [geom(r["seed"]) if measure is fac.cached_geometry else nulls for r in runs]
+    out = fac.summarize_cell(Ctx(), [{"seed": 0}, {"seed": 1}])
+    assert out["r90"] == [3.0, 4.0] and out["r90_common"] == [1.5, 2.5] and out["n_common"] == 40

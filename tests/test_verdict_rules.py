@@ -243,6 +243,46 @@ def test_claim_entropy_smooth():
     assert BU.claim_entropy_smooth(bubbles([np.full(30, 3.4) - 0.01 * k * t for k in ks])).verdict == N
     # the same curve on every seed: entropies are continuous, no resolution, so the tie decides nothing
     assert BU.claim_entropy_smooth(bubbles([np.linspace(3.4, 1.0, 30)] * 3)).verdict == I
+    row = BU.claim_entropy_smooth(bubbles(smooth))                      # 30 checkpoints: all of them again
+    assert row.interval.endswith("; from 30 evenly spaced snapshots: the same verdict")
+
+
+def test_claim_entropy_smooth_at_the_common_snapshot_count():
+    """300 checkpoints, three seeds. A logistic fall of width 1–1.2 checkpoints around checkpoint
+    150: from every checkpoint its largest share is ≈ 22% (supported), from the 40 evenly
+    spaced ones (one every 7.7) it is above one half (not supported): the verdict depends on
+    the count, so inconclusive, and the row says both. An exponential fall over the whole run
+    (time constant 50–70 checkpoints): its largest share is ≈ 2% from every checkpoint and
+    11–15% from 40: supported from both."""
+    def bubbles(curves):
+        return [{"entropy": {1: [[c] for c in curve]}, "T": 32} for curve in curves]
+    t = np.arange(300)
+    sharp = [1 + (2.4 - 0.1 * k) / (1 + np.exp((t - 150 - 0.3 * k) / (1 + 0.1 * k))) for k in (0, 1, 2)]
+    row = BU.claim_entropy_smooth(bubbles(sharp))
+    assert row.verdict == I and row.interval.endswith(
+        "; from 40 evenly spaced snapshots: not supported (against supported from every checkpoint): "
+        "the verdict depends on the snapshot count")
+    assert "largest share [0.19, 0.25]" in row.interval
+    gentle = [1 + 2.4 * np.exp(-t / (50 + 10 * k)) for k in (0, 1, 2)]
+    row = BU.claim_entropy_smooth(bubbles(gentle))
+    assert row.verdict == S and row.interval.endswith("; from 40 evenly spaced snapshots: the same verdict")
+
+
+def test_claim_entropy_smooth_when_the_fall_comes_before_the_first_checkpoint():
+    """The authors preset's entropy falls before its first checkpoint: a share of 95–99% in the
+    first interval cannot show whether the fall was smooth (inconclusive, with the reason);
+    the same share halfway through training is a sharp fall (not supported); a fall of 0.3–1.2%
+    is not supported wherever it happens."""
+    def bubbles(curves):
+        return [{"entropy": {1: [[c] for c in curve]}, "T": 32} for curve in curves]
+    t = np.linspace(0, 1, 30)
+    early = [np.r_[3.4, np.full(29, 1.0)] - 0.1 * k * t for k in (0, 1, 2)]
+    row = BU.claim_entropy_smooth(bubbles(early))
+    assert row.verdict == I and "the largest fall comes before the first checkpoint on 3 of 3 seeds" in row.interval
+    late = [np.r_[np.full(15, 3.4), np.full(15, 1.0)] - 0.1 * k * t for k in (0, 1, 2)]
+    assert BU.claim_entropy_smooth(bubbles(late)).verdict == N
+    tiny = [np.r_[3.4, np.full(29, 3.4 - 0.01 * (k + 1))] for k in (0, 1, 2)]
+    assert BU.claim_entropy_smooth(bubbles(tiny)).verdict == N
 
 
 def test_claim_bubbling_with_collapse():

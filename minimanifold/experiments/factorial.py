@@ -23,7 +23,8 @@ from ..model.optim import lr_words
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure, seeds
 from ..trajectories.rundir import attention_trajectories, cached_json, matrix_names, run_configs
-from .collapse import cached_geometry, matched_null, mean_r90
+from .collapse import cached_geometry, counted, matched_null, mean_r90, n_common
+from .geometry import common_r90
 from .contract import Experiment
 from .optimizer import ADAMW_LR, ADAMW_WD, SGD_LR
 from .variants import variant_specs
@@ -118,7 +119,8 @@ def summarize_cell(ctx, runs) -> dict:
             "walk": mean(geoms, matched_null), "walk_pr": mean(geoms, lambda x: x["null"]["matched"]["pr_mean"]),
             "exact": mean(nulls, lambda x: x["exact"]["r90"]), "exact_pr": mean(nulls, lambda x: x["exact"]["pr"]),
             "shuffled": mean(nulls, lambda x: x["shuffled"]["mean"]),
-            "shuffled_pr": mean(nulls, lambda x: x["shuffled"]["pr_mean"])}
+            "shuffled_pr": mean(nulls, lambda x: x["shuffled"]["pr_mean"]),
+            "r90_common": mean(geoms, common_r90), "n_common": n_common(geoms)}
 
 
 def cell_runs(ctx) -> dict:
@@ -138,7 +140,8 @@ def task_rule(gaps: dict) -> str:
     r90 minus task r90 (means over attention matrices); *supported* if every pair's lies at
     or above 1 (the task makes trajectories at least one dimension lower than descent with
     nothing to learn); *not supported* if some pair's lies below 1 (no-task runs as low,
-    within one dimension); *inconclusive* otherwise or with a cell missing."""
+    within one dimension); *inconclusive* otherwise or with a cell missing, or when the verdict
+    from 40 evenly spaced snapshots differs (``collapse.count_rule``)."""
     if len(gaps) < len(OPTIMIZERS) * len(SCHEDULES):
         return INCONCLUSIVE
     if any(holds(iv, "<", MARGIN) is True for iv in gaps.values()):
@@ -150,7 +153,7 @@ def unchanged_rule(diffs: dict) -> str:
     """the collapse does not hang on this choice: per pair of task cells that differ only in
     it, the Welch interval of the r90 difference; *supported* if every one lies within
     (−1, 1); *not supported* if some one lies wholly at or beyond ±1; *inconclusive*
-    otherwise or with a cell missing."""
+    otherwise or with a cell missing, or when the verdict from 40 evenly spaced snapshots differs."""
     if len(diffs) < 2:
         return INCONCLUSIVE
     if any(holds(iv, ">=", MARGIN) is True or holds(iv, "<=", -MARGIN) is True for iv in diffs.values()):
@@ -181,27 +184,32 @@ def rows(per_cell: dict, why=None) -> dict:
                        interval="", verdict=INCONCLUSIVE, value=None) for n, (c, s, p) in CLAIMS.items()}
     here = [c for c in CELLS if c in per_cell]
     missing = [label(c) for c in CELLS if c not in per_cell]
-    r90 = lambda c: per_cell[c]["r90"]                                   # noqa: E731
-    measured = "r90: " + "; ".join(f"{label(c)} {mean_sd(r90(c))}" for c in here) + (
+    measured = "r90: " + "; ".join(f"{label(c)} {mean_sd(per_cell[c]['r90'])}" for c in here) + (
         f"; no finished run yet (decides nothing without them): {', '.join(missing)}" if missing else "")
     null = "; ".join(f"{label(c)}: walk {mean_sd(per_cell[c]['walk'])}, exact {np.mean(per_cell[c]['exact']):.2f}, "
                      f"shuffled {mean_sd(per_cell[c]['shuffled'])}" for c in here)   # no-task cells' too: read r90 beside them
     step = per_cell[here[0]].get("r90_step", 0.0)                        # r90 means of 4L integers
 
-    def pairs(keys, hi, lo):          # {key: interval of r90(hi(key)) − r90(lo(key))} where both cells are there
-        return {k: diff_interval(r90(hi(*k)), r90(lo(*k)), step)
+    def pairs(key, keys, hi, lo):     # {key: interval of r90(hi(key)) − r90(lo(key))} where both cells are there
+        return {k: diff_interval(per_cell[hi(*k)][key], per_cell[lo(*k)][key], step)
                 for k in keys if hi(*k) in per_cell and lo(*k) in per_cell}
-    gaps = pairs([(o, s) for o in OPTIMIZERS for s in SCHEDULES],
-                 lambda o, s: (o, s, "no task"), lambda o, s: (o, s, "task"))
-    opt = pairs([(s,) for s in SCHEDULES], lambda s: ("AdamW", s, "task"), lambda s: ("SGD", s, "task"))
-    sch = pairs([(o,) for o in OPTIMIZERS], lambda o: (o, "cosine", "task"), lambda o: (o, "constant", "task"))
+
+    def intervals(key):               # {claim: its pairs' intervals} of r90 from every checkpoint, or the common count
+        return {24: pairs(key, [(o, s) for o in OPTIMIZERS for s in SCHEDULES],
+                          lambda o, s: (o, s, "no task"), lambda o, s: (o, s, "task")),
+                25: pairs(key, [(s,) for s in SCHEDULES], lambda s: ("AdamW", s, "task"), lambda s: ("SGD", s, "task")),
+                26: pairs(key, [(o,) for o in OPTIMIZERS], lambda o: (o, "cosine", "task"), lambda o: (o, "constant", "task"))}
+    every, common = intervals("r90"), "r90_common" in per_cell[here[0]] and intervals("r90_common")
     out = {}
-    for n, ivs, what in ((24, gaps, "no task − task"), (25, opt, "AdamW − SGD"), (26, sch, "cosine − constant")):
-        c, s, p = CLAIMS[n]
+    for n, what in ((24, "no task − task"), (25, "AdamW − SGD"), (26, "cosine − constant")):
+        (c, s, p), ivs = CLAIMS[n], every[n]
         out[n] = Row(claim=c, section=s, paper=p, measured=measured, null=null,
                      interval="; ".join(f"{', '.join(k)}: {what} {iv.text()}" for k, iv in ivs.items()),
                      verdict=RULES[n](ivs) if not missing else INCONCLUSIVE,
                      value={", ".join(k): iv.est for k, iv in ivs.items()})
+        if common:                    # the verdict must not hang on the snapshot count (collapse.count_rule)
+            out[n] = counted(out[n], RULES[n](common[n]) if not missing else INCONCLUSIVE,
+                             per_cell[here[0]]["n_common"])
     return out
 
 
