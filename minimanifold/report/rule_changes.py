@@ -28,6 +28,8 @@ CHANGES = {
        "is quantised); a fraction indistinguishable from the random walk's no longer reads not supported",
     4: "an unbiased across-seed sd with an interval whose coverage is checked by simulation (the "
        f"bootstrap of the ddof-0 sd missed the true sd in 72% of simulated data sets); also from {COMMON}",
+    6: f"also decided from {COMMON} (the largest single-checkpoint share grows with the spacing); a share "
+       "above one half whose fall comes before the first checkpoint cannot show a sharp fall (inconclusive)",
     7: "the manifold's settling is claim 3's new measure (the top-k subspace's principal angle), not the "
        "integer r90's",
     8: "the paper says > 95% (92% and 98% are the authors' code's 1 − ρ), and any small subspace clears 95%: "
@@ -56,6 +58,9 @@ CHANGES = {
         "of the run) against random, over the main runs' own schedule (the whole-trajectory basis already "
         "contains where training ends; issue 24 §2); the whole-trajectory, another seed's and random + "
         "drift bases are shown beside it",
+    24: f"also decided from {COMMON}, added after the factorial's first ledger (no verdict moved)",
+    25: f"also decided from {COMMON}, added after the factorial's first ledger (no verdict moved)",
+    26: f"also decided from {COMMON}, added after the factorial's first ledger (no verdict moved)",
     27: "new row: the paper's 'ρ rapidly decreases and stabilizes near zero' (§4.3), tested on its own",
     5: "the interval comes from resampling seeds, not from treating the seed pairs (45 of 10 seeds) as "
        "independent; "
