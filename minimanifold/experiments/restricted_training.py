@@ -28,6 +28,8 @@ verdict waits, *inconclusive*, until the decisive pair is in on every seed the p
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from ..analysis.intervals import Interval, holds, t_interval
@@ -164,7 +166,7 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
                  "K − 1 random + θT − θ0")
     ax.title.set_fontsize(8)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)   # off the curves
-    fig.suptitle(caption, fontsize=8, y=1.02)
+    fig.suptitle(textwrap.fill(caption, 120), fontsize=8, y=1.02, va="bottom")   # wider than the axes: wrapped
     return save_figure(fig, path)
 
 
