@@ -9,7 +9,7 @@ import pytest
 
 from minimanifold.analysis import pca
 from minimanifold.analysis.intervals import Interval
-from minimanifold.experiments import collapse as CO, geometry as GE
+from minimanifold.experiments import collapse as CO, geometry as GE, snapshot_count as SC
 from minimanifold.trajectories.rundir import ALL
 
 S, N, I = "supported", "not supported", "inconclusive"
@@ -131,9 +131,9 @@ def iv(lo, hi, n=5):
 
 def test_count_rule_keeps_a_verdict_only_when_both_counts_give_it():
     for v in (S, N, I):
-        assert CO.count_rule(v, v) == v
+        assert SC.count_rule(v, v) == v
     for a, b in ((S, N), (S, I), (N, S), (I, N)):
-        assert CO.count_rule(a, b) == I
+        assert SC.count_rule(a, b) == I
 
 
 def geom(r90s, common_r90s, null=6.0, common_null=6):
@@ -237,3 +237,44 @@ def test_the_walks_settling_is_the_walks_not_the_runs():
     g = GE.geometry({"blocks.0.attn.W_Q": X, ALL: X})[ALL]
     assert g["angle_settled"] == 0.1 and g["null_angle_settled"] > 0.1
     assert max(g["null_angle_windows"]) > 30 and max(g["angle_windows"]) < 1e-3
+
+
+def test_settling_at_the_common_count_has_a_known_answer():
+    """A trajectory along e1 for its first half, then along e2 (a little noise: r90 = 2): a
+    window spans both directions only past the turn, so the top-2 subspace settles from 60%
+    of training, from 100 snapshots and from the 40 evenly spaced ones alike; 30 snapshots
+    are all kept. The walk is drawn as ``geometry`` draws ALL's (seed index) and repeats."""
+    rng = np.random.default_rng(0)
+
+    def turn(n):
+        t = np.linspace(0, 1, n)
+        X = np.zeros((n, 50))
+        X[:, 0], X[:, 1] = np.minimum(t, 0.5), np.maximum(t - 0.5, 0)
+        return X + 1e-4 * rng.standard_normal(X.shape)
+    out = GE.settling_at_common(turn(100), 4)
+    assert (out["n"], out["r90"], out["angle_settled"]) == (40, 2, 0.6)
+    assert out["angle_windows"][4] > 80 and max(out["angle_windows"][5:]) < 1.0          # before the turn: noise
+    assert out["null_angle_settled"] in pca.FRACTIONS or out["null_angle_settled"] == 1.0
+    assert GE.settling_at_common(turn(30), 4)["n"] == 30
+    X = turn(100)
+    assert GE.settling_at_common(X, 4) == GE.settling_at_common(X, 4) != GE.settling_at_common(X, 5)
+
+
+def test_claim_3_is_decided_again_from_the_common_count():
+    """Settled from 10–20% of training against a walk's 70–90% (supported) from every
+    checkpoint, but from 70–90% against 10–20% at 40 snapshots (not supported there): the
+    verdict depends on the count, inconclusive, both shown. The same settling at both:
+    supported and 'the same verdict'."""
+    def geoms(s, sn):
+        return [{ALL: {"angle_settled": a, "null_angle_settled": b, "stabilization": 0.5}} for a, b in zip(s, sn)]
+
+    def settling(s, sn):
+        return [{"n": 40, "angle_settled": a, "null_angle_settled": b} for a, b in zip(s, sn)]
+    early, late = [0.1, 0.2] * 4, [0.8, 0.7, 0.9, 0.8] * 2      # 8 seeds: the sd floored at 0.1 still decides
+    row = CO.claim_early_collapse(geoms(early, late), settling(late, early))
+    assert row.verdict == I and row.interval.endswith(
+        "; from 40 evenly spaced snapshots: not supported (against supported from every checkpoint): "
+        "the verdict depends on the snapshot count")
+    same = CO.claim_early_collapse(geoms(early, late), settling(early, late))
+    assert same.verdict == S and same.interval.endswith("; from 40 evenly spaced snapshots: the same verdict")
+    assert CO.claim_early_collapse(geoms(early, late)).verdict == S          # no settling given: no check

@@ -57,6 +57,8 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     # undetermined and no claim may read supported on them
     assert all("undetermined" in c["interval"] for c in claims if c["interval"])
     assert not [c["n"] for c in claims if c["verdict"] == "supported"]
+    counted = [c["n"] for c in claims if "evenly spaced snapshots:" in c["interval"]]   # the count check, wired in
+    assert counted == [1, 2, 3, 4, 6, 7, 15, 18, 19, 24, 25, 26]
     second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert second.returncode == 0
     assert "17 runs: 17 cached, 0 to train" in second.stdout          # main runs and variants, one sweep

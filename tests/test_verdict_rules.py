@@ -285,6 +285,29 @@ def test_claim_entropy_smooth_when_the_fall_comes_before_the_first_checkpoint():
     assert BU.claim_entropy_smooth(bubbles(tiny)).verdict == N
 
 
+def test_the_entropys_90_percent_point():
+    """A linear fall from 3 to 1 over steps 0–500, then flat, read every 100 steps of 1,000:
+    90% of the fall is first reached at step 500 (450 is not a checkpoint), so 0.5."""
+    steps = np.arange(0, 1001, 100)
+    assert BU.entropy_90(steps, np.maximum(3 - steps / 250, 1.0)) == 0.5
+    assert BU.entropy_90(steps, np.r_[3.0, np.full(10, 1.0)]) == 0.1
+
+
+def test_claim_7_is_decided_again_from_the_common_count():
+    """Entropy 90% fallen by 3–5% of training on 6 seeds (300 checkpoints; at 40 snapshots the
+    first one past it, a little later). The subspace settles from 10% at every checkpoint (gaps
+    ≤ 0.07, the sd floored at 0.1: supported) but from 60–80% at 40 snapshots (gaps > 0.5: not
+    supported): inconclusive, both shown; the same settling at both: supported."""
+    steps = np.arange(300) * 100
+    bubbles = [{"steps": list(steps), "entropy": {1: [[3.4 - 2.4 * min(1, s / (1500 - 100 * k))] for s in steps]},
+                "T": 32} for k in range(6)]
+    geoms = [{ALL: {"angle_settled": 0.1}} for _ in range(6)]
+    row = BU.claim_bubbling_with_collapse(bubbles, geoms, [{"angle_settled": a} for a in (0.6, 0.7, 0.8) * 2])
+    assert row.verdict == I and "from 40 evenly spaced snapshots: not supported (against supported" in row.interval
+    same = BU.claim_bubbling_with_collapse(bubbles, geoms, [{"angle_settled": 0.1} for _ in range(6)])
+    assert same.verdict == S and same.interval.endswith("the same verdict")
+
+
 def test_claim_bubbling_with_collapse():
     """Entropy 90% fallen at 0.9 of training on every seed (3.0 → 1.0 over steps 100–1000, from 3.4:
     1.22 at step 900). Gaps to the settled fractions on the 10% grid, the sd floored at 0.1."""

@@ -18,8 +18,8 @@ from ..report.plotting import plt, save_figure, sd_within
 from ..trajectories.schedule import Schedule
 from ..trajectories.task import probe_set
 from ..trajectories.rundir import ALL, MATS, cached_json, final_params, load_metrics, run_configs
-from .collapse import counted
-from .geometry import SETTLE_DEG, cached_geometry, common_snapshots
+from .snapshot_count import counted
+from .geometry import SETTLE_DEG, cached_geometry, cached_settling, common_snapshots
 from .contract import Experiment
 
 VERSION = 2   # the cache's version (was shared with the geometry's until its v3)
@@ -67,7 +67,7 @@ def entropy_smooth_rule(rel_drop: Interval, largest_jump: Interval) -> str:
     either lies wholly on the other side; *inconclusive* otherwise. A share above one half
     whose fall lies before the first checkpoint after step 0 on some seed reads
     *inconclusive* (the spacing cannot show what happened inside it). Decided again from
-    40 evenly spaced checkpoints (``collapse.count_rule``: the largest share grows with the
+    40 evenly spaced checkpoints (``snapshot_count.count_rule``: the largest share grows with the
     spacing); a verdict that differs between the two reads *inconclusive*."""
     return verdict(all_of(holds(rel_drop, ">=", 0.10), holds(largest_jump, "<=", 0.5)))
 
@@ -76,7 +76,8 @@ def bubbling_with_collapse_rule(gap: Interval) -> str:
     """bubbling coincides with collapse: |the fraction of training by which the last position's
     entropy has made 90% of its fall − the fraction from which the top-k PCA subspace has
     settled (claim 3's measure)|, per seed; *supported* if its interval lies at or below 0.2,
-    *not supported* if it lies above 0.2, *inconclusive* otherwise."""
+    *not supported* if it lies above 0.2, *inconclusive* otherwise, or when the verdict from 40
+    evenly spaced snapshots (both fractions read there) differs."""
     return verdict(holds(gap, "<=", 0.2))
 
 
@@ -113,17 +114,28 @@ def _entropy_smooth(curves, T):
                verdict=rule, value=iv_rel.est)
 
 
-def claim_bubbling_with_collapse(bubbles, geoms):
-    gaps, t_ent, t_col = [], [], []
-    for b, g in zip(bubbles, geoms):
-        steps = np.asarray(b["steps"], dtype=float)
-        ent = mean_entropy(b)
-        done = (ent[0] - ent) / max(ent[0] - ent[-1], 1e-12)
-        t_e = steps[np.argmax(done >= 0.9)] / steps[-1]
-        t_c = g[ALL]["angle_settled"]
-        t_ent.append(t_e)
-        t_col.append(t_c)
-        gaps.append(abs(t_e - t_c))
+def claim_bubbling_with_collapse(bubbles, geoms, settling=None):
+    """Claim 7's row; with ``settling`` (per seed, ``geometry.cached_settling``) decided again
+    from 40 evenly spaced snapshots: the entropy's 90% point and the settling both read there."""
+    t_ent = [entropy_90(b["steps"], mean_entropy(b)) for b in bubbles]
+    row = _coincide([g[ALL]["angle_settled"] for g in geoms], t_ent)
+    if settling is None:
+        return row
+    idx = common_snapshots(len(bubbles[0]["steps"]))
+    common = _coincide([x["angle_settled"] for x in settling],
+                       [entropy_90(np.asarray(b["steps"])[idx], mean_entropy(b)[idx]) for b in bubbles])
+    return counted(row, common.verdict, len(idx))
+
+
+def entropy_90(steps, ent) -> float:
+    """The fraction of training by which the entropy curve has made 90% of its fall."""
+    steps = np.asarray(steps, dtype=float)
+    done = (ent[0] - ent) / max(ent[0] - ent[-1], 1e-12)
+    return float(steps[np.argmax(done >= 0.9)] / steps[-1])
+
+
+def _coincide(t_col, t_ent):
+    gaps = np.abs(np.asarray(t_ent) - np.asarray(t_col))
     iv = within(t_interval(gaps, 0.1), 0.0, 1.0)      # a distance between two fractions of training
                                                       # (the windows step by 10%: its resolution)
     return Row(claim="bubbling coincides with the collapse", section="§4.2, Fig 2",
@@ -224,7 +236,8 @@ def measurements(ctx) -> list:
 
 def report(ctx):
     bubbles, geoms = ctx.per_run(cached_bubbling), ctx.per_run(cached_geometry)
-    claims = {6: claim_entropy_smooth(bubbles), 7: claim_bubbling_with_collapse(bubbles, geoms)}
+    claims = {6: claim_entropy_smooth(bubbles),
+              7: claim_bubbling_with_collapse(bubbles, geoms, ctx.per_run(cached_settling))}
     return claims, [fig2_entropy_and_rank(bubbles, geoms, ctx.caption, ctx.path("fig2_attention_entropy.png")),
                     fig_topk(bubbles, ctx.caption, ctx.path("fig_topk_attention.png"))]
 

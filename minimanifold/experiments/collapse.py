@@ -3,11 +3,10 @@
 Reads each run's geometry (``experiments/geometry.py``: r90 beside random-walk nulls with
 the same step norms, expanding windows, r90 from 40 evenly spaced snapshots) and the seeds'
 orientations. Claims 1–5 (claim 19, r90 against M, is experiments/m_scaling.py). Claims 1,
-2 and 4 are decided from every checkpoint and from 40 snapshots (``count_rule``).
+2, 3 and 4 are decided from every checkpoint and from 40 snapshots (``snapshot_count``).
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import numpy as np
@@ -16,7 +15,9 @@ from ..analysis.intervals import Interval, all_of, any_of, holds, pairs_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from .contract import Experiment
-from .geometry import cached_geometry, cached_orientation, common_null, common_r90, matched_null, mean_r90
+from .snapshot_count import counted, n_common
+from .geometry import (cached_geometry, cached_orientation, cached_settling, common_null, common_r90, matched_null,
+                       mean_r90)
 from ..trajectories.rundir import ALL, MATS, matrix_names
 
 # ---- verdict rules: the docstring is the rule the ledger prints ----
@@ -50,7 +51,8 @@ def early_collapse_rule(settled: Interval, minus_null: Interval) -> str:
     (largest principal angle), all attention; *supported* if its interval lies at or below 0.3
     and that of (fraction − the matched random walk's) below 0; *not supported* if it lies
     above 0.3 and the difference from the walk is decided either way; *inconclusive* otherwise
-    (a fraction indistinguishable from the walk's decides nothing)."""
+    (a fraction indistinguishable from the walk's decides nothing), or when the verdict from 40
+    evenly spaced snapshots (their own r90 and walk) differs."""
     if holds(settled, "<=", 0.3) is False and holds(minus_null, "<", 0) is not None:
         return NOT_SUPPORTED
     return SUPPORTED if all_of(holds(settled, "<=", 0.3), holds(minus_null, "<", 0)) is True else INCONCLUSIVE
@@ -77,33 +79,11 @@ def orientation_rule(angle: Interval) -> str:
     return NOT_SUPPORTED if holds(angle, "<", 20) is True else INCONCLUSIVE
 
 
-def count_rule(own: str, common: str) -> str:
-    """A verdict from r90 must not hang on how many snapshots the PCA sees: the rule is applied
-    to r90 from the preset's own checkpoints and from 40 evenly spaced ones (claims 1, 2, 4
-    here; 15, 18 and 19 through ``variants.counted_claim``); the two verdicts agree, or
-    the row is *inconclusive* (the reason in the row)."""
-    return own if own == common else INCONCLUSIVE
-
-
 RULES = {1: r90_range_rule, 2: vo_below_qk_rule, 3: early_collapse_rule, 4: same_dimension_rule,
          5: orientation_rule}
 
 
 # ---- ledger rows ----
-
-def counted(row: Row, common_verdict: str, n_common: int) -> Row:
-    """``row`` with claim 1/2/4's snapshot-count check (``count_rule``) applied and shown."""
-    if row.verdict == common_verdict:
-        note = f"; from {n_common} evenly spaced snapshots: the same verdict"
-    else:
-        note = (f"; from {n_common} evenly spaced snapshots: {common_verdict} (against {row.verdict} from "
-                f"every checkpoint): the verdict depends on the snapshot count")
-    return dataclasses.replace(row, interval=row.interval + note, verdict=count_rule(row.verdict, common_verdict))
-
-
-def n_common(geoms) -> int:
-    return geoms[0][ALL]["common"]["n"]
-
 
 def claim_r90_range(geoms, n_layers):
     per_seed = np.array([mean_r90(g, n_layers) for g in geoms])
@@ -146,13 +126,14 @@ def claim_vo_below_qk(geoms, n_layers):
     return counted(row, common, n_common(geoms))
 
 
-def claim_early_collapse(geoms):
+def claim_early_collapse(geoms, settling=None):
+    """Claim 3's row; with ``settling`` (per seed, ``geometry.cached_settling``) decided again
+    from the common snapshot count (``snapshot_count.count_rule``)."""
     s = np.array([g[ALL]["angle_settled"] for g in geoms])
     sn = np.array([g[ALL]["null_angle_settled"] for g in geoms])
     r = np.array([g[ALL]["stabilization"] for g in geoms])
-    grid = 0.1                                   # the expanding windows step by 10% of training
-    iv, ivd = within(t_interval(s, grid), 0.0, 1.0), within(t_interval(s - sn, grid), -1.0, 1.0)
-    return Row(claim="collapse within the first 20–30% of training", section="§4.1",
+    iv, ivd = settling_intervals(s, sn)
+    row = Row(claim="collapse within the first 20–30% of training", section="§4.1",
                paper="20–30% of training",
                measured=f"the top-k PCA subspace (all attention) stays within 30° of the whole run's from "
                         f"{mean_sd(100 * s, '{:.0f}')}% of training (the integer r90 settles from "
@@ -160,6 +141,16 @@ def claim_early_collapse(geoms):
                null=f"matched random walk: from {mean_sd(100 * sn, '{:.0f}')}%",
                interval=f"fraction {iv.text()}; minus the walk's {ivd.text()}",
                verdict=early_collapse_rule(iv, ivd), value=iv.est)
+    if settling is None:
+        return row
+    at = [np.array([x[key] for x in settling]) for key in ("angle_settled", "null_angle_settled")]
+    return counted(row, early_collapse_rule(*settling_intervals(*at)), settling[0]["n"])
+
+
+def settling_intervals(s, sn):
+    """Intervals of the settling fraction and of it minus the walk's (the expanding windows
+    step by 10% of training: the resolution their sd is floored at)."""
+    return within(t_interval(s, 0.1), 0.0, 1.0), within(t_interval(s - sn, 0.1), -1.0, 1.0)
 
 
 def claim_same_dimension(geoms, n_layers):
@@ -238,14 +229,14 @@ def fig1_effective_rank(geoms, n_layers, caption, path) -> str:
 
 
 def measurements(ctx) -> list:
-    """The main runs' geometry (modules comparing variants measure theirs)."""
-    return [(cached_geometry, (r["dir"],)) for r in ctx.runs]
+    """The main runs' geometry and settling at the common count (variants measure theirs)."""
+    return [(f, (r["dir"],)) for r in ctx.runs for f in (cached_geometry, cached_settling)]
 
 
 def report(ctx):
     geoms, n_layers = ctx.per_run(cached_geometry), ctx.n_layers
     claims = {1: claim_r90_range(geoms, n_layers), 2: claim_vo_below_qk(geoms, n_layers),
-              3: claim_early_collapse(geoms), 4: claim_same_dimension(geoms, n_layers),
+              3: claim_early_collapse(geoms, ctx.per_run(cached_settling)), 4: claim_same_dimension(geoms, n_layers),
               5: claim_orientation(cached_orientation([r["dir"] for r in ctx.runs]))}
     return claims, [fig1_effective_rank(geoms, n_layers, ctx.caption, ctx.path("fig1_effective_rank.png"))]
 

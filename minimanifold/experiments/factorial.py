@@ -23,7 +23,8 @@ from ..model.optim import lr_words
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd
 from ..report.plotting import plt, save_figure, seeds
 from ..trajectories.rundir import attention_trajectories, cached_json, matrix_names, run_configs
-from .collapse import cached_geometry, counted, matched_null, mean_r90, n_common
+from .collapse import cached_geometry, matched_null, mean_r90
+from .snapshot_count import counted, n_common
 from .geometry import common_r90
 from .contract import Experiment
 from .optimizer import ADAMW_LR, ADAMW_WD, SGD_LR
@@ -141,7 +142,7 @@ def task_rule(gaps: dict) -> str:
     or above 1 (the task makes trajectories at least one dimension lower than descent with
     nothing to learn); *not supported* if some pair's lies below 1 (no-task runs as low,
     within one dimension); *inconclusive* otherwise or with a cell missing, or when the verdict
-    from 40 evenly spaced snapshots differs (``collapse.count_rule``)."""
+    from 40 evenly spaced snapshots differs (``snapshot_count.count_rule``)."""
     if len(gaps) < len(OPTIMIZERS) * len(SCHEDULES):
         return INCONCLUSIVE
     if any(holds(iv, "<", MARGIN) is True for iv in gaps.values()):
@@ -207,7 +208,7 @@ def rows(per_cell: dict, why=None) -> dict:
                      interval="; ".join(f"{', '.join(k)}: {what} {iv.text()}" for k, iv in ivs.items()),
                      verdict=RULES[n](ivs) if not missing else INCONCLUSIVE,
                      value={", ".join(k): iv.est for k, iv in ivs.items()})
-        if common:                    # the verdict must not hang on the snapshot count (collapse.count_rule)
+        if common:                    # the verdict must not hang on the snapshot count (snapshot_count.count_rule)
             out[n] = counted(out[n], RULES[n](common[n]) if not missing else INCONCLUSIVE,
                              per_cell[here[0]]["n_common"])
     return out

@@ -93,6 +93,28 @@ def geometry(snaps: dict, null_draws=3, k_dirs=K_DIRS) -> dict:
     return out
 
 
+def settling_at_common(X, seed_index: int, count: int = N_COMMON) -> dict:
+    """Claim 3's settling again from ``count`` evenly spaced snapshots of X [n, D] (all
+    attention): each expanding window's top-k subspace (k: the snapshots' r90) against the
+    whole run's, and the same for a walk with their step norms (``geometry``'s, drawn
+    with ``seed_index``). Where the angles fall below ``SETTLE_DEG`` hangs on the spacing."""
+    Xc = X[common_snapshots(X.shape[0], count)]
+    k = pca.rank_at(pca.pca_spectrum(Xc), 0.90)
+    walk = pca.random_walk(pca.step_norms(Xc), Xc.shape[1], np.random.default_rng([seed_index, 5]))
+    angles, null = subspace_windows(Xc, pca.FRACTIONS, k), subspace_windows(walk, pca.FRACTIONS, k)
+    return {"n": int(Xc.shape[0]), "r90": k, "angle_windows": angles, "angle_settled": settled_from(angles),
+            "null_angle_windows": null, "null_angle_settled": settled_from(null)}
+
+
+def cached_settling(run_dir) -> dict:
+    """``settling_at_common`` of a run's attention matrices side by side, cached (its own
+    file: geometry's cache, older, is committed for runs that no cache holds any more)."""
+    def compute(d):
+        snaps = attention_trajectories(d, run_configs(d)[0])
+        return settling_at_common(snaps[ALL], list(snaps).index(ALL))      # the walk ``geometry`` draws for ALL
+    return cached_json(run_dir, "settling_common_v1.json", compute)
+
+
 def geometry_of_run(run_dir, null_draws=3, k_dirs=K_DIRS) -> dict:
     """``geometry`` of a run directory's attention trajectories."""
     cfg, _, _ = run_configs(run_dir)

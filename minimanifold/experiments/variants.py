@@ -11,7 +11,8 @@ from ..report.ledger import INCONCLUSIVE, Row
 from ..report.plotting import plt, save_figure
 from ..trajectories.sweep import RunSpec
 from ..trajectories.rundir import ALL, load_metrics
-from .collapse import cached_geometry, counted, matched_null, mean_r90
+from .collapse import cached_geometry, matched_null, mean_r90
+from .snapshot_count import counted
 from .geometry import common_null, common_r90
 
 
@@ -67,7 +68,7 @@ def at_common(v) -> dict:
 def counted_claim(claim, *summaries):
     """``claim(*summaries)`` decided from every checkpoint and again from the common snapshot
     count (``at_common``; a dict of summaries is mapped value by value): the verdicts must
-    agree, or the row reads inconclusive (``collapse.count_rule``)."""
+    agree, or the row reads inconclusive (``snapshot_count.count_rule``)."""
     def common(s):
         return {k: at_common(v) for k, v in s.items()} if "r90" not in s else at_common(s)
     row = claim(*summaries)
