@@ -258,6 +258,9 @@ def test_settling_at_the_common_count_has_a_known_answer():
     assert GE.settling_at_common(turn(30), 4)["n"] == 30
     X = turn(100)
     assert GE.settling_at_common(X, 4) == GE.settling_at_common(X, 4) != GE.settling_at_common(X, 5)
+    X[:, 2] = 0.09 * np.sin(6 * np.pi * np.linspace(0, 1, 100))       # a third direction with 6% of the variance
+    lam = pca.pca_spectrum(X[GE.common_snapshots(100)])
+    assert (pca.rank_at(lam, 0.90), pca.rank_at(lam, 0.95)) == (2, 3) and GE.settling_at_common(X, 4)["r90"] == 2
 
 
 def test_claim_3_is_decided_again_from_the_common_count():

@@ -279,9 +279,10 @@ def test_claim_entropy_smooth_when_the_fall_comes_before_the_first_checkpoint():
     early = [np.r_[3.4, np.full(29, 1.0)] - 0.1 * k * t for k in (0, 1, 2)]
     row = BU.claim_entropy_smooth(bubbles(early))
     assert row.verdict == I and "the largest fall comes before the first checkpoint on 3 of 3 seeds" in row.interval
+    assert "largest share [0.87, 1.00]" in row.interval                   # a share of a fall: cut at 1
     late = [np.r_[np.full(15, 3.4), np.full(15, 1.0)] - 0.1 * k * t for k in (0, 1, 2)]
     assert BU.claim_entropy_smooth(bubbles(late)).verdict == N
-    tiny = [np.r_[3.4, np.full(29, 3.4 - 0.01 * (k + 1))] for k in (0, 1, 2)]
+    tiny = [np.r_[3.4, 3.4 - 0.01 * (k + 1) - 0.001 * k * t[1:]] for k in (0, 1, 2)]   # most of it first
     assert BU.claim_entropy_smooth(bubbles(tiny)).verdict == N
 
 
@@ -291,6 +292,7 @@ def test_the_entropys_90_percent_point():
     steps = np.arange(0, 1001, 100)
     assert BU.entropy_90(steps, np.maximum(3 - steps / 250, 1.0)) == 0.5
     assert BU.entropy_90(steps, np.r_[3.0, np.full(10, 1.0)]) == 0.1
+    assert BU.entropy_90([0, 1, 2, 3], np.array([10.0, 9.0, 1.0, 0.0])) == pytest.approx(2 / 3)   # exactly 90%: counts
 
 
 def test_claim_7_is_decided_again_from_the_common_count():
@@ -306,6 +308,20 @@ def test_claim_7_is_decided_again_from_the_common_count():
     assert row.verdict == I and "from 40 evenly spaced snapshots: not supported (against supported" in row.interval
     same = BU.claim_bubbling_with_collapse(bubbles, geoms, [{"angle_settled": 0.1} for _ in range(6)])
     assert same.verdict == S and same.interval.endswith("the same verdict")
+
+
+def test_claim_7_at_the_common_count_reads_the_entropy_there(monkeypatch):
+    """300 checkpoints every 100 steps: the entropy has made 90% of its fall at checkpoint 10
+    (step 1,000); of the 40 evenly spaced snapshots (checkpoints 0, 8, 15, ...) the first past
+    it is checkpoint 15 (step 1,500). The common-count row reads 1500/29900, not 1000/29900."""
+    seen = []
+    real = BU._coincide
+    monkeypatch.setattr(BU, "_coincide", lambda t_col, t_ent: seen.append(list(t_ent)) or real(t_col, t_ent))
+    steps = np.arange(300) * 100
+    bubbles = [{"steps": list(steps), "entropy": {1: [[3.0 if i < 10 else 1.0 + 0.1 * k] for i in range(300)]},
+                "T": 32} for k in range(3)]
+    BU.claim_bubbling_with_collapse(bubbles, [{ALL: {"angle_settled": 0.1}}] * 3, [{"angle_settled": 0.1}] * 3)
+    assert seen[0] == [pytest.approx(1000 / 29900)] * 3 and seen[1] == [pytest.approx(1500 / 29900)] * 3
 
 
 def test_claim_bubbling_with_collapse():
