@@ -4,6 +4,7 @@ PCA, in restricted retraining (claim 23) and the functional dimension (claim 22)
 answers on synthetic trajectories, the rule's boundaries, the jobs' dependencies, and two
 tiny trained runs."""
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -15,6 +16,8 @@ from minimanifold.analysis.intervals import Interval
 from minimanifold.analysis.pca import pca_directions
 from minimanifold.experiments import functional_dimension as FU
 from minimanifold.experiments import restricted_jobs, restricted_training as RT
+from minimanifold.files import save_json
+from minimanifold.trajectories import records
 from minimanifold.trajectories.presets import AUTHORS, PAPER, QUICK, SMOKE
 from minimanifold.trajectories.sweep import run_dir
 
@@ -336,7 +339,8 @@ def test_causal_curves_of_a_run(two_runs, tmp_path):
     d = tmp_path / "seed_0"
     shutil.copytree(a, d)
     out = FU.cached_causal(str(d), b)
-    assert os.path.exists(d / f"functional_causal_v{FU.CAUSAL_VERSION}_other-seed1.json")
+    named = d / f"functional_causal_v{FU.CAUSAL_VERSION}_other-seed1-{records.tag(b)}.json"    # that very run
+    assert os.path.exists(named) and len(records.tag(b)) == 8
     assert out["k"] == list(FU.KS) and out["other_seed"] == 1 and out["early_step"] == 40
     assert out["drift"] == [final] * len(FU.KS)
     early = {n: pca_directions(X[:5], max(FU.KS)) for n, X in blocks.items()}        # K_CLAIM + 1 = 5 snapshots
@@ -347,6 +351,13 @@ def test_causal_curves_of_a_run(two_runs, tmp_path):
     assert all(0 <= x <= 1 for x in out["early"] + out["other"])
     alone = FU.cached_causal(str(d))
     assert alone["other"] is None and os.path.exists(d / f"functional_causal_v{FU.CAUSAL_VERSION}.json")
+    partner = tmp_path / "seed_1"                         # the partner retrained to another end: another run,
+    shutil.copytree(b, partner)                           # measured anew (the stale file is not read)
+    summary = json.load(open(partner / "summary.json"))
+    save_json(str(partner / "summary.json"), {**summary, "final_loss": summary["final_loss"] * 1.5})
+    FU.cached_causal(str(d), str(partner))
+    assert records.tag(str(partner)) != records.tag(b) and named.exists()
+    assert (d / f"functional_causal_v{FU.CAUSAL_VERSION}_other-seed1-{records.tag(str(partner))}.json").exists()
 
 
 def functional_result(final=1.0, pca4=0.95, rand4=0.3):

@@ -89,10 +89,12 @@ def test_seed_orientation_is_kept_in_the_configurations_folder(tmp_path):
     for seed, V in enumerate(dirs):
         d = tmp_path / "add-x" / f"seed_{seed}"
         os.makedirs(d)
+        summary(d, 0.1 * seed)
         GE.cached_dirs(str(d), lambda _, V=V: {"blocks.0.attn.W_Q": V})
         runs.append(str(d))
     o = GE.cached_orientation(runs)["blocks.0.attn.W_Q"]
-    assert (tmp_path / "add-x" / f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1-2.json").is_file()
+    assert (tmp_path / "add-x" / GE.orientation_name(runs)).is_file()
+    assert GE.orientation_name(runs).startswith(f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1-2-")
     assert len(o["seed_pairs_deg"]) == 3 and max(o["seed_pairs_deg"][1]) < 1e-4     # the pair (0, 2)
     assert min(o["seed_pairs_deg"][0]) > 1.0
     M = CO.pair_matrix({"blocks.0.attn.W_Q": o})
@@ -111,9 +113,10 @@ def test_seed_orientation_over_the_run_cache_and_the_records_is_read_where_it_is
     from minimanifold.files import record_digest, save_json
     cache, rec = tmp_path / "runs" / "add-x", tmp_path / "records" / "add-x"
     dirs = [str(cache / "seed_0"), str(rec / "seed_1"), str(rec / "seed_2")]
-    for d in dirs:
+    for i, d in enumerate(dirs):
         os.makedirs(d)
-    name = f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1-2.json"
+        summary(d, 0.1 * i)
+    name = GE.orientation_name(dirs)
     save_json(str(rec / name), {"blocks.0.attn.W_Q": {"seed_pairs_deg": [[1.0]], "random_deg": [2.0], "D": 5}})
     record_digest(str(rec / name))
     assert GE.cached_orientation(dirs)["blocks.0.attn.W_Q"]["D"] == 5
@@ -122,7 +125,37 @@ def test_seed_orientation_over_the_run_cache_and_the_records_is_read_where_it_is
     for d in dirs[:2]:
         GE.cached_dirs(d, lambda _: {"blocks.0.attn.W_Q": np.linalg.qr(rng.standard_normal((6, 3)))[0]})
     o = GE.cached_orientation(dirs[:2])                                   # seeds 0-1: in neither folder
-    assert (cache / f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1.json").is_file() and o["blocks.0.attn.W_Q"]["D"] == 6
+    assert (cache / GE.orientation_name(dirs[:2])).is_file() and o["blocks.0.attn.W_Q"]["D"] == 6
+    before = GE.orientation_name(dirs[:2])
+    summary(dirs[1], 0.7)                                     # seed 1 retrained to another end: another run
+    after = GE.orientation_name(dirs[:2])
+    assert after != before and GE.orientation_name(dirs) != name and not (cache / after).exists()
+    GE.cached_orientation(dirs[:2])                           # measured anew, not read from the replaced run's file
+    assert (cache / after).is_file()
+
+
+def summary(d, loss):
+    """A finished run's summary: its end is what names it (``records.tag``)."""
+    from minimanifold.files import save_json
+    save_json(os.path.join(d, "summary.json"), {"final_step": 100, "final_loss": loss, "final_acc": {"1": 1.0}})
+
+
+def test_a_run_tag_is_its_end(tmp_path):
+    """``records.tag``: 8 hex digits of the run's final step, loss and accuracies; two runs that
+    end alike share it, one that ends elsewhere has its own; other summary fields do not enter."""
+    from minimanifold.files import save_json
+    from minimanifold.trajectories import records
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    for d in (a, b):
+        os.makedirs(d)
+    summary(a, 0.25)
+    save_json(os.path.join(b, "summary.json"), {"final_step": 100, "final_loss": 0.25, "final_acc": {"1": 1.0},
+                                                "seconds": {"steps": 9.0}})
+    assert records.tag(a) == records.tag(b) and len(records.tag(a)) == 8 and int(records.tag(a), 16) >= 0
+    for change in ({"final_loss": 0.2500001}, {"final_step": 101}, {"final_acc": {"1": 0.99}}):
+        save_json(os.path.join(b, "summary.json"), {"final_step": 100, "final_loss": 0.25, "final_acc": {"1": 1.0},
+                                                    **change})
+        assert records.tag(b) != records.tag(a), change
 
 
 def iv(lo, hi, n=5):

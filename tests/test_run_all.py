@@ -81,7 +81,7 @@ def rebuilt_from_the_records_alone(tmp_path, cmd):
     assert not [p for p in (fig / "records").rglob("*") if p.name in ("trajectory.npz", "ckpt")
                 or p.name.startswith(("commutators_v", "geometry_dirs_v"))]          # no heavy file
     assert sum(p.stat().st_size for p in (fig / "records").rglob("*") if p.is_file()) < 4 << 20
-    assert list((fig / "records").glob("add-*/orientation_v*_seeds_0-1.json"))     # claim 5, across seeds
+    assert list((fig / "records").glob("add-*/orientation_v*_seeds_0-1-????????.json"))     # claim 5, across seeds
     empty = [*cmd[:cmd.index("--runs-dir") + 1], str(tmp_path / "no-runs"), *cmd[cmd.index("--runs-dir") + 2:]]
     third = subprocess.run(empty, cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert third.returncode == 0, third.stderr[-2000:]
@@ -436,7 +436,8 @@ def test_prefetch_on_a_pool_fills_exactly_what_the_reports_read(tmp_path):
     added = {os.path.relpath(p, tmp_path / "a") for p in set(files()) - set(before)}
     assert {k: v for k, v in files().items() if k in before} == before    # every per-run measurement was there
     key = os.path.basename(os.path.dirname(pooled.runs[0]["dir"]))         # only the seeds' orientation, across
-    assert added == {os.path.join(key, f"orientation_v{GE.ANALYSIS_VERSION}_seeds_0-1.json{x}") for x in ("", ".sha256")}
+    name = GE.orientation_name([r["dir"] for r in pooled.runs])
+    assert added == {os.path.join(key, f"{name}{x}") for x in ("", ".sha256")} and "_seeds_0-1-" in name
     assert [r["summary"]["blas_threads"] for r in pooled.runs] == [1, 1]
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env["OPENBLAS_NUM_THREADS"] = "1"                         # like with like: the workers' one thread

@@ -31,6 +31,7 @@ from ..analysis.functional import drift_directions, functional_curve, k_star, ra
 from ..analysis.intervals import Interval, all_of, holds, t_interval
 from ..report.ledger import Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure
+from ..trajectories import records
 from ..trajectories.metrics import evaluate
 from ..trajectories.schedule import Schedule
 from ..trajectories.task import probe_set
@@ -123,7 +124,7 @@ def causal_of_run(run_dir, partner_dir=None) -> dict:
 
 
 def cached_causal(run_dir, partner_dir=None) -> dict:
-    other = "" if partner_dir is None else f"_other-seed{seed_of(partner_dir)}"
+    other = "" if partner_dir is None else f"_other-seed{seed_of(partner_dir)}-{records.tag(partner_dir)}"   # that run
     return cached_json(run_dir, f"functional_causal_v{CAUSAL_VERSION}{other}.json",
                        lambda d: causal_of_run(d, partner_dir))
 

@@ -11,12 +11,14 @@ and the top-3 directions (kept apart: 3 MB a run, read only to compare seeds).
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 
 import numpy as np
 
 from ..analysis import pca
+from ..trajectories import records
 from ..trajectories.rundir import ALL, attention_trajectories, cached_json, cached_npz, matrix_names, run_configs
 
 ANALYSIS_VERSION = 3   # bump when the measurement changes, so cached results are recomputed
@@ -166,9 +168,17 @@ def seed_orientation(geoms: list, k_dirs=K_DIRS, n_random=5) -> dict:
     return out
 
 
+def orientation_name(run_dirs) -> str:
+    """Its cache file: the seeds, and those very runs (``records.tag``: a seed retrained to
+    another end is another run, and their orientation is measured anew)."""
+    seeds = "-".join(os.path.basename(d)[len("seed_"):] for d in run_dirs)
+    runs = hashlib.sha256("".join(records.tag(d) for d in run_dirs).encode()).hexdigest()[:8]
+    return f"orientation_v{ANALYSIS_VERSION}_seeds_{seeds}-{runs}.json"
+
+
 def cached_orientation(run_dirs) -> dict:
     """``seed_orientation`` of the runs in ``run_dirs`` (one configuration, several seeds),
-    cached as JSON in the folder of their configuration, named by the seeds: it is what a
+    cached as JSON in the folder of their configuration (``orientation_name``): it is what a
     committed record keeps in place of the runs' 3 MB of directions. Runs of one
     configuration may lie in two folders, the run cache's and the records' (a sitting that
     retrained some of them): the file is read from whichever holds it, else computed in the
@@ -176,8 +186,7 @@ def cached_orientation(run_dirs) -> dict:
     folders = list(dict.fromkeys(os.path.dirname(d) for d in run_dirs))
     if len({os.path.basename(f) for f in folders}) > 1:
         raise ValueError(f"seed orientation compares runs of one configuration: {run_dirs}")
-    seeds = "-".join(os.path.basename(d)[len("seed_"):] for d in run_dirs)
-    name = f"orientation_v{ANALYSIS_VERSION}_seeds_{seeds}.json"
+    name = orientation_name(run_dirs)
     group = next((f for f in folders if os.path.exists(os.path.join(f, name))), folders[0])
 
     def compute(_):

@@ -19,6 +19,8 @@ read is added and nothing removed, so each sitting commits what it finished.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 
@@ -97,6 +99,14 @@ def same_run(record_dir, run_dir) -> bool:
     return (os.path.basename(run_dir) == os.path.basename(record_dir)
             and os.path.basename(os.path.dirname(run_dir)) == os.path.basename(os.path.dirname(record_dir))
             and all(mine.get(k) == theirs.get(k) for k in SAME_RUN))
+
+
+def tag(run_dir) -> str:
+    """The run's end (``SAME_RUN`` of its summary) in 8 hex digits. A measurement that reads
+    another run names that run by it, so a retraining that ends elsewhere (another kernel
+    or thread count) is measured anew instead of read from the record of the run it replaced."""
+    summary = read_json(os.path.join(run_dir, "summary.json"))
+    return hashlib.sha256(json.dumps({k: summary.get(k) for k in SAME_RUN}, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def adopt(record_dir, run_dir, names=None) -> list:
