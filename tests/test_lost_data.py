@@ -408,3 +408,16 @@ def test_a_run_a_retraining_starts_from_trains_even_when_its_record_is_committed
     main, _ = train_all(p, str(runs), log=lambda s: None, train=frozenset({"restricted-retraining"}),
                         records_root=str(root))
     assert [(r["seed"], bool(r.get("record"))) for r in main] == [(0, False), (1, False), (2, True)]
+
+
+def test_who_trained_a_run_records_the_gemm_kernel(tmp_path):
+    """trained_by.json names OpenBLAS's kernel per training process: paper seeds 4-7 ended
+    elsewhere than their records because another kernel trained them, which nothing said.
+    ``OPENBLAS_CORETYPE`` picks it, so a subprocess under Haswell records Haswell."""
+    code = ("import sys; from minimanifold.trajectories.rundir import record_trainer; "
+            "print(record_trainer(sys.argv[1])['blas_core'])")
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "Haswell"
+    assert json.load(open(tmp_path / "trained_by.json"))[0]["blas_core"] == "Haswell"

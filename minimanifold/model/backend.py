@@ -7,6 +7,7 @@ moves the drawn numbers, so both backends start from bit-identical values.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 
@@ -104,3 +105,39 @@ def matmul_into(a, b, out):
     else:
         out[...] = a @ b
     return out
+
+
+# ---- the OpenBLAS NumPy runs on: its kernel (recorded with each run) and thread count ----
+
+def _openblas(fn: str):
+    """``fn`` of the OpenBLAS loaded by NumPy (its symbols carry NumPy's wheel prefix and
+    64-bit-integer suffix), None without one."""
+    for line in open("/proc/self/maps"):
+        path = line.split()[-1]
+        if "openblas" in os.path.basename(path).lower():
+            lib = ctypes.CDLL(path)
+            for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
+                if hasattr(lib, f"{prefix}openblas_{fn}{suffix}"):
+                    return getattr(lib, f"{prefix}openblas_{fn}{suffix}")
+    return None
+
+
+def blas_threads(n=None):
+    """NumPy's OpenBLAS thread count in this process (None without OpenBLAS); given ``n``,
+    sets it to n and returns the count before."""
+    get, set_ = _openblas("get_num_threads"), _openblas("set_num_threads")
+    if get is None:
+        return None
+    old = get()
+    if n is not None:
+        set_(n)
+    return old
+
+
+def blas_core() -> str:
+    """The kernel OpenBLAS chose for this CPU (``OPENBLAS_CORETYPE`` overrides it)."""
+    fn = _openblas("get_corename")
+    if fn is None:
+        return "no OpenBLAS"
+    fn.restype = ctypes.c_char_p
+    return fn().decode()

@@ -25,14 +25,13 @@ PJRT_NPROC=1 one thread does all the work; by default, 4 threads share it.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import time
 
 import numpy as np
 
-from ..model.backend import gemm_gflops
+from ..model.backend import blas_core, blas_threads, gemm_gflops  # noqa: F401 (bench.py reads them here)
 from ..model.config import ModelConfig
 from ..model.optim import sgd_step
 from ..model.transformer import init_params, loss_and_grads
@@ -44,40 +43,6 @@ BATCH = 64
 
 class Missing(Exception):
     """The peer's package is not installed (its table row says so)."""
-
-
-def _openblas(fn: str):
-    """``fn`` of the OpenBLAS loaded by NumPy (its symbols carry NumPy's wheel prefix and
-    64-bit-integer suffix), None without one."""
-    for line in open("/proc/self/maps"):
-        path = line.split()[-1]
-        if "openblas" in os.path.basename(path).lower():
-            lib = ctypes.CDLL(path)
-            for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
-                if hasattr(lib, f"{prefix}openblas_{fn}{suffix}"):
-                    return getattr(lib, f"{prefix}openblas_{fn}{suffix}")
-    return None
-
-
-def blas_threads(n=None):
-    """NumPy's OpenBLAS thread count in this process (None without OpenBLAS); given ``n``,
-    sets it to n and returns the count before."""
-    get, set_ = _openblas("get_num_threads"), _openblas("set_num_threads")
-    if get is None:
-        return None
-    old = get()
-    if n is not None:
-        set_(n)
-    return old
-
-
-def blas_core() -> str:
-    """The kernel OpenBLAS chose for this CPU (``OPENBLAS_CORETYPE`` overrides it)."""
-    fn = _openblas("get_corename")
-    if fn is None:
-        return "no OpenBLAS"
-    fn.restype = ctypes.c_char_p
-    return fn().decode()
 
 
 def numpy_step(params, tokens, targets, cfg, dtype, lr):

@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from ..files import changed, file_digest, read_json, read_npz, record_digest, save_json, save_npz
+from ..model.backend import blas_core
 from ..model.config import ModelConfig
 from ..model.io import load_params
 from ..model.transformer import attention_param_names
@@ -87,13 +88,15 @@ def checkpoint_step(path) -> int:
 def record_trainer(run_dir, worker=None) -> dict:
     """Append who trains ``run_dir`` now to its ``trained_by.json`` (a list, oldest first)
     and return the entry: the Dask worker's address (None: a local process), the host, the
-    process id, and the step training starts from (its latest checkpoint; 0: from
-    scratch). A run resumed after its worker died lists both workers. Call it holding the
+    process id, the step training starts from (its latest checkpoint; 0: from scratch) and
+    OpenBLAS's kernel (``OPENBLAS_CORETYPE`` or the CPU's: the same seed under another one
+    ends elsewhere). A run resumed after its worker died lists both workers. Call it holding the
     run lock."""
     path = os.path.join(run_dir, "trained_by.json")
     latest = latest_checkpoint(run_dir)
     entry = {"worker": worker, "host": socket.gethostname(), "pid": os.getpid(),
-             "from_step": checkpoint_step(latest) if latest else 0}
+             "from_step": checkpoint_step(latest) if latest else 0,
+             "blas_core": blas_core()}          # the GEMM kernel: another one trains the same seed elsewhere
     save_json(path, (read_json(path) if os.path.exists(path) else []) + [entry])
     return entry
 
