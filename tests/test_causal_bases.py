@@ -534,3 +534,27 @@ def test_the_figure_draws_the_main_runs_of_the_seeds_retrained_only(monkeypatch,
     rows, _ = RT.report(Context(p, runs, {}, str(tmp_path), "c"))
     assert [h[0]["acc"]["1"] for h in seen["hist"]] == [0.0, 2.0]
     assert rows[23].verdict == I and "partial: 2 of the 3 seeds" in rows[23].interval
+
+
+def test_another_seeds_basis_is_of_that_very_run(two_runs, tmp_path):
+    """A retraining on seed 1's directions records which run of seed 1 lent them
+    (``records.tag``); once the run cache holds another run of seed 1 (retrained to another
+    end), the cached job is refused with a line naming both, not read as this one's. A job
+    cached before the tag was kept is read as it is."""
+    import shutil
+    from minimanifold.files import record_digest
+    a = tmp_path / "seed_0"
+    b = tmp_path / "seed_1"
+    shutil.copytree(two_runs[0], a)
+    shutil.copytree(two_runs[1], b)
+    out = RT.cached_restricted(str(a), 2, "other", 10, str(b))
+    assert out["other_tag"] == records.tag(str(b)) and out["other_seed"] == 1
+    lent = records.tag(str(b))
+    summary = json.load(open(b / "summary.json"))
+    save_json(str(b / "summary.json"), {**summary, "final_loss": summary["final_loss"] * 1.5})
+    with pytest.raises(ValueError, match=f"earlier run of it \\(tag {lent}\\), which .*seed_1 replaced"):
+        RT.cached_restricted(str(a), 2, "other", 10, str(b))
+    path = a / RT.cache_name(2, "other", 10, 1)
+    save_json(str(path), {k: v for k, v in json.load(open(path)).items() if k != "other_tag"})
+    record_digest(str(path))                                    # a result from before the tag: read
+    assert RT.cached_restricted(str(a), 2, "other", 10, str(b))["other_seed"] == 1

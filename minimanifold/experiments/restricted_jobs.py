@@ -65,6 +65,8 @@ def restricted_of_run(run_dir, K: int, kind: str, steps: int, partner_dir=None, 
     out["acc"] = {str(m): v for m, v in out["acc"].items()}
     out["K_used"] = min(int(V.shape[1]) for V in bases.values())     # PCA may find fewer than K
     out["other_seed"] = None if partner_dir is None else seed_of(partner_dir)
+    if partner_dir is not None:
+        out["other_tag"] = records.tag(partner_dir)          # that very run (its name says only the seed)
     return out
 
 
@@ -76,13 +78,19 @@ def cache_name(K, kind, steps, other_seed=None) -> str:
 def cached_restricted(run_dir, K, kind, steps, partner_dir=None, record_dir=None) -> dict:
     """The retraining, cached in ``run_dir``; one in the run's committed record
     ``record_dir`` (an earlier sitting's, of the same run) is copied in, not retrained;
-    one an earlier sitting began goes on from where it stopped."""
+    one an earlier sitting began goes on from where it stopped. One on another seed's basis
+    read off a run that the cache has since replaced (another end: ``records.tag``) is
+    refused, never read as this one's (results from before the tag was kept are read)."""
     name = cache_name(K, kind, steps, None if partner_dir is None else seed_of(partner_dir))
     records.adopt(record_dir, run_dir, [name])
     resume = os.path.join(run_dir, resume_name(name))
     out = cached_json(run_dir, name, lambda d: restricted_of_run(d, K, kind, steps, partner_dir, resume))
     if os.path.exists(resume):
         os.remove(resume)
+    if partner_dir is not None and out.get("other_tag", records.tag(partner_dir)) != records.tag(partner_dir):
+        raise ValueError(f"{os.path.join(run_dir, name)}: retrained on seed {seed_of(partner_dir)}'s directions of an "
+                         f"earlier run of it (tag {out['other_tag']}), which {partner_dir} replaced (tag "
+                         f"{records.tag(partner_dir)}); remove the file to retrain it on this one")
     return out
 
 
