@@ -36,7 +36,7 @@ LEDGERS = (("quick: `python run_all.py`", "quick/claims.json"),
 def write_ledgers_page(figures_root) -> str:
     """Regenerate ``figures_root``/ledgers.md from the ledgers under it; returns its path."""
     path = os.path.join(figures_root, "ledgers.md")
-    ledger.write_side_by_side(figures_root, LEDGERS, path, rule_changes.RETIRED)
+    ledger.write_side_by_side(figures_root, LEDGERS, path, rule_changes.RETIRED, rule_changes.side_by_side)
     return path
 
 

@@ -67,3 +67,21 @@ def test_every_listed_change_is_a_claim_some_experiment_decides():
         assert set(verdicts) <= decided | set(RC.RETIRED)
         assert set(verdicts.values()) <= {"supported", "not supported", "inconclusive"}
     assert len(RC.BEFORE["quick"]) == 26 and len(RC.BEFORE["paper"]) == len(RC.BEFORE["authors"]) == 23
+
+
+def test_one_table_of_every_presets_rule_changes():
+    """figures/ledgers.md's table (the README links it): per changed or retired claim, each
+    preset's frozen verdict → its verdict now; a ledger not committed reads "not yet run"; one
+    that still has a retired claim's row is under the old rules and says so; a claim a
+    partial ledger lacks reads "—"; a retired claim reads retired."""
+    quick = [{"n": n, "verdict": v} for n, v in RC.BEFORE["quick"].items() if n not in (4, 21)]
+    quick[0] = {**quick[0], "verdict": "supported"}                       # claim 1 moved
+    authors = [{"n": n, "verdict": v} for n, v in RC.BEFORE["authors"].items()]   # claim 21 still there
+    text = RC.side_by_side({"quick: `python run_all.py`": quick, "paper: x": None, "authors: y": authors})
+    lines = {ln.split(" |")[0]: ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| #")}
+    assert "| # | quick | paper | authors | why the rule changed" in text
+    assert lines["| 1"] == (f"| 1 | not supported → supported | not supported → not yet run | supported → not redrawn under the new "
+                            f"rules yet | {RC.CHANGES[1]} |")
+    assert lines["| 4"].startswith("| 4 | supported → — |")
+    assert lines["| 21"].startswith(f"| 21 | inconclusive → {RC.RETIRED_NOW} |")
+    assert set(lines) == {f"| {n}" for n in {**RC.CHANGES, **RC.RETIRED}}    # unchanged rules: not listed

@@ -125,3 +125,31 @@ def table(claims, preset_name: str, partial: bool = False) -> str:
     return "\n".join([f"Rules changed after the data were seen ({ISSUE}); each rule's text above is the new one (a retired claim has none). "
                       f"Every rule: {EVERY}.", "",
                       "| # | verdict before | verdict now | why the rule changed (or the claim was retired) |", "|---|---|---|---|", *rows])
+
+
+def side_by_side(ledgers: dict) -> str:
+    """Every ledger's rule-change table in one (``figures/ledgers.md``, which the README
+    links): per changed or retired claim, each preset's verdict before the change (``BEFORE``)
+    and now, and why. ``ledgers``: {column heading "preset: command": its claims (claims.json
+    rows) or None}. A ledger that still has a retired claim's row was written under the old
+    rules and says so."""
+    names = [heading.split(":")[0] for heading in ledgers]
+    rows = []
+    for n, why in sorted({**CHANGES, **RETIRED}.items()):
+        cells = []
+        for name, claims in zip(names, ledgers.values()):
+            before = BEFORE.get(name, {}).get(n, "—")
+            if claims is None:
+                now = "not yet run"
+            elif any(c.get("n") in RETIRED for c in claims):
+                now = "not redrawn under the new rules yet"
+            else:
+                now = next((c["verdict"] for c in claims if c.get("n") == n), RETIRED_NOW if n in RETIRED else "—")
+            cells.append(f"{before} → {now}")
+        rows.append(f"| {n} | " + " | ".join(cells) + f" | {cell(why)} |")
+    return "\n".join(["## Rules changed after the data were seen", "",
+                      f"Each cell: the preset's verdict before the change ({ISSUE}; the ledgers of commit 890fe49, "
+                      f"\"—\" where it had no such row) → now (\"—\": not in its ledger yet). Every rule: {EVERY}.", "",
+                      "| # | " + " | ".join(names) + " | why the rule changed (or the claim was retired) |",
+                      "|---|" + "---|" * len(names) + "---|", *rows])
+
