@@ -7,6 +7,7 @@ import pytest
 
 from minimanifold.analysis.intervals import Interval
 from minimanifold.experiments import factorial as fac
+from minimanifold.experiments.factorial import plots
 from minimanifold.experiments.groups import planned_specs
 from minimanifold.trajectories.presets import AUTHORS, PAPER, QUICK, SMOKE
 from minimanifold.trajectories.sweep import run_key
@@ -189,7 +190,7 @@ def test_the_factorial_figure_names_each_kind_of_bar_once(tmp_path, monkeypatch)
     """Two task cells first (a partial set) drew "task" twice in the legend and no no-task
     entry; each legend entry appears once, and an absent cell is said in the title."""
     drawn = []
-    monkeypatch.setattr(fac, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
     cells = {c: {**v, "pr": [1.5] * 5, "walk_pr": [2.0] * 5, "exact_pr": [2.0] * 5, "shuffled_pr": [1.9] * 5}
              for c, v in _cells(lambda c: [2.0] * 5).items()}
     for chosen in ([c for c in fac.CELLS if c[2] == "task"][:2] + [("AdamW", "cosine", "no task")], fac.CELLS):
@@ -198,7 +199,7 @@ def test_the_factorial_figure_names_each_kind_of_bar_once(tmp_path, monkeypatch)
         texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         assert sorted(texts) == sorted(set(texts)) and {"task", "no task (random labels)"} <= set(texts)
         assert ("cells not finished are absent" in fig._suptitle.get_text()) == (len(chosen) < 8)
-        fac.plt.close(fig)
+        plots.plt.close(fig)
 
 
 def test_the_factorial_figure_caption_describes_every_cell_not_the_main_runs(monkeypatch):
@@ -217,8 +218,9 @@ def test_the_factorial_figure_caption_describes_every_cell_not_the_main_runs(mon
     monkeypatch.setattr(fac, "summarize_cell", lambda ctx, runs: {})
     monkeypatch.setattr(fac, "rows", lambda per_cell, *a: {})
     monkeypatch.setattr(fac, "fig_factorial", lambda per_cell, caption, path: got.append(caption) or path)
+    monkeypatch.setattr(fac, "fig_factorial_matrices", lambda per_cell, caption, path: got.append(caption) or path)
     fac.report(Context(PAPER, [{"dir": "x"}], {}, "", "paper preset, 10 seeds: main runs"))
-    assert got == [cap]
+    assert got == [cap, cap]
 
 
 def test_a_cell_summary_reads_each_runs_common_count_r90():
@@ -240,3 +242,55 @@ def test_a_cell_summary_reads_each_runs_common_count_r90():
             return [geom(r["seed"]) if measure is fac.cached_geometry else nulls for r in runs]
     out = fac.summarize_cell(Ctx(), [{"seed": 0}, {"seed": 1}])
     assert out["r90"] == [3.0, 4.0] and out["r90_common"] == [1.5, 2.5] and out["n_common"] == 40
+    assert out["matrices"] == matrix_names(2) and out["per_matrix"]["r90"].shape == (2, 8)
+    assert out["per_matrix"]["r90_common"].tolist() == [[1, 2] * 4, [2, 3] * 4]       # seed by matrix, in order
+    assert out["per_matrix"]["walk"].tolist() == [[6.0] * 8] * 2 and out["per_matrix"]["exact_pr"][1, 7] == 2.5
+
+
+def _per_matrix(cells, gaps):
+    """Give each cell per-matrix r90 (3 seeds x len(gaps) matrices): task cells 2.0
+    everywhere, no-task cells 2.0 + gaps (one list for every optimizer and schedule)."""
+    for c, v in cells.items():
+        v["per_matrix"] = {"r90": np.tile(2.0 + np.array(gaps) * (c[2] == "no task"), (3, 1)),
+                           "walk": np.full((3, len(gaps)), 5.0), "pr": np.full((3, len(gaps)), 1.5),
+                           "walk_pr": np.full((3, len(gaps)), 2.5)}
+        v["matrices"] = [f"blocks.{i // 4}.attn.W_{'QKVO'[i % 4]}" for i in range(len(gaps))]
+    return cells
+
+
+def test_the_row_counts_the_matrices_whose_gap_clears_the_margin():
+    """Claim 24's rule reads means over matrices; the row adds in how many matrices the
+    no-task cell lies at least 1 above the task cell (1.0 counts, 0.99 does not) and at least
+    1 below (-1.0 counts), claim 24 only, and nothing without per-matrix summaries (the
+    rule's verdict is unchanged)."""
+    cells = _per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [1.0, 0.99, 3.0, -1.0])     # -1.0 counts as below
+    rows = fac.rows(cells)
+    assert rows[24].interval.endswith(
+        "not in the rule, no task − task per attention matrix (means over seeds), SGD, constant: ≥ 1 in 2, ≤ −1 in 1 "
+        "of 4; SGD, cosine: ≥ 1 in 2, ≤ −1 in 1 of 4; AdamW, constant: ≥ 1 in 2, ≤ −1 in 1 of 4; AdamW, cosine: "
+        "≥ 1 in 2, ≤ −1 in 1 of 4 (fig_factorial_matrices)")
+    assert "per attention matrix" not in rows[25].interval + rows[26].interval
+    assert rows[24].verdict == fac.rows(_cells(lambda c: [2.0, 2.1, 1.9]))[24].verdict
+    del cells[("SGD", "cosine", "no task")]["per_matrix"]
+    assert "(SGD, cosine)" not in fac.rows(cells)[24].interval
+    assert "per attention matrix" not in fac.rows(_cells(lambda c: [2.0, 2.1, 1.9]))[24].interval
+
+
+def test_the_per_matrix_figure_shows_each_cells_means_over_seeds(tmp_path, monkeypatch):
+    """One row per cell present, one column per matrix; each square's number is the mean over
+    seeds (not one seed's), the matched walk's under it; an absent cell is said in the title."""
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    cells = _per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [1.0, 0.5, 3.0, 2.0])
+    cells[("SGD", "constant", "task")]["per_matrix"]["r90"] = np.array([[1.0, 2, 3, 4], [3.0, 2, 3, 4], [2.0, 2, 3, 4]])
+    del cells[("AdamW", "cosine", "no task")]
+    plots.fig_factorial_matrices(cells, "caption", tmp_path / "f.png")
+    fig = drawn.pop()
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape == (7, 4)
+    assert [t.get_text() for t in ax.texts[:4]] == ["2.0\n(5.0)", "2.0\n(5.0)", "3.0\n(5.0)", "4.0\n(5.0)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["L0 W_Q", "L0 W_K", "L0 W_V", "L0 W_O"]
+    assert ax.get_yticklabels()[0].get_text() == "SGD, constant, task (3 seeds)"
+    assert "cells not finished are absent" in fig._suptitle.get_text()
+    assert fig.axes[1].texts[0].get_text() == "1.5\n(2.5)"
+    plots.plt.close(fig)

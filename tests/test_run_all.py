@@ -33,8 +33,8 @@ def test_smoke_preset_end_to_end_then_cached(tmp_path):
     for name in ("fig_training", "fig1_effective_rank", "fig2_attention_entropy", "fig_topk_attention",
                  "fig3_commutator_norm", "fig4_commutator_rho", "fig5_commutator_decomposition",
                  "fig6_sae_ablation", "fig_curriculum", "fig_mlp", "fig_multiplication", "fig_m_scaling",
-                 "fig_compositional", "fig_optimizer", "fig_factorial", "fig_functional_dimension", "fig_restricted_training",
-                 "fig_basis_sweep"):
+                 "fig_compositional", "fig_optimizer", "fig_factorial", "fig_factorial_matrices", "fig_functional_dimension",
+                 "fig_restricted_training", "fig_basis_sweep"):
         assert (tmp_path / "fig" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     import json
     claims = json.loads((tmp_path / "fig" / "claims.json").read_text())["claims"]
