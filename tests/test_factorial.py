@@ -271,6 +271,9 @@ def test_the_row_counts_the_matrices_whose_gap_clears_the_margin():
         "≥ 1 in 2, ≤ −1 in 1 of 4 (fig_factorial_matrices)")
     assert "per attention matrix" not in rows[25].interval + rows[26].interval
     assert rows[24].verdict == fac.rows(_cells(lambda c: [2.0, 2.1, 1.9]))[24].verdict
+    spread = _per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [0.9, 0.0, 0.0, 0.0])      # means over seeds, not the top
+    spread[("SGD", "constant", "no task")]["per_matrix"]["r90"][:, 0] = [2.9, 3.2, 2.6]  # mean 2.9: 0.9 above
+    assert "SGD, constant: ≥ 1 in 0, ≤ −1 in 0 of 4" in fac.rows(spread)[24].interval
     del cells[("SGD", "cosine", "no task")]["per_matrix"]
     assert "(SGD, cosine)" not in fac.rows(cells)[24].interval
     assert "per attention matrix" not in fac.rows(_cells(lambda c: [2.0, 2.1, 1.9]))[24].interval
@@ -293,4 +296,8 @@ def test_the_per_matrix_figure_shows_each_cells_means_over_seeds(tmp_path, monke
     assert ax.get_yticklabels()[0].get_text() == "SGD, constant, task (3 seeds)"
     assert "cells not finished are absent" in fig._suptitle.get_text()
     assert fig.axes[1].texts[0].get_text() == "1.5\n(2.5)"
+    plots.plt.close(fig)
+    plots.fig_factorial_matrices(_per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [1.0]), "caption", tmp_path / "f.png")
+    fig = drawn.pop()
+    assert "absent" not in fig._suptitle.get_text() and fig.axes[0].images[0].get_array().shape == (8, 1)
     plots.plt.close(fig)

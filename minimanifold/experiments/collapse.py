@@ -15,6 +15,7 @@ from ..analysis.intervals import Interval, all_of, any_of, holds, pairs_interval
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure
 from .contract import Experiment
+from .answers import agreement_text, cached_answers
 from .snapshot_count import counted, n_common
 from .geometry import (cached_geometry, cached_orientation, cached_settling, common_null, common_r90, matched_null,
                        mean_r90)
@@ -180,7 +181,8 @@ def pair_matrix(orientation) -> np.ndarray:
     return M
 
 
-def claim_orientation(orientation):
+def claim_orientation(orientation, answers=()):
+    """``answers``: each seed's ``cached_answers`` (functional equivalence, not in the rule)."""
     first = next(iter(orientation.values()))
     if not first["seed_pairs_deg"]:
         return Row(claim="a different orientation across seeds", section="§4.1", paper="seed-dependent",
@@ -192,8 +194,8 @@ def claim_orientation(orientation):
                paper="orientation is seed-dependent, with functionally equivalent rotations (no number given)",
                measured=f"smallest principal angle between two seeds' top-3 PCA subspaces "
                         f"{mean_sd(M[np.triu_indices(len(M), 1)], '{:.1f}')}° (mean over matrices, all seed "
-                        f"pairs): as far apart as random subspaces; whether the rotations are functionally "
-                        f"equivalent is not measured",
+                        f"pairs): as far apart as random subspaces; "
+                        + (agreement_text(list(answers)) if answers else "functional equivalence not measured"),
                null=f"two random 3-subspaces of the same dimension: {mean_sd(rand, '{:.1f}')}°",
                interval=iv.text("{:.1f}"), verdict=orientation_rule(iv), value=iv.est)
 
@@ -229,15 +231,16 @@ def fig1_effective_rank(geoms, n_layers, caption, path) -> str:
 
 
 def measurements(ctx) -> list:
-    """The main runs' geometry and settling at the common count (variants measure theirs)."""
-    return [(f, (r["dir"],)) for r in ctx.runs for f in (cached_geometry, cached_settling)]
+    """The main runs' geometry, settling at the common count and answers on the shared probe
+    (variants measure theirs)."""
+    return [(f, (r["dir"],)) for r in ctx.runs for f in (cached_geometry, cached_settling, cached_answers)]
 
 
 def report(ctx):
     geoms, n_layers = ctx.per_run(cached_geometry), ctx.n_layers
     claims = {1: claim_r90_range(geoms, n_layers), 2: claim_vo_below_qk(geoms, n_layers),
               3: claim_early_collapse(geoms, ctx.per_run(cached_settling)), 4: claim_same_dimension(geoms, n_layers),
-              5: claim_orientation(cached_orientation([r["dir"] for r in ctx.runs]))}
+              5: claim_orientation(cached_orientation([r["dir"] for r in ctx.runs]), ctx.per_run(cached_answers))}
     return claims, [fig1_effective_rank(geoms, n_layers, ctx.caption, ctx.path("fig1_effective_rank.png"))]
 
 
