@@ -46,8 +46,18 @@ def test_pairs_come_in_combinations_order_and_shared_errors_are_counted():
     assert observed.tolist() == [0.5, 0.5, 0.5]                       # (0,1), (0,2), (1,2)
     assert independent.tolist() == pytest.approx([0.5, 0.5, 0.25 + 0.25 / 3])
     both, expected, same = shared_errors(answers, targets)
-    assert (both, same) == (1.0, 1.0)                                 # runs 1, 2: input 0, both answer 1
-    assert expected == pytest.approx(0.5 * 0.5 * 4)
+    assert both.tolist() == [0, 0, 1] and same.tolist() == [0, 0, 1]  # runs 1, 2: input 0, both answer 1
+    assert expected.tolist() == pytest.approx([0, 0, 0.5 * 0.5 * 4])
+
+
+def test_a_seed_without_errors_agrees_exactly_as_independent_errors_would():
+    """Where one run is right everywhere, agreement is the other's accuracy, and so is the
+    baseline: the agreement cannot tell such a pair from independent errors."""
+    rng = np.random.default_rng(1)
+    targets = rng.integers(0, 8, 500)
+    other = np.where(rng.random(500) < 0.3, (targets + 3) % 8, targets)
+    observed, independent = pair_agreements([targets, other], targets, 8)
+    assert observed[0] == independent[0] == pytest.approx(np.mean(other == targets))
 
 
 def _answers(per_m, C=4):
@@ -64,17 +74,28 @@ def test_seed_agreement_is_the_mean_over_m_of_each_ms_own():
     assert observed.tolist() == [0.75]
     assert independent.tolist() == pytest.approx([(1.0 + 0.5) / 2])
     text = AN.agreement_text(runs + [runs[0]])
-    assert "(8 held-out inputs) agree on" in text and "not in the rule" in text
-    assert "inputs both answer wrong: 0 (" in text                            # run 1's errors meet no other run's
-    assert AN.agreement_text(runs[:1]) == "functional equivalence needs 2 seeds"
-    assert "agree on 0.750 (seed pairs), where independent errors at their accuracies would give 0.750" in \
+    assert "not in the rule; 8 held-out inputs): two seeds agree on" in text
+    assert "(equal by construction in the 3 of 3 pairs where one seed makes no error)" in text
+    assert "inputs both answer wrong, summed over pairs: 0 (0.0 if independent" in text
+    assert AN.agreement_text(runs[:1]) == "the seeds' answers need 2 seeds"
+    assert "agree on 0.750 (seed pairs), independent errors at their accuracies would give 0.750" in \
         AN.agreement_text(runs)                                        # two seeds: one pair, no spread
 
 
-def test_seeds_failing_alike_agree_more_than_independent_errors():
+def test_answers_on_different_probes_are_refused():
+    t = [0, 1, 2, 3]
+    with pytest.raises(ValueError, match=r"different probes \(m = 1\)"):
+        AN.agreement_text([_answers({1: (t, t)}), _answers({1: (t, [1, 1, 2, 3])})])
+    with pytest.raises(ValueError, match="different probes"):
+        AN.agreement_of_seeds([_answers({1: (t, t)}), _answers({2: (t, t)})])
+
+
+def test_seeds_failing_alike_share_more_errors_than_independent_ones():
     """Three runs wrong on the first 1, 2 and 3 inputs, always answering target + 1: pairs
-    agree on 7/8, 6/8, 7/8 where independent errors give less; the interval of the
-    difference (jackknife over seeds) is the one of these known pair values, and positive."""
+    agree on 7/8, 6/8, 7/8, above independent errors; they share 1, 1 and 2 wrong inputs
+    where independent errors share 0.25, 0.375 and 0.75, every shared one alike (uniform
+    wrong answers would make a third alike); the excess's interval is the jackknife one of
+    these known pair values."""
     from minimanifold.analysis.intervals import pairs_interval
     t = [0, 1, 2, 3, 0, 1, 2, 3]
     wrong = lambda k: [(x + 1) % 4 if i < k else x for i, x in enumerate(t)]      # noqa: E731
@@ -85,9 +106,10 @@ def test_seeds_failing_alike_agree_more_than_independent_errors():
     want = [acc[i] * acc[j] + (1 - acc[i]) * (1 - acc[j]) / 3 for i, j in ((0, 1), (0, 2), (1, 2))]
     assert independent.tolist() == pytest.approx(want)
     text = AN.agreement_text(runs)
-    iv = pairs_interval(np.array([7 / 8, 6 / 8, 7 / 8]) - np.array(want))
-    assert iv.est > 0.1 and f"agreement − that {iv.text('{:.3f}')}" in text
-    assert "inputs both answer wrong: 4 (1 if independent), alike: 4" in text
+    iv = pairs_interval(np.array([1, 1, 2]) - np.array([0.25, 0.375, 0.75]))
+    assert f"summed over pairs: 4 (1.4 if independent; per pair, the excess {iv.text()})" in text
+    assert "with the same wrong answer: 4 (1.3 if wrong answers were uniform)" in text
+    assert "in the 0 of 3 pairs where one seed makes no error" in text
 
 
 def test_every_seed_answers_the_same_shared_probe(tmp_path):
@@ -127,9 +149,9 @@ def test_claim_5s_row_carries_the_agreement_and_its_verdict_does_not():
     row = CO.claim_orientation(orientation, runs)
     assert row.measured.endswith(AN.agreement_text(runs)) and "agree on 0.750 ± 0.000" in row.measured
     assert "independent errors at their accuracies would give 0.694 ± 0.079" in row.measured
-    assert "inputs both answer wrong: 1 (0 if independent), alike: 0" in row.measured
+    assert "summed over pairs: 1 (" in row.measured and "same wrong answer: 0 (0.3 if wrong answers" in row.measured
     bare = CO.claim_orientation(orientation)
-    assert bare.measured.endswith("functional equivalence not measured")
+    assert bare.measured.endswith("the seeds' answers not measured")
     assert (row.verdict, row.interval, row.value) == (bare.verdict, bare.interval, bare.value)
 
 

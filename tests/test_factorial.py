@@ -274,8 +274,16 @@ def test_the_row_counts_the_matrices_whose_gap_clears_the_margin():
     spread = _per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [0.9, 0.0, 0.0, 0.0])      # means over seeds, not the top
     spread[("SGD", "constant", "no task")]["per_matrix"]["r90"][:, 0] = [2.9, 3.2, 2.6]  # mean 2.9: 0.9 above
     assert "SGD, constant: ≥ 1 in 0, ≤ −1 in 0 of 4" in fac.rows(spread)[24].interval
+    # means of integers land on the margin up to rounding: 1.8 − 2.8 is −0.9999999999999998
+    exact = _per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [0.0])
+    exact[("SGD", "constant", "no task")]["per_matrix"]["r90"] = np.array([[2.0], [2.0], [2.0], [2.0], [1.0]])
+    exact[("SGD", "constant", "task")]["per_matrix"]["r90"] = np.array([[3.0], [3.0], [3.0], [3.0], [2.0]])
+    exact[("AdamW", "constant", "no task")]["per_matrix"]["r90"] = np.array([[3.0], [3.0], [3.0], [3.0], [2.0]])
+    exact[("AdamW", "constant", "task")]["per_matrix"]["r90"] = np.array([[2.0], [2.0], [2.0], [2.0], [1.0]])
+    text = fac.rows(exact)[24].interval
+    assert "SGD, constant: ≥ 1 in 0, ≤ −1 in 1 of 1" in text and "AdamW, constant: ≥ 1 in 1, ≤ −1 in 0 of 1" in text
     del cells[("SGD", "cosine", "no task")]["per_matrix"]
-    assert "(SGD, cosine)" not in fac.rows(cells)[24].interval
+    assert "SGD, cosine: ≥" not in fac.rows(cells)[24].interval and "SGD, constant: ≥" in fac.rows(cells)[24].interval
     assert "per attention matrix" not in fac.rows(_cells(lambda c: [2.0, 2.1, 1.9]))[24].interval
 
 
@@ -286,6 +294,7 @@ def test_the_per_matrix_figure_shows_each_cells_means_over_seeds(tmp_path, monke
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
     cells = _per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [1.0, 0.5, 3.0, 2.0])
     cells[("SGD", "constant", "task")]["per_matrix"]["r90"] = np.array([[1.0, 2, 3, 4], [3.0, 2, 3, 4], [2.0, 2, 3, 4]])
+    cells[("SGD", "cosine", "no task")]["per_matrix"]["pr"] = np.full((3, 4), 3.0)    # a gap of 1.5, not r90's
     del cells[("AdamW", "cosine", "no task")]
     plots.fig_factorial_matrices(cells, "caption", tmp_path / "f.png")
     fig = drawn.pop()
@@ -296,6 +305,14 @@ def test_the_per_matrix_figure_shows_each_cells_means_over_seeds(tmp_path, monke
     assert ax.get_yticklabels()[0].get_text() == "SGD, constant, task (3 seeds)"
     assert "cells not finished are absent" in fig._suptitle.get_text()
     assert fig.axes[1].texts[0].get_text() == "1.5\n(2.5)"
+    gap = fig.axes[2]                                                  # no task − task, r90: 3 pairs (one cell absent)
+    assert gap.images[0].get_array().shape == (3, 4)
+    assert [t.get_text() for t in gap.texts[:4]] == ["+1.0", "+0.5", "+2.0", "+0.0"]   # SGD, constant
+    assert [t.get_fontweight() for t in gap.texts[:4]] == ["bold", "normal", "bold", "normal"]
+    assert [t.get_text() for t in gap.get_yticklabels()] == ["SGD, constant", "SGD, cosine", "AdamW, constant"]
+    assert [t.get_text() for t in fig.axes[3].texts[:4]] == ["+0.0"] * 4         # participation ratios equal
+    assert [(t.get_text(), t.get_fontweight()) for t in fig.axes[3].texts[4:6]] == [("+1.5", "normal")] * 2
+    assert [t.get_color() for t in gap.texts[:4]] == ["k", "k", "w", "k"]          # white on the darkest
     plots.plt.close(fig)
     plots.fig_factorial_matrices(_per_matrix(_cells(lambda c: [2.0, 2.1, 1.9]), [1.0]), "caption", tmp_path / "f.png")
     fig = drawn.pop()

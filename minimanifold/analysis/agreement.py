@@ -36,14 +36,12 @@ def pair_agreements(answers, targets, C: int):
 
 
 def shared_errors(answers, targets) -> tuple:
-    """Summed over every pair of runs: (inputs both answer wrong, how many that would be if
-    each erred independently at its accuracy, inputs both answer with the same wrong
-    answer). answers [r, n], targets [n]."""
+    """Per pair of runs in ``itertools.combinations`` order: (inputs both answer wrong, how
+    many that would be if each erred independently at its accuracy, inputs both answer
+    with the same wrong answer), each [pair]. answers [r, n], targets [n]."""
     answers, targets = np.asarray(answers), np.asarray(targets)
     wrong = answers != targets                                                 # [r, n]
-    both = expected = same = 0.0
-    for i, j in itertools.combinations(range(len(answers)), 2):
-        both += float(np.sum(wrong[i] & wrong[j]))
-        expected += float(wrong[i].mean() * wrong[j].mean() * len(targets))
-        same += float(np.sum(wrong[i] & wrong[j] & (answers[i] == answers[j])))
-    return both, expected, same
+    pairs = list(itertools.combinations(range(len(answers)), 2))
+    return (np.array([float(np.sum(wrong[i] & wrong[j])) for i, j in pairs]),
+            np.array([float(wrong[i].mean() * wrong[j].mean() * len(targets)) for i, j in pairs]),
+            np.array([float(np.sum(wrong[i] & wrong[j] & (answers[i] == answers[j]))) for i, j in pairs]))

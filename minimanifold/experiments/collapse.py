@@ -14,8 +14,8 @@ import numpy as np
 from ..analysis.intervals import Interval, all_of, any_of, holds, pairs_interval, sd_interval, t_interval, within
 from ..report.ledger import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, mean_sd, verdict
 from ..report.plotting import plt, save_figure
-from .contract import Experiment
 from .answers import agreement_text, cached_answers
+from .contract import Experiment
 from .snapshot_count import counted, n_common
 from .geometry import (cached_geometry, cached_orientation, cached_settling, common_null, common_r90, matched_null,
                        mean_r90)
@@ -195,7 +195,7 @@ def claim_orientation(orientation, answers=()):
                measured=f"smallest principal angle between two seeds' top-3 PCA subspaces "
                         f"{mean_sd(M[np.triu_indices(len(M), 1)], '{:.1f}')}° (mean over matrices, all seed "
                         f"pairs): as far apart as random subspaces; "
-                        + (agreement_text(list(answers)) if answers else "functional equivalence not measured"),
+                        + (agreement_text(list(answers)) if answers else "the seeds' answers not measured"),
                null=f"two random 3-subspaces of the same dimension: {mean_sd(rand, '{:.1f}')}°",
                interval=iv.text("{:.1f}"), verdict=orientation_rule(iv), value=iv.est)
 

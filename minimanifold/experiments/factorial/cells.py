@@ -127,4 +127,18 @@ def cell_runs(ctx) -> dict:
 
 
 def label(cell) -> str:
+    """'SGD, cosine, no task': a cell as the rows and figures name it."""
     return f"{cell[0]}, {cell[1]}, {cell[2]}"
+
+
+def matrix_gaps(per_cell: dict, quantity: str = "r90") -> dict:
+    """{(optimizer, schedule): [matrix] no task − task}, each the difference of the two
+    cells' means over seeds of ``quantity`` per attention matrix, for every optimizer and
+    schedule whose two cells both have per-matrix summaries."""
+    out = {}
+    for o in OPTIMIZERS:
+        for s in SCHEDULES:
+            task, none = per_cell.get((o, s, "task")), per_cell.get((o, s, "no task"))
+            if task and none and "per_matrix" in task and "per_matrix" in none:
+                out[(o, s)] = none["per_matrix"][quantity].mean(axis=0) - task["per_matrix"][quantity].mean(axis=0)
+    return out
