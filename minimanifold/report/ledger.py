@@ -69,7 +69,9 @@ def rules_text(rules: dict) -> str:
     lines = ["Verdict rules (each is the docstring of the function in minimanifold/experiments/ that "
              "applies it). A verdict is *supported* or *not supported* only when the whole 95% interval "
              "over seeds lies on one side of the threshold; an interval that straddles it is "
-             "*inconclusive*, so a change of machine, BLAS thread count or seed cannot flip it:"]
+             "*inconclusive*, and so is one that lies between a rule's two thresholds where it has two. "
+             "A rerun on another machine, BLAS kernel or thread count can still move a verdict to or from "
+             "*inconclusive* (an interval near a threshold), never from *supported* to *not supported*:"]
     for n in sorted(rules):
         doc = " ".join(inspect.getdoc(rules[n]).split())
         lines.append(textwrap.fill(f"- claim {n}: {doc}", 110, subsequent_indent="  "))
@@ -86,7 +88,7 @@ def write(claims, rules: dict, caption, md_path, json_path, written_by=None, par
     section printed under the rules (``rule_changes.table``)."""
     lines = [f"# Claims ledger\n\n{caption}\n",
              "| # | claim | section | paper | " + ("authors' figures (their code) | " if authors else "")
-             + "measured (mean ± sd over seeds) | null / control | 95% interval over seeds (decides the verdict) | verdict |",
+             + "measured (mean ± sd over seeds, the sd of the population) | null / control | 95% interval over seeds (decides the verdict) | verdict |",
              "|---|---|---|---|---|---|---|---|" + ("---|" if authors else "")]
     for i, c in enumerate(claims, 1):
         lines.append(f"| {i if c.n is None else c.n} | {cell(c.claim)} | {c.section} | {cell(c.paper)} | "
