@@ -70,8 +70,9 @@ def rules_text(rules: dict) -> str:
              "applies it). A verdict is *supported* or *not supported* only when the whole 95% interval "
              "over seeds lies on one side of the threshold; an interval that straddles it is "
              "*inconclusive*, and so is one that lies between a rule's two thresholds where it has two. "
-             "A rerun on another machine, BLAS kernel or thread count can still move a verdict to or from "
-             "*inconclusive* (an interval near a threshold), never from *supported* to *not supported*:"]
+             "A rerun on another machine, BLAS kernel or thread count can still move a verdict, to or from "
+             "*inconclusive* where an interval lies near a threshold; it would take intervals that miss the "
+             "truth to move one across:"]
     for n in sorted(rules):
         doc = " ".join(inspect.getdoc(rules[n]).split())
         lines.append(textwrap.fill(f"- claim {n}: {doc}", 110, subsequent_indent="  "))
