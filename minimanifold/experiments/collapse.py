@@ -99,8 +99,8 @@ def claim_r90_range(geoms, n_layers):
     others = "; ".join(f"under {name}: {r90_range_rule(iv, gap, lo, hi)}"
                        for name, (lo, hi) in list(R90_RANGES.items())[1:])
     row = Row(claim="attention trajectories collapse to r90 of 3–4 (addition)", section="§4.1, Fig 1",
-              paper="3–4 (abstract, §1; 2–3 in Fig 1's panel, 3–5 in its caption; authors' figure: "
-                    "4.1–6.0 W_Q/W_K, 2.5–3.8 W_V/W_O)",
+              paper="3–4 (abstract, §1, §4.1; 2–3 in Fig 1's panel, 3–5 in its caption and §4.1's next paragraph; "
+                    "authors' figure: 4.1–6.0 W_Q/W_K, 2.5–3.8 W_V/W_O)",
               measured=f"r90 {mean_sd(per_seed)} (mean over the {4 * n_layers} matrices); "
                        f"from {n_common(geoms)} snapshots {mean_sd(common)}",
               null=f"random walk, matched steps {mean_sd(null)} (exact expected spectrum, no sampling: "
