@@ -226,3 +226,19 @@ def test_the_figure_caption_names_the_seeds_retrained_not_the_main_runs():
         "paper preset, seeds 0, 1 retrained (of 6 planned; the main runs: 10 seeds): L=3, 30000 steps"
     assert retrained_caption(cap, 10, {3}, 6).startswith("paper preset, seed 3 retrained (of 6 planned")
     assert retrained_caption(cap, 10, set(), 6).startswith("paper preset, no seed retrained yet (of 6 planned")
+
+
+def test_the_unrestricted_curve_marks_its_checkpoints(tmp_path, monkeypatch):
+    """With a few checkpoints the unrestricted runs' straight segments read as a slow curve:
+    the points it was measured at are marked, and the legend says so."""
+    from minimanifold.experiments import restricted_training as RT
+    drawn = []
+    monkeypatch.setattr(RT, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    run = {"steps": list(range(0, 301, 15)), "acc": {"1": [0.5] * 21}}
+    hist = [[{"step": s, "acc": {"1": 0.2 + s / 500}} for s in (0, 100, 200, 300)]] * 3
+    RT.fig_restricted({4: {kind: [run] * 3 for kind in RT.KINDS}}, hist, "caption, 3 seeds", str(tmp_path / "f.png"))
+    ax = drawn.pop().axes[0]
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("unrestricted"))
+    assert line.get_marker() not in ("None", "", None) and list(line.get_xdata()) == [0, 100, 200, 300]
+    assert line.get_label().endswith("at its checkpoints")
+    RT.plt.close("all")

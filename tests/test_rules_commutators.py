@@ -140,6 +140,20 @@ def test_fig5_draws_the_papers_95_percent_and_chance(figs):
     fig = drawn["fig5.png"]
     fig.canvas.draw()
     assert b.get_legend().get_window_extent().y1 < b.get_window_extent().y0     # below the axes
+    styles = {ln.get_label(): ln.get_linestyle() for ln in b.get_lines()}
+    ours = next(v for k, v in styles.items() if "the paper's" in k)
+    assert "dash-dot" in b.get_title() and ours == "-." and list(styles.values()).count(ours) == 1   # told apart
+
+
+def test_fig3_defect_legend_leaves_the_curves_alone(figs):
+    """The defect panel's curves start at its left edge, where a legend inside the axes sat
+    over the first points: the legend goes below the axes."""
+    drawn, tmp = figs
+    F.fig3_norm(synthetic(0.1), [{"dir": "x"}] * 3, "c", tmp / "s.png")
+    fig = drawn["s.png"]
+    fig.canvas.draw()
+    d = next(ax for ax in fig.axes if ax.get_title().startswith("Normalised defect"))
+    assert d.get_legend().get_window_extent().y1 < d.get_window_extent().y0
 
 
 def test_fig3_plots_norms_at_one_eta_and_formats_eta(figs):

@@ -223,3 +223,22 @@ def test_the_paper_preset_probes_enough_seeds_for_claim_13_to_be_decided():
     assert ctx.extra_caption == "paper preset, 10 seeds (3 per comparison, 7 for SAEs): L=3"
     quick = Context(QUICK, [{"dir": f"d{i}"} for i in range(5)], {}, "", "quick preset, 5 seeds: L=2")
     assert quick.extra_caption == "quick preset, 5 seeds (3 for SAEs; no comparisons): L=2"
+
+
+def test_fig6_credits_the_stars_to_the_authors_code_and_its_legends_do_not_collide(tmp_path, monkeypatch):
+    """The stars are the authors' Fig 6 (their code), not numbers of the paper's text; the two
+    legends below the panels sat over each other with three columns on the left."""
+    from minimanifold.experiments import sae_probing as SP
+    drawn = []
+    monkeypatch.setattr(SP, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    stage = {"step": 100, "acc_clean": 0.9, "acc_reconstruction": 0.9, "acc_ablated": 0.85, "acc_ablated_any": 0.8,
+             "acc_random_ablated": 0.9, "n_correlated_paper": 2, "n_correlated_answer": 10, "sae": {"d_sae": 512}}
+    saes = [{"layer": 1, "stages": {st: dict(stage) for st in SP.STAGES}} for _ in range(3)]
+    SP.fig6_sae_ablation(saes, "caption", tmp_path / "f.png")
+    fig = drawn.pop()
+    fig.canvas.draw()
+    left, right = (ax.get_legend() for ax in fig.axes[:2])
+    texts = [t.get_text() for t in left.get_texts()]
+    assert any("the authors' Fig 6" in t for t in texts) and not any("paper" in t for t in texts)
+    assert left.get_window_extent().x1 < right.get_window_extent().x0
+    SP.plt.close(fig)

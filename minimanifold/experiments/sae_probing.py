@@ -133,7 +133,7 @@ def sae_experiment(run_dir, layer=None, d_sae=512, lam=1.0, n_train=4096, n_eval
 # ---- verdict rules: the docstring is the rule the ledger prints ----
 
 COUNT_RANGE = (3, 5)   # "typically 3–5 out of several hundred"; our SAEs have 4 d_model = 512 latents
-MARGIN = 0.05          # the paper's largest drop is 0.03 (0.52 → 0.49), with no random control shown
+MARGIN = 0.05          # the authors' Fig 6's largest drop is 0.03 (0.52 → 0.49), with no random control shown
 
 
 def correlated_rule(counts: list) -> str:
@@ -152,7 +152,8 @@ def ablation_rule(excess: list) -> str:
     training stages": per seed and stage, the accuracy drop from ablating the top-5 latents of
     the paper's factors (m, marker positions) minus the drop from ablating 5 random live latents
     (the mean of 5 draws); *supported* if every stage's interval lies at or below 0.05 (the
-    paper's largest drop is 0.03), *not supported* if one lies wholly above 0.05,
+    authors' Fig 6's largest drop is 0.03; the paper gives no number), *not supported* if one
+    lies wholly above 0.05,
     *inconclusive* otherwise."""
     return verdict(all_of(*[holds(d, "<=", MARGIN) for d in excess]))
 
@@ -228,12 +229,13 @@ def fig6_sae_ablation(saes, caption, path) -> str:
         vals = per_stage(saes, key)
         ax.bar(x + off[j], vals.mean(0), 0.9 * w, yerr=sd_within(vals), capsize=3, color=color, label=label)
     for i, st in enumerate(STAGES):                                          # over the clean and ablated bars
-        ax.plot(i + off[[0, 2]], PAPER_FIG6[st], "k*", ms=9, label="paper's Fig 6 (before, after)" if i == 0 else None)
+        ax.plot(i + off[[0, 2]], PAPER_FIG6[st], "k*", ms=9,
+                label="the authors' Fig 6, their code (before, after)" if i == 0 else None)
     steps = [int(np.mean([s["stages"][st]["step"] for s in saes])) for st in STAGES]
     ax.set_xticks(x, [f"{st}\n(step ≈ {n})" for st, n in zip(STAGES, steps)])
     ax.set(ylabel="held-out accuracy", ylim=(0, 1.1),
            title=f"Accuracy before and after ablating SAE latents (mean ± sd over {len(saes)} seeds)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)    # 3 columns ran into ax2's legend
     for j, (key, label, color) in enumerate((("n_correlated_paper", "with m or a marker position", "tab:purple"),
                                              ("n_correlated_answer", "with the answer (context)", "0.6"))):
         count = per_stage(saes, key)

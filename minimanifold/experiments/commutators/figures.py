@@ -74,8 +74,9 @@ def fig3_norm(projs, runs, caption, path) -> str:
     c.axhline(0, color="k", lw=0.8)
     c.set(xlabel="training step", ylabel="cos(g_A, g_B) (median)", title="Gradient cosine of the two minibatches")
     c.legend(fontsize=7)
+    a.legend(fontsize=7, loc="lower left")
+    b.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))    # below: the curves start at the left edge
     for ax in (a, b):
-        ax.legend(fontsize=7, loc="lower left")
         _loss_twin(ax, runs)
     fig.suptitle(f"{caption}\npooled over seeds; {_eta(projs)}; same-m / cross-m: one pair each "
                  f"per checkpoint and seed, A and B each with a single m", fontsize=9, y=0.99)
@@ -120,10 +121,10 @@ def fig5_decomposition(projs, caption, path) -> str:
                   (np.nanmedian(1 - rho, axis=1), "s--", "tab:gray", "1 − ρ (the authors' figures' convention)"))
     for y, style, col, lab in curves:
         b.plot(x, y, style, color=col, ms=4, label=lab)
-    b.axhline(SHARE, color="k", ls=":", lw=1.0, label=f"{SHARE:.0%}: the paper's \"> 95%\"")
+    b.axhline(SHARE, color="k", ls="-.", lw=1.0, label=f"{SHARE:.0%}: the paper's \"> 95%\"")
     low = min(0.9, float(np.nanmin([np.nanmin(y) for y, *_ in curves])) - 0.01)
     b.set(xlabel="training step", ylabel="perpendicular share (median)", ylim=(low, 1.005),
-          title="Perpendicular share (dotted: the paper's 95%)")
+          title="Perpendicular share (dash-dot: the paper's 95%)")
     b.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))    # below: the share sits at the top
     for key, base, col, lab in (("rho_whole", "rand_block", "tab:orange", "δ vs random in the same blocks"),
                                 ("rho_whole", "rand_full", "tab:red", "δ vs random in all parameters"),
