@@ -1,13 +1,13 @@
 """§4.4, Figure 6: SAE probing and ablation along a run (paper §3.4 eq 8, §4.4). Claims 13–14.
 
-At three stages — the first checkpoint whose mean held-out accuracy reaches 0.5
-("early"), 0.9 ("mid"), and the last ("late") — an SAE is fitted to the residual stream at
-the last position (the one the readout reads) after ``layer`` (default: the last). Its
-latents are correlated with the paper's task factors (m, the first and last marker position)
-and, as context, the answer. The 5 latents most correlated with the paper's factors are
-ablated by splicing x' = x + (x_hat_ablated - x_hat) back into the forward at that position,
-so only the ablation changes the computation; beside them, the 5 most correlated with any
-factor, and 5 random live latents (the control).
+At three stages — the first checkpoint whose mean held-out accuracy reaches 0.5 ("early"),
+0.9 ("mid"), and the last ("late") — an SAE is fitted to the residual stream at the last
+position (the one the readout reads) after ``layer`` (default: the last). Its latents are
+correlated with the paper's task factors (m, the first and last marker position) and, as
+context, the answer. The 5 latents most correlated with the paper's factors are ablated by
+splicing x' = x + (x_hat_ablated - x_hat) back into the forward at that position, so only
+the ablation changes the computation; beside them, the 5 most correlated with any factor,
+and 5 random live latents (the control).
 """
 from __future__ import annotations
 
@@ -96,9 +96,7 @@ def stage_experiment(params, cfg, task, ms, seed, layer, d_sae, lam, n_train, n_
     chosen = top_latents(corr, alive, paper, top)
     chosen_any = top_latents(corr, alive, np.ones_like(paper), top)
     pool = np.setdiff1d(alive, chosen) if len(alive) >= 2 * len(chosen) else alive     # chosen: in alive
-
-    def spliced(ablate):
-        return lambda a: scale * splice(sae, a / scale, ablate)
+    spliced = lambda ablate: lambda a: scale * splice(sae, a / scale, ablate)       # noqa: E731
     controls = [_accuracy(params, eval_b, cfg, layer, spliced(rng.choice(pool, len(chosen), replace=False)))
                 for _ in range(n_random)]
     return {"sae": metrics(sae, xe), "lambda": lam, **correlated_counts(corr, names, alive),
@@ -153,8 +151,7 @@ def ablation_rule(excess: list) -> str:
     the paper's factors (m, marker positions) minus the drop from ablating 5 random live latents
     (the mean of 5 draws); *supported* if every stage's interval lies at or below 0.05 (the
     authors' Fig 6's largest drop is 0.03; the paper gives no number), *not supported* if one
-    lies wholly above 0.05,
-    *inconclusive* otherwise."""
+    lies wholly above 0.05, *inconclusive* otherwise."""
     return verdict(all_of(*[holds(d, "<=", MARGIN) for d in excess]))
 
 
@@ -212,8 +209,7 @@ def claim_sae_ablation(saes):
                     f"full reconstruction spliced in: {_stages(drop['acc_reconstruction'], '{:.3f}')}",
                interval="drop − random drop " + ", ".join(f"{st} {v.text('{:.3f}')}" for st, v in zip(STAGES, iv))
                         + f" against {MARGIN}",
-               verdict=ablation_rule(iv), value=excess.mean(0).tolist(),
-               null_value=drop["acc_random_ablated"].mean(0).tolist())
+               verdict=ablation_rule(iv), value=excess.mean(0).tolist(), null_value=drop["acc_random_ablated"].mean(0).tolist())
 
 
 def fig6_sae_ablation(saes, caption, path) -> str:
