@@ -309,7 +309,7 @@ def test_the_name_map_translates_and_refuses(tmp_path):
 
 # ---- the forward pass: entropy and accuracy along the run, functional dimension, commutators ----
 
-def test_the_forward_pass_gives_the_runs_own_metrics_and_functional_dimension(runs):
+def test_the_forward_pass_gives_the_runs_own_metrics_and_functional_dimension(runs, tmp_path):
     """On one of our runs with its own probe set: accuracy and entropy at every snapshot
     equal what training recorded (metrics.json), and the functional dimension equals the
     pipeline's (experiments/functional_dimension.py) to the last bit."""
@@ -332,6 +332,14 @@ def test_the_forward_pass_gives_the_runs_own_metrics_and_functional_dimension(ru
     c = out["commutators"]
     assert [x["index"] for x in c] == sorted({int(round(i)) for i in np.linspace(0, len(steps) - 1, 8)})
     assert all(x["norm"] > 0 and x["defect"] > 0 and -1 <= x["cosine"] <= 1 for x in c)
+    # the final snapshot's answers on the batch, scored as its last accuracy, in claim 5's row
+    ans = out["answers"]
+    assert ans["C"] == task.C and sorted(ans["m"]) == sorted(map(str, probe))
+    assert {m: float(np.mean(np.array(v["answers"]) == v["targets"])) for m, v in ans["m"].items()} == \
+        {str(m): a for m, a in hist[-1]["acc"].items()}
+    row = audit([runs[0], runs[0]], tmp_path / "twice", batch="T=12,C=5,n_markers=2,d_vocab=16,m=1,2", **quiet)
+    measured = row["claims"][5].measured                                  # one series twice: every answer alike
+    assert "answers on one shared probe (not in the rule; 512 inputs of the batch): two seeds agree on 1.000" in measured
 
 
 def test_forward_pass_bad_input_is_one_line(tmp_path, runs):

@@ -6,7 +6,8 @@ whole model (attention-only or with MLPs, attention biases included) and a batch
             d_vocab=32,m=1,2,3,4" (the held-out probe set the presets use, 256 per m)
 
 Per snapshot: accuracy and the last position's attention entropy per layer (paper §4.2);
-at the final snapshot the functional dimension (``experiments/functional_dimension.py``:
+at the final snapshot its answers on the batch (claim 5's row compares the series', as
+``experiments/answers.py`` does the presets' seeds) and the functional dimension (``experiments/functional_dimension.py``:
 each attention matrix rebuilt from k trajectory PCA directions vs k random ones); at
 evenly spaced snapshots the commutator of the batch's two halves (eq 3–5) at step size
 ``lr``: its norm and the defect D = ||delta|| / (lr^2 ||g_A|| ||g_B||).
@@ -21,7 +22,7 @@ from ..experiments.functional_dimension import KS
 from ..trajectories.task import Batch, TaskConfig, probe_set
 from ..model.io import config_from_params
 from ..files import read_npz
-from ..model.transformer import cast_params
+from ..model.transformer import cast_params, forward
 from ..trajectories.metrics import evaluate
 from .series import SeriesError
 
@@ -90,6 +91,9 @@ def measure(states, mats, probe, cfg, lr, seed=0) -> dict:
         for i in np.unique(np.linspace(0, len(states) - 1, N_COMMUTATORS).round().astype(int)):
             s = commutator(cast_params(states[i], np.float64), (tok[A], tgt[A]), (tok[B], tgt[B]), lr, cfg)
             comm.append({"index": int(i), "norm": s.norm, "defect": s.defect, "cosine": s.cosine})
-    return {"acc": [{str(g): a for g, a in e["acc"].items()} for e in along],
+    answers = {"C": int(cfg.d_vocab_out), "probe": "inputs of the batch",   # as ``answers.cached_answers``
+               "m": {str(g): {"answers": forward(final, b.tokens, cfg)[0].argmax(-1).tolist(),
+                              "targets": b.targets.tolist()} for g, b in probe.items()}}
+    return {"answers": answers, "acc": [{str(g): a for g, a in e["acc"].items()} for e in along],
             "entropy": [{str(g): v for g, v in e["entropy"].items()} for e in along],
             "functional": functional, "commutators": comm}

@@ -42,11 +42,12 @@ def n_layers_of(geoms) -> int:
 
 def claims(geoms, exact, forward=None) -> dict:
     """Claims 1–5 decided as in the presets' ledgers (claim 1's null names the exact null),
-    and with a forward pass claim 22, the functional dimension, with its rule."""
+    and with a forward pass claim 22, the functional dimension, with its rule, and in claim 5's
+    row the series' answers on the batch (``answers.agreement_text``)."""
     L = n_layers_of(geoms)
     rows = {1: collapse.claim_r90_range(geoms, L), 2: collapse.claim_vo_below_qk(geoms, L),
             3: collapse.claim_early_collapse(geoms), 4: collapse.claim_same_dimension(geoms, L),
-            5: collapse.claim_orientation(geometry.seed_orientation(geoms))}
+            5: collapse.claim_orientation(geometry.seed_orientation(geoms), [f["answers"] for f in forward or ()])}
     if forward:
         rows[22] = functional_dimension.claim_functional([f["functional"] for f in forward])
     return rows

@@ -75,7 +75,8 @@ def agreement_text(runs: list) -> str:
     errors = [sum(np.sum(np.array(v["answers"]) != v["targets"]) for v in r["m"].values()) for r in runs]
     free = sum(1 for i, j in itertools.combinations(range(len(runs)), 2) if not errors[i] or not errors[j])
     n = sum(len(v["answers"]) for v in runs[0]["m"].values())
-    return (f"answers on one shared probe (not in the rule; {n} held-out inputs): two seeds agree on "
+    return (f"answers on one shared probe (not in the rule; {n} {runs[0].get('probe', 'held-out inputs')}): "
+            f"two seeds agree on "
             f"{mean_sd(observed, '{:.3f}')} (seed pairs), independent errors at their accuracies would give "
             f"{mean_sd(independent, '{:.3f}')} (equal by construction in the {free} of {len(observed)} pairs where "
             f"one seed makes no error); inputs both answer wrong, summed over pairs: {both.sum():.0f} "
