@@ -242,3 +242,16 @@ def test_the_unrestricted_curve_marks_its_checkpoints(tmp_path, monkeypatch):
     assert line.get_marker() not in ("None", "", None) and list(line.get_xdata()) == [0, 100, 200, 300]
     assert line.get_label().endswith("at its checkpoints")
     RT.plt.close("all")
+
+
+def test_a_dense_unrestricted_curve_is_drawn_as_a_line(tmp_path, monkeypatch):
+    """301 checkpoints (the paper preset) marked one by one bury the curves under dots."""
+    from minimanifold.experiments import restricted_training as RT
+    drawn = []
+    monkeypatch.setattr(RT, "save_figure", lambda fig, path: drawn.append(fig) or str(path))
+    run = {"steps": list(range(0, 30001, 1500)), "acc": {"1": [0.5] * 21}}
+    hist = [[{"step": s, "acc": {"1": 0.9}} for s in range(0, 30001, 100)]] * 2
+    RT.fig_restricted({4: {kind: [run] * 3 for kind in RT.KINDS}}, hist, "caption, 3 seeds", str(tmp_path / "f.png"))
+    line = next(ln for ln in drawn.pop().axes[0].get_lines() if ln.get_label().startswith("unrestricted"))
+    assert line.get_marker() in ("None", "", None) and not line.get_label().endswith("at its checkpoints")
+    RT.plt.close("all")

@@ -157,8 +157,9 @@ def fig_restricted(per_k: dict, main_hist, caption, path) -> str:
     if main_hist:
         steps = [r["step"] for r in main_hist[0]]
         acc = np.mean([[np.mean(list(r["acc"].values())) for r in h] for h in main_hist], axis=0)
-        ax.plot(steps, acc, "k.-", lw=1, ms=4,      # markers: with few checkpoints the segments are not curves
-                label=f"unrestricted (the main runs of the seeds retrained: {len(main_hist)}), at its checkpoints")
+        few = len(steps) <= 40                  # marked: with few checkpoints the segments are not curves
+        ax.plot(steps, acc, "k.-" if few else "k-", lw=1, ms=4, label=f"unrestricted (the main runs of the seeds "
+                f"retrained: {len(main_hist)}){', at its checkpoints' if few else ''}")
         ax.set_xlim(0, max(per_k[k][kind][0]["steps"][-1] for k in per_k for kind in per_k[k]))
     ax.set(xlabel="step", ylabel="held-out accuracy (mean over m)", ylim=(0, 1.02),
            title="Restricted retraining from the same θ0, batches and step sizes: attention updates\n"
