@@ -249,6 +249,25 @@ def test_early_measurements_hand_out_a_two_run_call_when_both_runs_finished():
     assert not (set(first) & set(second))
 
 
+def test_runs_finishing_together_hand_out_every_seeds_decisive_pair_before_any_other_basis():
+    """The paper preset's case: main runs cached, so they finish together; the pool
+    (``pool.drain``) hands out each run's follow-ups position-first, and each run's list
+    starts with its pair, so early and random of every seed run before any seed's other
+    bases. Guards: the pair not first in a run's list; follow-ups handed out run by run."""
+    from concurrent.futures import ThreadPoolExecutor
+    from minimanifold.experiments.measuring import EarlyMeasurements, planned_context
+    from minimanifold.trajectories import pool
+    p = dataclasses.replace(TINY, n_seeds=3, restrict_seeds=3, restrict_k=(4,))
+    early, ran = EarlyMeasurements(p, "/runs"), []
+    dirs = [r["dir"] for r in planned_context(p, "/runs").runs]
+    as_noted = lambda rec: [(ran.append, ((c.args[2], RT.seed_of(c.args[0])),)) for c in early(rec)
+                            if c.fn is RT.cached_restricted]
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        pool.drain(ex, [(dict, ({"dir": d},)) for d in dirs], lambda i, r, n: None, as_noted)
+    assert sorted(ran) == sorted((k, s) for s in range(3) for k in RT.KINDS)
+    assert {k for k, _ in ran[:6]} == {RT.DECIDES, "random"}
+
+
 def test_presets_retrain_over_the_main_runs_own_steps_and_the_quick_one_stays_cheap():
     assert PAPER.restrict_seeds >= 6 and RT.restricted_steps(PAPER) == PAPER.train.steps == 30000
     assert (QUICK.restrict_k, QUICK.restrict_seeds, RT.restricted_steps(QUICK)) == ((4,), 3, 300)
@@ -492,20 +511,21 @@ def test_a_recorded_retraining_is_copied_back_never_retrained(tmp_path, monkeypa
 
 
 def test_a_sitting_reads_the_finished_jobs_and_starts_with_the_decisive_pair(tmp_path):
-    """The jobs in order: seed by seed, early and random before the other bases; a context
-    that may not retrain gets those finished, in the run cache or the committed record.
-    Guards: the order of the kinds; the record not looked at; every job handed to a partial
-    sitting."""
+    """The jobs in order: every seed's early and random, seed by seed, before any seed's
+    other bases; a context that may not retrain gets those finished, in the run cache or
+    the committed record. Guards: the order of the kinds; the record not looked at; every
+    job handed to a partial sitting."""
     import dataclasses
     from minimanifold.experiments.measuring import planned_context
     p = dataclasses.replace(TINY, n_seeds=3, restrict_seeds=3, restrict_k=(4,))
     ctx = planned_context(p, str(tmp_path / "runs"), str(tmp_path / "fig"))
     every = RT.calls(ctx)
     assert [(kind, RT.seed_of(args[0])) for _, kind, (_, args) in every] == [
-        (kind, s) for s in range(3) for kind in ("early", "random", "execution", "other", "drift")]
+        (kind, s) for s in range(3) for kind in ("early", "random")] + [
+        (kind, s) for s in range(3) for kind in ("execution", "other", "drift")]
     partial = dataclasses.replace(ctx, retrains=frozenset())
     assert RT.calls(partial) == []
-    (_, _, (_, a)), (_, _, (_, b)) = every[5], every[11]                 # early seed 1 cached, random seed 2 recorded
+    (_, _, (_, a)), (_, _, (_, b)) = every[2], every[5]                  # early seed 1 cached, random seed 2 recorded
     os.makedirs(a[0])
     open(os.path.join(a[0], RT.cache_name(4, "early", a[3])), "w").write("{}")
     rec = os.path.join(tmp_path, "fig", "records", *b[0].split(os.sep)[-2:])

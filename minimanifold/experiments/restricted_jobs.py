@@ -115,18 +115,21 @@ def jobs(preset) -> list:
 def calls(ctx) -> list:
     """[(K, kind, (cached_restricted, args))] of the runs ``report`` reads: the first
     ``restrict_seeds`` main runs, another seed's basis with its partner's directory, each
-    with the run's committed record (an earlier sitting's result is read from there). Seed
-    by seed, as the training pool hands them out when each run finishes
-    (``EarlyMeasurements``), each seed's decisive pair (early, random) before its other
-    bases. A context that may not retrain (``Context.retrains``) gets only the jobs
-    finished, in the run cache or the records."""
+    with the run's committed record (an earlier sitting's result is read from there). Every
+    seed's decisive pair (early, random) first, seed by seed, then every seed's other bases:
+    so each run's list on the training pool (``EarlyMeasurements``) starts with its pair,
+    and the pool, handing out every run's first call before any run's second
+    (``pool.drain``), decides claim 23 before it trains any other basis when the main runs
+    finish together (cached). A context that may not retrain (``Context.retrains``) gets
+    only the jobs finished, in the run cache or the records."""
     p = ctx.preset
     runs, partners = ctx.runs[:p.restrict_seeds], partner_dirs(ctx.runs, p.n_seeds)
     root = ctx.path("records") if ctx.fig_dir else None
     out = [(k, kind, (cached_restricted, (r["dir"], k, kind, restricted_steps(p), o if kind == "other" else None,
                                           records.find(root, r["dir"]))))
            for r, o in zip(runs, partners) for k in p.restrict_k
-           for kind in (DECIDES, "random", *(k for k in KINDS if k not in (DECIDES, "random"))) if kind != "other" or o]
+           for kind in KINDS if kind != "other" or o]
+    out.sort(key=lambda c: c[1] not in (DECIDES, "random"))        # stable: seed by seed within each part
     return out if ctx.may_retrain(GROUP) else [c for c in out if finished(*c[2][1])]
 
 

@@ -1,15 +1,17 @@
 """Local process pools for the sweep and the analyses: how many cores this process may
-use, the BLAS thread split between workers, workers that exit with their parent, and
-``run_parallel`` for (function, args) calls whose results land in disk caches.
+use, the BLAS thread split between workers, workers that exit with their parent,
+``run_parallel`` for (function, args) calls whose results land in disk caches, and
+``drain``: calls whose results bring follow-up calls, handed out as workers free up.
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 
 from ..model.backend import keep_freed_memory
 
@@ -66,6 +68,41 @@ def run_parallel(calls, jobs: int, results: bool = False, executor=None):
         for fut in as_completed(futures):
             out[futures[fut]] = fut.result()
     return out if results else None
+
+
+def slots(executor) -> int:
+    """Calls ``executor`` runs at once: a cluster's ``slots`` (``cluster.Workers``; 1 while no
+    worker has connected), else a local pool's workers (``concurrent.futures`` keeps their
+    number in ``_max_workers``)."""
+    return getattr(executor, "slots", None) or getattr(executor, "_max_workers", 1)
+
+
+def drain(executor, first, on_result, then) -> None:
+    """Run ``first`` [(function, args)] on ``executor``, all submitted now, in order;
+    ``on_result(i, result, n)`` as the i-th finishes (the n-th to). ``then(result)`` ->
+    [(function, args)]: its follow-up calls. They are held here, not queued behind
+    ``first``, and one goes to a worker only when a worker would otherwise idle: the
+    earliest position in its list first, across every list that has come in (every list's
+    first call, then every list's second, ...; ties by arrival). So when runs finish
+    together (cached), each run's first calls go before any run's later ones (claim 23:
+    every seed's decisive pair before the other bases). A follow-up's exception is raised
+    once everything has finished."""
+    pending = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(first)}
+    held, follow, arrival, n = [], [], itertools.count(), 0
+    while pending:
+        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for fut in [f for f in pending if f in done]:     # results that finish together: submission order
+            if (i := pending.pop(fut)) is not None:
+                n += 1
+                on_result(i, result := fut.result(), n)
+                held += [(pos, next(arrival), call) for pos, call in enumerate(then(result))]
+        held.sort(key=lambda h: h[:2])
+        while held and len(pending) < slots(executor):
+            fn, args = held.pop(0)[2]
+            follow.append(fut := executor.submit(run_call, fn, args, False))
+            pending[fut] = None
+    for fut in follow:
+        fut.result()
 
 
 def show_lines(lines, log) -> None:

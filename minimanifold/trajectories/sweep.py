@@ -19,7 +19,7 @@ import os
 import shutil
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ..model.config import ModelConfig, step_flops
@@ -28,7 +28,7 @@ from ..files import clean_stale_tmp
 from .rundir import (LATER_OPTIONS, DamagedRun, checkpoint_step, is_finished, latest_checkpoint, record_trainer,
                      run_lock, verify_run)
 from . import cluster, pool
-from .pool import exit_with_parent, run_call, show_lines, split_blas_threads, usable_cores
+from .pool import exit_with_parent, show_lines, split_blas_threads, usable_cores
 from .training_loop import TrainConfig, TrainingDiverged, train
 
 
@@ -156,10 +156,11 @@ def sweep(specs, runs_root, executor: Executor | None = None, jobs: int = 1,
     ``progress.Board``: then each run's line updates in place on a terminal).
 
     ``then(record)`` -> [(module-level function, args)]: work on a finished run (the
-    analyses' per-run measurements, which land in disk caches). On a pool it is queued
-    behind the runs still to train, so a worker that would wait idle for the last runs
-    does it; the sweep returns when it is all done, raising a call's exception. Serially
-    it runs right after its run."""
+    analyses' per-run measurements, which land in disk caches). On a pool it waits until a
+    worker would otherwise idle (none of the runs left to train is waiting), so it fills
+    the workers while the last runs train, every run's first call before any run's second
+    (``pool.drain``); the sweep returns when it is all done, raising a call's exception.
+    Serially it runs right after its run."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     results, t0 = [None] * len(specs), time.perf_counter()
@@ -244,12 +245,6 @@ def submit_order(args) -> list:
 
 
 def _run_on(executor, args, report, then=None):
-    futures = {executor.submit(_train_one, args[i]): i for i in submit_order(args)}
-    follow = []
-    for n, fut in enumerate(as_completed(futures), 1):
-        rec = fut.result()
-        report(futures[fut], rec, n)
-        if then is not None and rec["summary"] is not None:   # queued behind the runs still to train
-            follow += [executor.submit(run_call, fn, a, False) for fn, a in then(rec)]
-    for fut in follow:
-        fut.result()
+    order = submit_order(args)
+    pool.drain(executor, [(_train_one, (args[i],)) for i in order], lambda k, rec, n: report(order[k], rec, n),
+               lambda rec: then(rec) if then is not None and rec["summary"] is not None else [])
