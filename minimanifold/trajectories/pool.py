@@ -97,7 +97,8 @@ def drain(executor, first, on_result, then) -> None:
                 on_result(i, result := fut.result(), n)
                 held += [(pos, next(arrival), call) for pos, call in enumerate(then(result))]
         held.sort(key=lambda h: h[:2])
-        while held and len(pending) < slots(executor):
+        room = slots(executor)                           # once a round: on a cluster it asks the scheduler
+        while held and len(pending) < room:
             fn, args = held.pop(0)[2]
             follow.append(fut := executor.submit(run_call, fn, args, False))
             pending[fut] = None
