@@ -279,6 +279,8 @@ def test_authors_preset_is_their_configuration_and_trains(tmp_path):
     assert (tr.schedule, tr.steps, tr.steps // tr.ckpt_every, AUTHORS.n_seeds) == ("perbatch:1,2,3,4", 20000, 40, 5)
     from minimanifold.analysis.intervals import MIN_SEEDS      # its comparisons must be decidable:
     assert AUTHORS.n_extra_seeds >= MIN_SEEDS and AUTHORS.restrict_seeds >= MIN_SEEDS   # 2 left every row undetermined
+    # claim 23's restricted runs get the main runs' whole step budget (issue 24 §2), as in the paper preset
+    assert AUTHORS.restrict_steps == PRESETS["paper"].restrict_steps == 1.0
     s = train(tmp_path / "a", m, t, dataclasses.replace(tr, steps=3, ckpt_every=1, n_probe=8, batch_size=8),
               log=lambda line: None)
     assert s["final_step"] == 3 and set(s["final_acc"]) == {"1", "2", "3", "4"}
