@@ -80,7 +80,8 @@ def test_entropy_and_topk_figures_draw_every_layer_of_a_deep_model(tmp_path, mon
 @pytest.mark.parametrize("L", [2, 3, 5])
 def test_figure_2s_bottom_panels_keep_their_labels_apart(tmp_path, monkeypatch, L):
     """The expanding-window panel's two-line y label ran into the settling panel's axes at
-    L = 3 (the paper preset): no axes' y label overlaps another axes."""
+    L = 3 (the paper preset): no axes' y label overlaps another axes; and the entropy
+    panels' key sits beside them, not over any panel."""
     import minimanifold.experiments.bubbling as Bub
     from minimanifold.analysis.pca import FRACTIONS
     from minimanifold.trajectories.rundir import ALL, MATS
@@ -99,4 +100,7 @@ def test_figure_2s_bottom_panels_keep_their_labels_apart(tmp_path, monkeypatch, 
     r = fig.canvas.get_renderer()
     settle, windows = fig.axes[L], fig.axes[L + 1]
     assert not windows.yaxis.label.get_window_extent(r).overlaps(settle.get_window_extent(r))
+    # the key sat inside the last layer's panel, over the uniform-attention line and the curves
+    key = fig.axes[L - 1].get_legend().get_window_extent(r)
+    assert not any(key.overlaps(ax.get_window_extent(r)) for ax in fig.axes), key
     Bub.plt.close(fig)

@@ -176,7 +176,7 @@ def fig2_entropy_and_rank(bubbles, geoms, caption, path) -> str:
         ax.set(title=f"layer {l}", xlabel="training step", ylim=(0, np.log(bubbles[0]["T"]) * 1.08))
         ax.sharey(tops[0])
     tops[0].set_ylabel("last position's attention entropy\n(nats, eq 9; mean over seeds)")
-    tops[-1].legend(fontsize=7, loc="upper right")
+    tops[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))   # beside, not over, the curves
     bottom = grid[1, :].subgridspec(1, 2, wspace=0.32)       # room for the right panel's two-line y label
     ax_a, ax_r = fig.add_subplot(bottom[0]), fig.add_subplot(bottom[1])
     n = geoms[0][ALL]["n"]
