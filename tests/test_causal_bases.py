@@ -268,6 +268,30 @@ def test_runs_finishing_together_hand_out_every_seeds_decisive_pair_before_any_o
     assert {k for k, _ in ran[:6]} == {RT.DECIDES, "random"}
 
 
+def test_a_partner_that_is_no_restricted_seed_does_not_put_its_basis_job_before_the_pairs():
+    """The authors preset's case: 3 restricted seeds of 4 main runs, so seed 2's other-seed
+    job reads seed 3, which finishes last and has no restricted job of its own. Released
+    with seed 3 it keeps its place in seed 2's list, after the pair, not first in seed 3's
+    (where it went beside the early jobs and before every random one). Guard: positions
+    taken from the list a call is released in."""
+    from concurrent.futures import ThreadPoolExecutor
+    from minimanifold.experiments.measuring import EarlyMeasurements, planned_context
+    from minimanifold.trajectories import pool
+    p = dataclasses.replace(TINY, n_seeds=4, restrict_seeds=3, restrict_k=(4,))
+    early, ran = EarlyMeasurements(p, "/runs"), []
+    dirs = [r["dir"] for r in planned_context(p, "/runs").runs]
+    note = lambda c: (ran.append, ((c.args[2], RT.seed_of(c.args[0])) if c.fn is RT.cached_restricted else None,))
+
+    def as_noted(rec):
+        calls = early(rec)
+        return pool.Ranked([note(c) for c in calls], calls.positions)
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        pool.drain(ex, [(dict, ({"dir": d},)) for d in dirs], lambda i, r, n: None, as_noted)
+    jobs = [j for j in ran if j is not None]
+    assert sorted(jobs) == sorted((k, s) for s in range(3) for k in RT.KINDS)
+    assert {k for k, _ in jobs[:6]} == {RT.DECIDES, "random"}, jobs[:6]
+
+
 def test_presets_retrain_over_the_main_runs_own_steps_and_the_quick_one_stays_cheap():
     assert PAPER.restrict_seeds >= 6 and RT.restricted_steps(PAPER) == PAPER.train.steps == 30000
     assert (QUICK.restrict_k, QUICK.restrict_seeds, RT.restricted_steps(QUICK)) == ((4,), 3, 300)

@@ -33,6 +33,19 @@ def test_follow_ups_go_position_first_across_results_and_results_are_reported_in
     assert ran == ["A1", "B1", "C1", "A2", "B2", "C2", "A3", "B3", "C3"]
 
 
+def test_a_ranked_list_brings_its_own_positions():
+    """A call that waited for a second result (another seed's basis) keeps the position its
+    own list gave it: here 2, so it goes after both results' first and second calls, not
+    first beside the first calls. Guard: ranked by its index in the list it came back in."""
+    ran = []
+    late = (ran.append, ("a3 (released with b)",))
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        pool.drain(ex, [(str, (c,)) for c in "ab"], lambda i, r, n: None,
+                   lambda r: [(ran.append, ("a1",)), (ran.append, ("a2",))] if r == "a" else
+                   pool.Ranked([late, (ran.append, ("b1",)), (ran.append, ("b2",))], [2, 0, 1]))
+    assert ran == ["a1", "b1", "a2", "b2", "a3 (released with b)"]
+
+
 def test_a_follow_up_goes_to_a_worker_only_when_one_would_idle():
     """Two workers, one run blocked: the first run's first follow-up takes the idle worker,
     its second waits until a worker frees, i.e. until one of the two calls in flight ends."""

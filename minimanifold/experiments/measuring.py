@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from ..trajectories.pool import run_parallel
+from ..trajectories.pool import Ranked, run_parallel
 from ..trajectories.rundir import is_record
 from ..trajectories.sweep import run_dir
 from . import EXPERIMENTS
@@ -37,8 +37,10 @@ class EarlyMeasurements:
     ``prefetch_calls`` on the planned context whose first argument is that run's
     directory, heaviest first), so they fill the workers while the last runs train. A call
     that also reads another planned run (its directory among the arguments: another seed's
-    basis) is handed out when the last of its runs finishes. ``done`` holds those calls for
-    ``prefetch`` to skip; experiments in ``skip`` are left out."""
+    basis) is handed out when the last of its runs finishes, at its position in its own
+    run's list (``pool.Ranked``: not first in the other run's, ahead of every run's second
+    call). ``done`` holds those calls for ``prefetch`` to skip; experiments in ``skip`` are
+    left out."""
 
     def __init__(self, preset, runs_dir, skip=(), fig_dir=""):
         ctx = planned_context(preset, runs_dir, fig_dir)
@@ -48,6 +50,8 @@ class EarlyMeasurements:
             self.waiting[call] = {call.args[0]} | {a for a in call.args[1:] if isinstance(a, str) and a in planned}
             for d in self.waiting[call]:
                 self.by_dir.setdefault(d, []).append(call)
+        self.position = {c: i for d, calls in self.by_dir.items()            # in its own run's list
+                         for i, c in enumerate(calls) if c.args[0] == d}
 
     def __call__(self, rec) -> list:
         ready = []
@@ -56,7 +60,7 @@ class EarlyMeasurements:
             if not self.waiting[call]:
                 ready.append(call)
         self.done.update(ready)
-        return ready
+        return Ranked(ready, [self.position[c] for c in ready])
 
 
 def prefetch(ctx, jobs, log=print, done=frozenset(), skip=(), executor=None) -> None:

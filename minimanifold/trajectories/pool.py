@@ -77,16 +77,26 @@ def slots(executor) -> int:
     return getattr(executor, "slots", None) or getattr(executor, "_max_workers", 1)
 
 
+class Ranked(list):
+    """Follow-up calls that bring their own positions (``drain``): ``positions[i]`` is the
+    i-th call's, in place of i (``EarlyMeasurements``: a call that waited for a second run
+    keeps its place in its own run's list, not the first place in the other's)."""
+
+    def __init__(self, calls, positions):
+        super().__init__(calls)
+        self.positions = list(positions)
+
+
 def drain(executor, first, on_result, then) -> None:
     """Run ``first`` [(function, args)] on ``executor``, all submitted now, in order;
     ``on_result(i, result, n)`` as the i-th finishes (the n-th to). ``then(result)`` ->
     [(function, args)]: its follow-up calls. They are held here, not queued behind
     ``first``, and one goes to a worker only when a worker would otherwise idle: the
-    earliest position in its list first, across every list that has come in (every list's
-    first call, then every list's second, ...; ties by arrival). So when runs finish
-    together (cached), each run's first calls go before any run's later ones (claim 23:
-    every seed's decisive pair before the other bases). A follow-up's exception is raised
-    once everything has finished."""
+    earliest position in its list first (a ``Ranked`` list gives its own positions), across
+    every list that has come in (every list's first call, then every list's second, ...;
+    ties by arrival). So when runs finish together (cached), each run's first calls go
+    before any run's later ones (claim 23: every seed's decisive pair before the other
+    bases). A follow-up's exception is raised once everything has finished."""
     pending = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(first)}
     held, follow, arrival, n = [], [], itertools.count(), 0
     while pending:
@@ -95,7 +105,9 @@ def drain(executor, first, on_result, then) -> None:
             if (i := pending.pop(fut)) is not None:
                 n += 1
                 on_result(i, result := fut.result(), n)
-                held += [(pos, next(arrival), call) for pos, call in enumerate(then(result))]
+                calls = then(result)
+                positions = getattr(calls, "positions", itertools.count())
+                held += [(pos, next(arrival), call) for pos, call in zip(positions, calls)]
         held.sort(key=lambda h: h[:2])
         room = slots(executor)                           # once a round: on a cluster it asks the scheduler
         while held and len(pending) < room:
