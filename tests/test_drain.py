@@ -46,6 +46,12 @@ def test_a_ranked_list_brings_its_own_positions():
     assert ran == ["a1", "b1", "a2", "b2", "a3 (released with b)"]
 
 
+def test_a_ranked_list_needs_a_position_for_every_call():
+    """drain zips calls with positions: a missing position would drop a call silently."""
+    with pytest.raises(ValueError, match="2 calls but 1 positions"):
+        pool.Ranked([(print, ()), (print, ())], [0])
+
+
 def test_a_follow_up_goes_to_a_worker_only_when_one_would_idle():
     """Two workers, one run blocked: the first run's first follow-up takes the idle worker,
     its second waits until a worker frees, i.e. until one of the two calls in flight ends."""

@@ -85,6 +85,8 @@ class Ranked(list):
     def __init__(self, calls, positions):
         super().__init__(calls)
         self.positions = list(positions)
+        if len(self.positions) != len(self):        # drain zips them: a short list would drop calls
+            raise ValueError(f"{len(self)} calls but {len(self.positions)} positions")
 
 
 def drain(executor, first, on_result, then) -> None:
