@@ -80,8 +80,8 @@ def group_rows(preset, runs_dir, train, records_root=None) -> dict:
     for the groups ``train`` names (None: all), the retrainings included (a job's steps
     are those of its starting run's configuration). Reusable: finished under another name,
     or (every group training: ``train`` None) read from a committed record. A retraining's
-    job done: in the run cache or the records, whatever ``train`` names (never retrained); a
-    job begun: its steps left (``steps_left``).
+    job done: in the run cache; reusable: only in the records, whatever ``train`` names
+    (neither is retrained); a job begun: its steps left (``steps_left``).
     The runs its other jobs start from train (``retraining_needs``), in their group's row,
     even when ``train`` does not name that group."""
     out, need = {}, retraining_needs(preset, runs_dir, records_root, train)
@@ -103,8 +103,9 @@ def group_rows(preset, runs_dir, train, records_root=None) -> dict:
         if train is not None and name not in train:
             continue
         todo = [j for j in jobs if not is_retrained(runs_dir, j, records_root)]   # a recorded one is never retrained
-        n_done = len(jobs) - len(todo)
-        out[name] = (jobs[0].spec, len(jobs), n_done, 0, [steps_left(runs_dir, j) for j in todo])
+        n_done = sum(is_retrained(runs_dir, j) for j in jobs)                    # in the run cache
+        out[name] = (jobs[0].spec, len(jobs), n_done, len(jobs) - len(todo) - n_done,
+                     [steps_left(runs_dir, j) for j in todo])
     return out
 
 

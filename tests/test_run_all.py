@@ -353,6 +353,15 @@ def test_plan_counts_finished_reusable_and_remaining_runs_and_trains_nothing(tmp
     open(os.path.join(own_dir := run_dir(tmp_path, own), RT.cache_name(4, "execution", 15)), "w").write("{}")
     restricted = next(ln for ln in plan(preset, str(tmp_path)).splitlines() if ln.startswith("restricted"))
     assert restricted.split()[1:5] == [str(NB), "1", "0", str(NB - 1)]    # one retraining cached
+    from minimanifold.trajectories import records                         # one more, only in the records:
+    rec = records.record_dir(str(tmp_path / "records"), own_dir)          # reusable, not done (no run cache)
+    os.makedirs(rec)
+    for name in ("record.json", RT.cache_name(4, "early", 15)):
+        open(os.path.join(rec, name), "w").write("{}")
+    restricted = next(ln for ln in plan(preset, str(tmp_path), records_root=str(tmp_path / "records")).splitlines()
+                      if ln.startswith("restricted"))
+    assert restricted.split()[1:5] == [str(NB), "1", "1", str(NB - 2)]
+    shutil.rmtree(tmp_path / "records")
     os.remove(os.path.join(own_dir, RT.cache_name(4, "execution", 15)))
     mlp = planned_specs(preset)["mlp"][0]                                 # resumed from step 20 of 30
     os.makedirs(os.path.join(run_dir(tmp_path, mlp), "ckpt"))
